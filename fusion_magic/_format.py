@@ -1,0 +1,182 @@
+"""Numbers, labels and summary facts shared by the HTML, Markdown and plain-text renderers.
+
+Every helper tolerates odd data (None, strings, NaN) because a display must never fail on a result
+that was paid for.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._markdown import clean_line
+
+STATUS_ICON = {"ok": "✓", "failed": "✗", "timed_out": "⏱", "cancelled": "⊘", "skipped": "–"}
+STATUS_LABEL = {
+    "ok": "ok",
+    "failed": "failed",
+    "timed_out": "timed out",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+}
+RESULT_LABEL = {"ok": "ok", "partial": "partial", "judge_failed": "judge failed", "error": "error"}
+SECTION_TITLES = {
+    "consensus": "Consensus",
+    "contradictions": "Contradictions",
+    "partial_coverage": "Partial coverage",
+    "unique_insights": "Unique insights",
+    "blind_spots": "Blind spots",
+}
+REJUDGE_HINT = "the panel answers are kept; run `%fusion rejudge` to re-run only the judge"
+DASH = "–"
+
+
+def num(value: Any) -> float | None:
+    """A finite float, or None for anything else (None, text, NaN, booleans)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def fmt_cost(value: Any, estimated: bool = False) -> str:
+    """Dollars with enough digits for sub-cent calls: $0, <$0.0001, $0.0123, $1.23."""
+    x = num(value)
+    if x is None:
+        return DASH
+    if x == 0:
+        text = "$0"
+    elif abs(x) < 0.0001:
+        text = "<$0.0001"
+    elif abs(x) < 1:
+        text = f"${x:.4f}"
+    else:
+        text = f"${x:,.2f}"
+    return f"~{text}" if estimated and x else text
+
+
+def fmt_secs(value: Any, compact: bool = False) -> str:
+    """A duration: 850 ms, 2.31 s, 1m 05.0s (no spaces when compact)."""
+    x = num(value)
+    if x is None:
+        return DASH
+    sep = "" if compact else " "
+    if x < 1:
+        return f"{x * 1000:.0f}{sep}ms"
+    if x < 60:
+        return f"{x:.2f}{sep}s"
+    return f"{int(x // 60)}m{sep}{x % 60:04.1f}s"
+
+
+def fmt_int(value: Any) -> str:
+    """An integer with thousands separators, or a dash."""
+    x = num(value)
+    return DASH if x is None else f"{int(x):,}"
+
+
+def attr(obj: Any, name: str, default: Any = None) -> Any:
+    """getattr that never raises, for objects that may be half-built."""
+    try:
+        return getattr(obj, name, default)
+    except Exception:
+        return default
+
+
+def tokens(resp: Any) -> float | None:
+    """Prompt + completion tokens of one call, or None when the provider reported neither."""
+    parts = [num(attr(resp, "prompt_tokens")), num(attr(resp, "completion_tokens"))]
+    known = [p for p in parts if p is not None]
+    return sum(known) if known else None
+
+
+def paid(resp: Any) -> float | None:
+    """What this call cost this time: a cache hit cost nothing."""
+    return 0.0 if attr(resp, "cached") else num(attr(resp, "cost_usd"))
+
+
+def status_of(resp: Any) -> str:
+    """The response status as a known key ('failed' for anything unrecognised)."""
+    status = str(attr(resp, "status", "failed"))
+    return status if status in STATUS_ICON else "failed"
+
+
+def name_of(resp: Any) -> str:
+    """The member's display name, cleaned to one line."""
+    return clean_line(attr(resp, "model", "?")) or "?"
+
+
+def responses(result: Any) -> list[Any]:
+    """The panel responses as a list, whatever the attribute holds."""
+    try:
+        return list(attr(result, "responses") or [])
+    except TypeError:
+        return []
+
+
+def counts(result: Any) -> dict[str, int]:
+    """How many panel members ended in each status."""
+    out: dict[str, int] = {}
+    for resp in responses(result):
+        out[status_of(resp)] = out.get(status_of(resp), 0) + 1
+    return out
+
+
+def total_cost(result: Any) -> float | None:
+    try:
+        return num(result.cost_usd)
+    except Exception:
+        return None
+
+
+def total_tokens(result: Any) -> float | None:
+    try:
+        return num(result.usage["total_tokens"])
+    except Exception:
+        return None
+
+
+def header_facts(result: Any) -> list[str]:
+    """The one-line summary after the status: preset, cost, time, tokens, members, cache hits."""
+    facts: list[str] = []
+    preset = attr(result, "preset")
+    if preset:
+        facts.append(f"preset {clean_line(preset, 60)}")
+    cost = fmt_cost(total_cost(result))
+    estimate = num(attr(result, "estimate_usd"))
+    facts.append(cost + (f" (estimate {fmt_cost(estimate)})" if estimate is not None else ""))
+    facts.append(fmt_secs(attr(result, "elapsed_s")))
+    toks = total_tokens(result)
+    if toks:
+        facts.append(f"{fmt_int(toks)} tokens")
+    c = counts(result)
+    n = sum(c.values())
+    if n:
+        facts.append(f"{c.get('ok', 0)}/{n} answered")
+    for status in ("failed", "timed_out", "cancelled", "skipped"):
+        if c.get(status):
+            facts.append(f"{c[status]} {STATUS_LABEL[status]}")
+    calls = [*responses(result), *([attr(result, "judge")] if attr(result, "judge") else [])]
+    hits = sum(1 for r in calls if attr(r, "cached"))
+    if hits:
+        facts.append(f"{hits} cached")
+    if attr(result, "interrupted"):
+        facts.append("interrupted")
+    return facts
+
+
+def tool_line(result: Any) -> str | None:
+    """Whether the primary model in --tool mode chose to call fusion, as one sentence."""
+    tool = attr(result, "tool")
+    if not tool:
+        return None
+    get = tool.get if isinstance(tool, dict) else (lambda key, default=None: default)
+    primary = clean_line(get("primary") or "the primary model", 120)
+    called = get("called")
+    if called is None:
+        return f"Tool mode: {primary} (whether it called fusion is unknown)"
+    if called:
+        return f"Tool mode: {primary} called fusion; the panel's deliberation is below"
+    return f"Tool mode: {primary} answered directly without calling fusion"

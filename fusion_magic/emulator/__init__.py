@@ -1,0 +1,20 @@
+"""A faithful OpenAI-compatible / OpenRouter server on 127.0.0.1 for tests, benchmarks and notebooks.
+
+    from fusion_magic.emulator import Emulator, Reply
+
+    with Emulator() as emu:
+        emu.script("a/x", Reply(status=429, retry_after=0.1), Reply(content="hello"))
+        ...  # point a client at emu.base_url; read emu.requests and emu.total_cost
+
+Run it on its own with ``python -m fusion_magic.emulator --port 8765``. It needs aiohttp (the
+``test`` extra); nothing else in fusion_magic imports this package.
+"""
+
+from __future__ import annotations
+
+from .catalog import DEFAULT_PRICES
+from .replies import Reply
+from .respond import LoggedRequest
+from .server import Emulator
+
+__all__ = ["DEFAULT_PRICES", "Emulator", "LoggedRequest", "Reply"]

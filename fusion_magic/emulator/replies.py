@@ -1,0 +1,212 @@
+"""What the emulator says: the scripted `Reply`, the default answer and the judge's analysis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+__all__ = ["Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "split_pieces"]
+
+
+@dataclass
+class Reply:
+    """One scripted answer; every field is optional and the defaults give a plain, fast success."""
+
+    content: str | None = None  # None: the default answer (or judge JSON for a judge request)
+    latency: float = 0.0  # seconds before the first content token
+    tokens_per_s: float | None = None  # None: every chunk at once
+    status: int = 200  # >= 400: an OpenRouter error JSON (also for stream requests)
+    retry_after: float | None = None  # sent as the Retry-After header
+    hang: bool = False  # accept the request, never answer, until the client goes away
+    stall_after: int | None = None  # stream N content chunks, then silence
+    cut_after: int | None = None  # stream N content chunks, then close the TCP connection
+    malformed: bool = False  # 200 with a body that does not parse
+    midstream_error: dict[str, Any] | None = None  # in-band error chunk halfway through, then [DONE]
+    empty: bool = False  # content ""
+    prompt_tokens: int | None = None  # default: ~len(prompt)/4
+    completion_tokens: int | None = None  # default: ~len(content)/4
+    cost: float | None = None  # default: tokens x the model's price
+    usage_layout: Literal["separate", "finish"] = "separate"  # usage after, or on, the finish chunk
+    pad: bool = False  # non-stream: whitespace padding before the JSON, as OpenRouter sends
+    served_model: str | None = None  # the response's "model" (fallbacks, aliases)
+    raw: bytes | None = None  # replay these exact bytes
+    raw_content_type: str | None = None  # content type of `raw` (guessed when None)
+    json_valid: bool = True  # judge requests: False answers prose instead of JSON
+    keepalive: float = 0.5  # seconds between ": OPENROUTER PROCESSING" comments while waiting
+    error_message: str | None = None  # replaces the realistic default message of an error status
+    tool_calls: list[dict[str, Any]] | None = None  # [{"name", "arguments": dict|str, "id"?}]
+    provider: str | None = None  # the response's "provider" (default: derived from the model id)
+
+    @classmethod
+    def coerce(cls, value: Reply | str | dict[str, Any]) -> Reply:
+        "A Reply from a Reply, a plain content string, or a dict of fields (as in a --script file)."
+        if isinstance(value, Reply):
+            return value
+        if isinstance(value, str):
+            return cls(content=value)
+        known = {f.name for f in fields(cls)}
+        unknown = set(value) - known
+        if unknown:
+            raise TypeError(f"unknown Reply fields {sorted(unknown)}; use some of {sorted(known)}")
+        data = dict(value)
+        if isinstance(data.get("raw"), str):
+            data["raw"] = data["raw"].encode()
+        return cls(**data)
+
+
+def _text_of(content: Any) -> str:
+    """The text of a message content: a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def prompt_text(messages: list[dict[str, Any]]) -> str:
+    "All message texts joined, for token estimates."
+    return "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
+
+
+def estimate_tokens(text: str) -> int:
+    "About four characters per token, as a rough tokenizer would count."
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def split_pieces(text: str) -> list[str]:
+    "Token-like stream pieces (a word with its leading space) whose concatenation is `text`."
+    pieces = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(pieces)) :]
+    if tail:
+        pieces.append(tail)
+    return pieces
+
+
+def _last(messages: list[dict[str, Any]], role: str) -> str:
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role") == role:
+            return _text_of(m.get("content"))
+    return ""
+
+
+def _echo(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# Members differ by more than their name, so tests can tell whose text reached the judge.
+_TAKES = (
+    "start from the simplest option that works and measure before optimising",
+    "weigh the trade-offs explicitly, because the right choice depends on scale",
+    "check the edge cases first, since that is where most answers go wrong",
+    "look at what has worked in practice before reaching for anything new",
+    "write down the constraints, then pick the option that violates none of them",
+)
+
+
+def _default_answer(model: str, messages: list[dict[str, Any]]) -> str:
+    take = _TAKES[int(hashlib.sha1(model.encode()).hexdigest(), 16) % len(_TAKES)]
+    question = _echo(_last(messages, "user")) or "your question"
+    return (
+        f'{model} here. On "{question}": I would {take}. '
+        f"In short, {model} recommends a careful, incremental approach."
+    )
+
+
+def is_judge_request(body: dict[str, Any]) -> bool:
+    "True when the request asks for JSON: a json_schema/json_object response_format or a system prompt."
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
+        return True
+    messages = body.get("messages") or []
+    return any(
+        isinstance(m, dict)
+        and m.get("role") in ("system", "developer")
+        and "JSON" in _text_of(m.get("content"))
+        for m in messages
+    )
+
+
+def _labels(text: str) -> list[str]:
+    return list(dict.fromkeys(re.findall(r'<answer\s+member="([^"]+)"', text)))
+
+
+def _judge_object(model: str, labels: list[str], question: str) -> dict[str, Any]:
+    first, second, last = labels[0], labels[min(1, len(labels) - 1)], labels[-1]
+    two = len(labels) >= 2
+    return {
+        "answer": (
+            f'Synthesis by {model}: on "{question}" the panel agrees on an incremental approach; '
+            f"{first} and {second} differ on where to start, and {last} adds a point the others missed."
+        ),
+        "consensus": [f'Every member answers "{question}" with an incremental approach.'],
+        "contradictions": [
+            {
+                "topic": "Where to start",
+                "stances": [
+                    {"model": first, "stance": "Start from the simplest option that works."},
+                    {"model": second, "stance": "Weigh the trade-offs before choosing anything."},
+                ],
+            }
+        ]
+        if two
+        else [],
+        # "Partial" means not everyone: with two members only the first one covers the point.
+        "partial_coverage": [
+            {"models": labels[:2] if len(labels) >= 3 else labels[:1], "point": "Measure before optimising."}
+        ]
+        if two
+        else [],
+        "unique_insights": [
+            {"model": last, "insight": f"Only {last} insists on checking the edge cases first."}
+        ],
+        "blind_spots": ["No member says how to tell, later on, whether the choice worked."],
+    }
+
+
+def _fit_schema(obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the schema's top-level properties, filling required ones we do not know."""
+    fmt = body.get("response_format") or {}
+    schema = (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) else None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict) or not props:
+        return obj
+    empty = {"string": "", "array": [], "object": {}, "integer": 0, "number": 0, "boolean": False}
+    out: dict[str, Any] = {}
+    for key, spec in props.items():
+        if key in obj:
+            out[key] = obj[key]
+        elif key in (schema.get("required") or []):
+            out[key] = empty.get(spec.get("type") if isinstance(spec, dict) else None)
+    return out
+
+
+def _judge_answer(model: str, body: dict[str, Any], json_valid: bool) -> str:
+    messages = body.get("messages") or []
+    text = prompt_text(messages)
+    labels = _labels(text) or ["A", "B"]
+    outside = re.sub(r"<answer\b.*?</answer>", " ", _last(messages, "user"), flags=re.S)
+    question = _echo(re.sub(r"</?\w+[^>]*>", " ", outside), 60) or "the question"
+    if not json_valid:
+        return (
+            f'Here is my analysis of the panel. {labels[0]} and {labels[-1]} mostly agree on "{question}", '
+            "but I would rather explain it in prose than as a structured object."
+        )
+    return json.dumps(_fit_schema(_judge_object(model, labels, question), body), ensure_ascii=False)
+
+
+def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
+    "The full content the model would produce for this reply and request."
+    if reply.empty:
+        return ""
+    if reply.content is not None:
+        return reply.content
+    if reply.tool_calls:
+        return ""
+    if is_judge_request(body):
+        return _judge_answer(model, body, reply.json_valid)
+    return _default_answer(model, body.get("messages") or [])

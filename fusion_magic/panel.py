@@ -1,0 +1,190 @@
+"""Ask every panel member concurrently: cache, fallbacks, per-member deadline, quorum.
+
+A member's failure is data (a `Response` with status and a one-line error); only the
+deliberation as a whole decides what the failures mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import Cache, cache_key
+from .client import ChatClient, Completion
+from .config import Member
+from .errors import ProviderError
+from .pricing import ModelPrice, cost_from_tokens
+from .progress import Tracker
+from .result import Response
+
+__all__ = ["Call", "ask", "ask_panel", "merge_calls"]
+
+
+@dataclass
+class Call:
+    """Everything one model call needs besides the messages."""
+
+    client: ChatClient
+    cache: Cache | None = None
+    refresh: bool = False
+    stream: bool = True
+    tracker: Tracker | None = None
+    prices: dict[str, ModelPrice] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    partial: list[Response] = field(default_factory=list)  # the panel's answers so far, kept on interrupt
+
+    def note(self, key: str, **changes: Any) -> None:
+        if self.tracker is not None:
+            self.tracker.update(key, **changes)
+
+
+async def ask(
+    call: Call,
+    member: Member,
+    messages: list[dict[str, Any]],
+    *,
+    key: str | None = None,
+    accept: Callable[[str], bool] | None = None,
+    **params: Any,
+) -> tuple[Response, Completion | None]:
+    """One member's answer: from the cache, else from its model, else from its fallbacks.
+
+    ``accept`` decides whether an answer is good enough to cache (and to take from the cache).
+    """
+    key = key or member.name
+    params = {**call.params, **params}
+    if member.temperature is not None:
+        params["temperature"] = member.temperature
+    errors: list[str] = []
+    call.note(key, state="waiting")
+    for model in member.models:
+        ckey = cache_key(call.client.endpoint.base_url, model, messages, params)
+        hit = call.cache.get(ckey) if call.cache is not None and not call.refresh else None
+        if hit is not None and (accept is None or accept(hit.get("content", ""))):
+            call.note(key, state="cached", latency_s=0.0)
+            return _from_cache(member.name, hit), Completion(content=hit.get("content", ""),
+                                                            tool_calls=hit.get("tool_calls") or [])
+        tracker = call.tracker
+        try:
+            done = await call.client.chat(
+                model, messages, stream=call.stream,
+                on_delta=(lambda _t: tracker.delta(key)) if tracker else None,
+                on_retry=(lambda why: call.note(key, state="retrying", note=why)),
+                **params,
+            )
+        except ProviderError as exc:
+            errors.append(str(exc))
+            if len(member.models) > 1:
+                call.note(key, state="retrying", note=f"{model} failed, trying the next fallback")
+            continue
+        response = _response(member.name, model, done, call.prices)
+        if call.cache is not None and (accept is None or accept(response.content)):
+            call.cache.put(ckey, _record(response, done))
+        call.note(key, state="done", latency_s=response.latency_s, cost_usd=response.cost_usd)
+        return response, done
+    reason = " | ".join(errors)
+    call.note(key, state="failed", note=reason)
+    return Response(member.name, status="failed", error=reason), None
+
+
+def _response(name: str, model: str, done: Completion, prices: dict[str, ModelPrice]) -> Response:
+    cost, estimated = done.cost_usd, False
+    if cost is None and (price := prices.get(model)) is not None:
+        cost = cost_from_tokens(price, done.prompt_tokens or 0, done.completion_tokens or 0)
+        estimated = cost is not None
+    return Response(
+        model=name, content=done.content, latency_s=round(done.latency_s, 4),
+        prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
+        cost_usd=cost, cost_estimated=estimated, served_by=done.served_model or model,
+    )
+
+
+def _record(response: Response, done: Completion) -> dict[str, Any]:
+    return {
+        "content": response.content, "served_by": response.served_by, "latency_s": response.latency_s,
+        "prompt_tokens": response.prompt_tokens, "completion_tokens": response.completion_tokens,
+        "cost_usd": response.cost_usd, "finish_reason": done.finish_reason, "tool_calls": done.tool_calls,
+        "created_at": time.time(),
+    }
+
+
+def _from_cache(name: str, hit: dict[str, Any]) -> Response:
+    # A cache hit costs nothing now; what it cost when first paid is what it saves.
+    return Response(
+        model=name, content=hit.get("content", ""), latency_s=0.0,
+        prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
+        cost_usd=0.0, cached=True, served_by=hit.get("served_by"), saved_usd=hit.get("cost_usd") or 0.0,
+    )
+
+
+async def ask_panel(
+    call: Call,
+    panel: tuple[Member, ...],
+    messages_for: dict[str, list[dict[str, Any]]],
+    *,
+    timeout: float | None,
+    quorum: int | None,
+) -> list[Response]:
+    """All members concurrently; returns one `Response` per member, in panel order.
+
+    A member past ``timeout`` is cancelled and reported; once ``quorum`` members have
+    answered, the rest are cancelled and reported. If the caller is cancelled (an interrupt),
+    in-flight calls are cancelled too and `asyncio.CancelledError` propagates after the
+    answers so far are recorded on ``call.partial``.
+    """
+    async def guarded(member: Member) -> Response:
+        try:
+            response, _ = await asyncio.wait_for(ask(call, member, messages_for[member.name]), timeout)
+            return response
+        except asyncio.TimeoutError:
+            call.note(member.name, state="timed_out", note=f"no answer within {timeout:g}s")
+            return Response(member.name, status="timed_out", error=f"no answer within {timeout:g}s (cancelled)")
+
+    tasks = {asyncio.ensure_future(guarded(m)): m for m in panel}
+    done_responses: dict[str, Response] = {}
+    why_cancelled = "interrupted"
+    try:
+        pending = set(tasks)
+        while pending:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                response = task.result()
+                done_responses[response.model] = response
+            if quorum and sum(r.ok for r in done_responses.values()) >= quorum and pending:
+                why_cancelled = f"cancelled: quorum of {quorum} reached"
+                break
+    finally:
+        leftovers = [t for t in tasks if not t.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.gather(*leftovers, return_exceptions=True)
+        for task, member in tasks.items():
+            if member.name not in done_responses:
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    done_responses[member.name] = task.result()
+                else:
+                    call.note(member.name, state="cancelled", note=why_cancelled)
+                    done_responses[member.name] = Response(member.name, status="cancelled", error=why_cancelled)
+        call.partial = [done_responses[m.name] for m in panel]
+    return [done_responses[m.name] for m in panel]
+
+
+def merge_calls(name: str, calls: list[Response]) -> Response:
+    "One `Response` summing several calls of one seat (a judge re-ask, a tool round trip)."
+    last = calls[-1]
+
+    def total(attr: str) -> Any:
+        values = [getattr(c, attr) for c in calls if getattr(c, attr) is not None]
+        return sum(values) if values else None
+
+    return Response(
+        model=name, content=last.content, status=last.status, error=last.error,
+        latency_s=total("latency_s"), prompt_tokens=total("prompt_tokens"),
+        completion_tokens=total("completion_tokens"), cost_usd=total("cost_usd"),
+        cached=all(c.cached for c in calls), served_by=last.served_by,
+        saved_usd=sum(c.saved_usd for c in calls),
+    )

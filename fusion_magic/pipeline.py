@@ -1,0 +1,308 @@
+"""`Fusion`: one prompt to a panel, then a judge. The async core is `arun`; `run` wraps it.
+
+Everything a user can get wrong is checked in the constructor, so a bad configuration fails
+before any request is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import math
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+
+from . import judge as judging
+from .cache import Cache
+from .client import ChatClient
+from .config import (
+    MAX_PANEL,
+    Endpoint,
+    Member,
+    check_model_id,
+    check_panel,
+    get_preset,
+    parse_members,
+    resolve_endpoint,
+)
+from .errors import BudgetError, ConfigError
+from .ledger import ledger
+from .panel import Call, ask, ask_panel, merge_calls
+from .pricing import count_tokens, estimate, load_models
+from .progress import JUDGE, Tracker
+from .result import Analysis, FusionResult, Response
+from .runner import on_background, run_sync
+
+__all__ = ["Fusion"]
+
+T = TypeVar("T")
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("fusion_depth", default=0)
+
+
+class Fusion:
+    """A configured deliberation: panel, judge, endpoint and limits.
+
+    Usage:
+
+        fusion = Fusion(preset="budget", timeout=60)
+        result = fusion.run("Is P = NP likely?")        # blocking, also inside Jupyter
+        result = await fusion.arun("Is P = NP likely?")  # async
+    """
+
+    def __init__(
+        self,
+        preset: str = "quality",
+        panel: str | list[str | Member] | None = None,
+        judge: str | Member | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        timeout: float | None = 120,
+        quorum: int | None = None,
+        cache: bool = True,
+        refresh: bool = False,
+        max_cost: float | None = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        web: bool = False,
+        tool: str | None = None,
+        stream: bool = True,
+        max_retries: int = 3,
+        stall_timeout: float = 60.0,
+        max_panel: int = MAX_PANEL,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        chosen = get_preset(preset)
+        self.preset = chosen.name
+        self._local = chosen.endpoint == "local" and not base_url
+        self.endpoint: Endpoint | None = None
+        if not self._local:
+            self.endpoint = resolve_endpoint(base_url, api_key, api_key_env)
+        strict_ids = bool(self.endpoint and self.endpoint.is_openrouter)
+        self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
+        self.judge = (parse_members([judge], what="judge", openrouter=strict_ids)[0] if judge is not None else chosen.judge)
+        check_panel(self.panel, max_size=max_panel)
+        if tool:
+            check_model_id(tool, what="--tool", openrouter=strict_ids)
+        _check_number("timeout", timeout, allow_none=True)
+        _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
+        _check_number("stall_timeout", stall_timeout)
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise ConfigError(f"temperature must be between 0 and 2, got {temperature}")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+            raise ConfigError(f"max_tokens must be a positive whole number, got {max_tokens!r}")
+        if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
+            raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
+        self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
+        self.system, self.temperature, self.max_tokens, self.web = system, temperature, max_tokens, web
+        self.use_cache, self.refresh, self.stream = cache, refresh, stream
+        self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
+        self.last_result: FusionResult | None = None
+
+    def __repr__(self) -> str:
+        panel = ", ".join(m.name for m in self.panel)
+        where = "local model" if self._local else self.endpoint.label if self.endpoint else "?"
+        return f"Fusion(preset={self.preset!r}, panel=[{panel}], judge={self.judge.name!r}, endpoint={where!r})"
+
+    # -- sync facade --------------------------------------------------------------------------
+    def run(self, prompt: str, *, on_tick: Callable[[Tracker], None] | None = None) -> FusionResult:
+        """Deliberate on ``prompt`` and return the result (blocking; works inside Jupyter).
+
+        On Ctrl-C / kernel interrupt the in-flight requests are cancelled within a second,
+        the answers that arrived stay in ``last_result`` (and the cache), and the interrupt
+        is re-raised.
+        """
+        tracker = self.tracker()
+        return run_sync(self.arun(prompt, tracker=tracker), on_tick=(lambda: on_tick(tracker)) if on_tick else None)
+
+    def rejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
+        "Re-run only the judge over the stored panel answers of ``result``."
+        return run_sync(self.arejudge(result, judge))
+
+    def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True) -> Any:
+        "Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`)."
+        from .batch import run_map
+
+        return run_map(self, prompts, concurrency=concurrency, progress=progress)
+
+    # -- async core ---------------------------------------------------------------------------
+    def tracker(self) -> Tracker:
+        "A fresh progress tracker for this panel and judge."
+        return Tracker([m.name for m in self.panel], self.judge.name)
+
+    async def arun(self, prompt: str, *, tracker: Tracker | None = None) -> FusionResult:
+        "Deliberate on ``prompt``: the panel concurrently, then the judge."
+        prompt = _check_prompt(prompt)
+        if _depth.get() > 0:
+            raise ConfigError("fusion_magic does not start a deliberation inside another one")
+        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker())))
+
+    @staticmethod
+    async def _nested(coro: Coroutine[Any, Any, T]) -> T:
+        # Runs on the private loop: mark everything below as inside a deliberation.
+        token = _depth.set(_depth.get() + 1)
+        try:
+            return await coro
+        finally:
+            _depth.reset(token)
+
+    async def _arun(self, prompt: str, tracker: Tracker) -> FusionResult:
+        started = time.perf_counter()
+        call = await self._call(tracker)
+        result = FusionResult(prompt=prompt, preset=self.preset)
+        result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
+        try:
+            if self.tool:
+                await self._tool_mode(call, result)
+            else:
+                await self._deliberate(call, result, prompt)
+        except asyncio.CancelledError:
+            result.responses = call.partial or result.responses
+            result.interrupted, result.status = True, "error" if not any(r.ok for r in call.partial) else "partial"
+            result.error = "interrupted: the answers that arrived are kept (and cached)"
+            result.elapsed_s = time.perf_counter() - started
+            self.last_result = result
+            raise
+        result.elapsed_s = round(time.perf_counter() - started, 4)
+        self.last_result = result
+        ledger().record_fusion(result)
+        return result
+
+    async def _deliberate(self, call: Call, result: FusionResult, prompt: str) -> None:
+        messages = {m.name: self._messages(m, prompt) for m in self.panel}
+        result.responses = await ask_panel(call, self.panel, messages, timeout=self.timeout, quorum=self.quorum)
+        answered = [r for r in result.responses if r.ok]
+        if not answered:
+            result.status = "error"
+            result.error = f"all {len(self.panel)} panel members failed: " + "; ".join(
+                r.error if (r.error or "").startswith(r.model) else f"{r.model}: {r.error}" for r in result.responses
+            )
+            call.note(JUDGE, state="skipped", note="no panel answers")
+            return
+        await self._judge(call, result, prompt, self.judge)
+        if result.status == "ok" and len(answered) < len(self.panel):
+            result.status = "partial"
+
+    async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
+        answered = [r for r in result.responses if r.ok]
+        labels = judging.labels_for([r.model for r in answered])
+        messages = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered)})
+        params = {"response_format": judging.response_format(), "temperature": 0.0 if judge.temperature is None else judge.temperature}
+        if self.max_tokens:
+            params["max_tokens"] = max(self.max_tokens, 2048)
+        verdict, calls, raw, errors = None, [], "", ""
+        for _attempt in range(2):
+            response, _ = await ask(call, judge, messages, key=JUDGE, accept=lambda text: _parses(text, labels), **params)
+            calls.append(response)
+            if not response.ok:
+                errors = response.error or "judge call failed"
+                break
+            raw = response.content
+            try:
+                verdict = judging.parse_verdict(raw, labels)
+                break
+            except ValueError as exc:  # json and pydantic errors both derive from ValueError
+                errors = str(exc).splitlines()[0]
+                messages = [*messages, {"role": "assistant", "content": raw}, judging.reask_message(exc)]
+        result.judge = merge_calls(judge.name, calls)
+        if verdict is None:
+            result.status, result.judge_raw = "judge_failed", raw or None
+            result.error = f"judge {judge.name} gave no valid analysis: {errors}"
+            result.judge.status = "failed"
+            result.judge.error = result.error
+            call.note(JUDGE, state="failed", note=errors)
+            return
+        result.answer = verdict.answer
+        result.analysis = Analysis(**verdict.model_dump(exclude={"answer"}))
+        result.status, result.judge_raw, result.error = "ok", None, None
+
+    async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
+        "Re-run only the judge over the panel answers kept in ``result``."
+        if not any(r.ok for r in result.responses):
+            raise ConfigError("nothing to judge: the result has no panel answers")
+        member = parse_members([judge], what="judge", openrouter=False)[0] if judge else self.judge
+        tracker = Tracker([r.model for r in result.responses], member.name)
+        return await on_background(self._nested(self._rejudge(result, member, tracker)))
+
+    async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker) -> FusionResult:
+        call = await self._call(tracker)
+        started = time.perf_counter()
+        fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses))
+        await self._judge(call, fresh, result.prompt, member)
+        if fresh.status == "ok" and any(not r.ok for r in fresh.responses):
+            fresh.status = "partial"
+        fresh.elapsed_s = round(time.perf_counter() - started, 4)
+        self.last_result = fresh
+        ledger().record_fusion(fresh)
+        return fresh
+
+    # -- pieces -------------------------------------------------------------------------------
+    async def _call(self, tracker: Tracker) -> Call:
+        endpoint = self.endpoint
+        if endpoint is None:
+            from .local import local_base_url
+
+            base = await asyncio.get_running_loop().run_in_executor(None, local_base_url)
+            endpoint = self.endpoint = resolve_endpoint(base, api_key="", env={})
+        client = ChatClient(endpoint, transport=self.transport, max_retries=self.max_retries,
+                            stall_timeout=self.stall_timeout, depth=_depth.get())
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.web and endpoint.is_openrouter:
+            params["plugins"] = [{"id": "web"}]
+        return Call(client=client, cache=Cache() if self.use_cache else None, refresh=self.refresh,
+                    stream=self.stream, tracker=tracker, params={k: v for k, v in params.items() if v is not None})
+
+    def _messages(self, member: Member, prompt: str) -> list[dict[str, Any]]:
+        system = member.system if member.system is not None else self.system
+        return [*([{"role": "system", "content": system}] if system else []), {"role": "user", "content": prompt}]
+
+    async def _estimate(self, call: Call, prompt: str) -> float | None:
+        "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
+        try:
+            call.prices = await load_models(call.client.http, call.client.endpoint.base_url, call.client.headers())
+        except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
+            if self.max_cost is not None:
+                raise BudgetError(f"cannot check --max-cost: model prices unavailable ({exc})") from None
+            return None
+        models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
+        est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
+        if self.max_cost is not None:
+            if est.unknown and call.client.endpoint.is_openrouter:
+                raise BudgetError(f"cannot estimate the cost of {', '.join(est.unknown)} (not in /models); drop --max-cost or choose listed models")
+            if est.total > self.max_cost:
+                raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; nothing was sent")
+        return est.total
+
+    async def _tool_mode(self, call: Call, result: FusionResult) -> None:
+        from .tool import run_tool_mode
+
+        await run_tool_mode(self, call, result)
+
+
+def _parses(text: str, labels: dict[str, str]) -> bool:
+    try:
+        judging.parse_verdict(text, labels)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_prompt(prompt: object) -> str:
+    if not isinstance(prompt, str):
+        raise ConfigError(f"the prompt must be text, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise ConfigError("empty prompt: write the question in the cell body (or pass it to run())")
+    return prompt.strip()
+
+
+def _check_number(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
+        raise ConfigError(f"{name} must be a positive number of {'USD' if name == 'max_cost' else 'seconds'}, got {value!r}")

@@ -1,0 +1,208 @@
+"""Rendering a FusionResult: HTML for notebooks, Markdown for exports, plain text for terminals.
+
+Pure string functions with no IPython import, so they are testable without a kernel. All model text
+(answers, analysis items, model names, error messages) is treated as hostile: see `_markdown`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import TYPE_CHECKING, Any
+
+from . import _format as f
+from ._html import render_html, wrap
+from ._markdown import (
+    clean_line,
+    inline_markdown,
+    markdown_to_safe_html,
+    neutralize_markdown,
+    plain_markdown,
+)
+
+if TYPE_CHECKING:
+    from .result import FusionResult
+
+__all__ = ["markdown_to_safe_html", "to_html", "to_markdown", "to_text"]
+
+_ANSWER_PREVIEW = 300
+
+
+def to_html(result: FusionResult) -> str:
+    """A self-contained HTML fragment (scoped inline CSS, no JavaScript) for `_repr_html_`."""
+    try:
+        return wrap(render_html(result))
+    except Exception as exc:  # a rendering bug must not hide a result that was paid for
+        note = f"(rich display failed: {type(exc).__name__}; showing the plain summary)"
+        return wrap(
+            f'<p class="fm-fallback fm-muted">{html.escape(note)}</p>'
+            f'<pre class="fm-pre">{html.escape(to_text(result))}</pre>'
+        )
+
+
+# -- Markdown ----------------------------------------------------------------------------------------
+
+
+def _md_call_heading(resp: Any) -> str:
+    status = f.status_of(resp)
+    bits = [f"{f.STATUS_ICON[status]} **{plain_markdown(f.name_of(resp))}**"]
+    toks = f.tokens(resp)
+    bits += [
+        f.fmt_secs(f.attr(resp, "latency_s")),
+        f"{f.fmt_int(toks)} tokens" if toks is not None else f.DASH,
+        f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated"))).replace("$", "\\$"),
+    ]
+    if f.attr(resp, "cached"):
+        bits.append("cached")
+    if status != "ok":
+        bits.append(f"{f.STATUS_LABEL[status]}: {plain_markdown(f.attr(resp, 'error') or 'no detail', 300)}")
+    return " · ".join(bits)
+
+
+def _md_call(resp: Any, where: str, level: str = "####") -> list[str]:
+    out = [f"{level} {_md_call_heading(resp)}", ""]
+    served = f.attr(resp, "served_by")
+    if served and clean_line(served) != f.name_of(resp):
+        out += [f"*served by {plain_markdown(served)}*", ""]
+    content = f.attr(resp, "content") or ""
+    if str(content).strip():
+        if f.status_of(resp) != "ok":
+            out += ["*Partial output received before it stopped:*", ""]
+        out += [neutralize_markdown(content, where=where, quote=True), ""]
+    return out
+
+
+def _md_section(name: str, items: list[Any]) -> list[str]:
+    title = f.SECTION_TITLES[name]
+    if not items:
+        return [f"**{title}**: none", ""]
+    out = [f"**{title}** ({len(items)})", ""]
+    for item in items:
+        if name == "contradictions":
+            out.append(f"- **{inline_markdown(f.attr(item, 'topic'))}**")
+            out += [
+                f"  - {plain_markdown(f.attr(s, 'model'))}: {inline_markdown(f.attr(s, 'stance'))}"
+                for s in (f.attr(item, "stances") or [])
+            ]
+        elif name == "partial_coverage":
+            models = ", ".join(plain_markdown(m, 120) for m in (f.attr(item, "models") or []))
+            out.append(f"- {inline_markdown(f.attr(item, 'point'))} — *{models}*")
+        elif name == "unique_insights":
+            out.append(
+                f"- **{plain_markdown(f.attr(item, 'model'))}**: {inline_markdown(f.attr(item, 'insight'))}"
+            )
+        else:
+            out.append(f"- {inline_markdown(item)}")
+    return [*out, ""]
+
+
+def _fenced(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)  # longer than any run inside, so the content cannot close it
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _md(result: Any) -> str:
+    status = str(f.attr(result, "status", "error"))
+    facts = " · ".join(plain_markdown(fact, 300) for fact in f.header_facts(result))
+    out = [f"**fusion · {plain_markdown(f.RESULT_LABEL.get(status, status))}** · {facts}", ""]
+    error = f.attr(result, "error")
+    if status == "error":
+        out += [f"> **Error:** {plain_markdown(error or 'nothing was answered', 2000)}", ""]
+    if status == "judge_failed":
+        why = f": {plain_markdown(error, 2000)}" if error else ""
+        out += [f"> **The judge failed**{why}. {f.REJUDGE_HINT}.", ""]
+        raw = f.attr(result, "judge_raw")
+        if raw:
+            out += [
+                "Raw judge output:",
+                "",
+                neutralize_markdown(raw, where="result.judge_raw", quote=True),
+                "",
+            ]
+    tool = f.tool_line(result)
+    if tool:
+        out += [f"*{plain_markdown(tool, 300)}.*", ""]
+    answer = f.attr(result, "answer") or ""
+    if str(answer).strip():
+        out += ["### Answer", "", neutralize_markdown(answer, where="result.answer"), ""]
+    analysis = f.attr(result, "analysis")
+    if any(f.attr(analysis, s) for s in f.SECTION_TITLES) or status in ("ok", "partial"):
+        out += ["### Analysis", ""]
+        for name in f.SECTION_TITLES:
+            out += _md_section(name, list(f.attr(analysis, name) or []))
+    members = f.responses(result)
+    if members:
+        out += ["### Panel answers", ""]
+        for i, resp in enumerate(members):
+            out += _md_call(resp, f"result.responses[{i}].content")
+    judge = f.attr(result, "judge")
+    if judge is not None:
+        out += ["### Judge", "", f"{_md_call_heading(judge)}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_markdown(result: FusionResult) -> str:
+    """Markdown for `_repr_markdown_` and `--format markdown`; model text is neutralised, no raw HTML."""
+    try:
+        return _md(result)
+    except Exception as exc:  # same reasoning as to_html: never lose the display of a paid result
+        note = f"*(rich display failed: {type(exc).__name__}; showing the plain summary)*"
+        return f"{note}\n\n{_fenced(neutralize_markdown(to_text(result)))}\n"
+
+
+# -- plain text --------------------------------------------------------------------------------------
+
+
+def _text(result: Any) -> str:
+    c = f.counts(result)
+    ok = c.get("ok", 0)
+    bad = sum(c.values()) - ok
+    status = clean_line(f.attr(result, "status", "?"), 40)
+    cost = f.fmt_cost(f.total_cost(result))
+    elapsed = f.fmt_secs(f.attr(result, "elapsed_s"), compact=True)
+    lines = [f"FusionResult(status={status!r}, members={ok} ok/{bad} failed, cost={cost}, elapsed={elapsed})"]
+    error = f.attr(result, "error")
+    if status == "judge_failed":
+        why = f" ({clean_line(error, 200)})" if error else ""
+        lines.append(f"  judge failed{why}: {f.REJUDGE_HINT.replace('`', '')}")
+    elif error:
+        lines.append(f"  error: {clean_line(error, 300)}")
+    tool = f.tool_line(result)
+    if tool:
+        lines.append(f"  {tool}")
+    # Slice before cleaning: a 2 MB answer must not make repr slow.
+    answer = clean_line(str(f.attr(result, "answer") or "")[: _ANSWER_PREVIEW * 4], _ANSWER_PREVIEW)
+    if answer:
+        lines.append(f"  answer: {answer}")
+    calls = [("", r) for r in f.responses(result)]
+    judge = f.attr(result, "judge")
+    if judge is not None:
+        calls.append(("judge ", judge))
+    width = min(40, max((len(prefix + f.name_of(r)) for prefix, r in calls), default=0))
+    for prefix, resp in calls:
+        status_r = f.status_of(resp)
+        name = (prefix + f.name_of(resp))[:width]
+        cost_r = f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated")))
+        line = (
+            f"  {name:<{width}}  {f.STATUS_LABEL[status_r]:<9}  "
+            f"{f.fmt_secs(f.attr(resp, 'latency_s'), compact=True):>7}  {cost_r:>9}"
+        )
+        if f.attr(resp, "cached"):
+            line += "  cached"
+        if status_r != "ok":
+            line += f"  {clean_line(f.attr(resp, 'error') or '', 120)}"
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def to_text(result: FusionResult) -> str:
+    """The plain `__repr__`: status line, answer preview, one line per call. Never raises."""
+    try:
+        return _text(result)
+    except Exception as exc:
+        try:
+            status = clean_line(getattr(result, "status", "?"), 40)
+        except Exception:
+            status = "?"
+        return f"FusionResult(status={status!r}, <unrenderable: {type(exc).__name__}>)"

@@ -1,0 +1,221 @@
+"""What a deliberation returns: plain data with pandas export and rich display.
+
+Rendering lives in `fusion_magic.render`; this module only holds data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Analysis",
+    "Contradiction",
+    "FusionResult",
+    "PartialCoverage",
+    "Response",
+    "Stance",
+    "UniqueInsight",
+]
+
+Status = Literal["ok", "partial", "judge_failed", "error"]
+ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
+
+
+class Stance(BaseModel):
+    model: str = Field(description="panel member taking this stance")
+    stance: str = Field(description="what that member claims, in one or two sentences")
+
+
+class Contradiction(BaseModel):
+    topic: str = Field(description="the point on which members disagree")
+    stances: list[Stance] = Field(description="one entry per member that took a position")
+
+
+class PartialCoverage(BaseModel):
+    models: list[str] = Field(description="the members that covered this point (not all of them)")
+    point: str = Field(description="the point only some members covered")
+
+
+class UniqueInsight(BaseModel):
+    model: str = Field(description="the only member that made this point")
+    insight: str = Field(description="the point, in one or two sentences")
+
+
+class Analysis(BaseModel):
+    """The judge's structured reading of the panel answers."""
+
+    consensus: list[str] = Field(default_factory=list, description="claims every member agrees on")
+    contradictions: list[Contradiction] = Field(default_factory=list, description="points of disagreement")
+    partial_coverage: list[PartialCoverage] = Field(
+        default_factory=list, description="points covered by some members but not all"
+    )
+    unique_insights: list[UniqueInsight] = Field(
+        default_factory=list, description="valuable points made by exactly one member"
+    )
+    blind_spots: list[str] = Field(
+        default_factory=list, description="what every member missed that matters for the question"
+    )
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots")
+
+    def rows(self) -> list[dict[str, Any]]:
+        "Long form: one dict per item with `section`, `models` and `text`."
+        rows: list[dict[str, Any]] = []
+        rows += [{"section": "consensus", "models": [], "text": t} for t in self.consensus]
+        for c in self.contradictions:
+            stances = "; ".join(f"{s.model}: {s.stance}" for s in c.stances)
+            rows.append({"section": "contradictions", "models": [s.model for s in c.stances],
+                         "text": f"{c.topic} ({stances})" if stances else c.topic})
+        rows += [{"section": "partial_coverage", "models": list(p.models), "text": p.point}
+                 for p in self.partial_coverage]
+        rows += [{"section": "unique_insights", "models": [u.model], "text": u.insight}
+                 for u in self.unique_insights]
+        rows += [{"section": "blind_spots", "models": [], "text": t} for t in self.blind_spots]
+        return rows
+
+    def to_frame(self) -> pd.DataFrame:
+        "A pandas DataFrame in long form: columns section, models, text."
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=["section", "models", "text"])
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, s) for s in self.SECTIONS)
+
+
+@dataclass
+class Response:
+    """One model call: a panel member's answer, or the judge's."""
+
+    model: str  # the member's name as shown everywhere (the model id unless the preset names it)
+    content: str = ""
+    status: ResponseStatus = "ok"
+    error: str | None = None
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    served_by: str | None = None  # the model that actually answered (fallback, alias, router)
+    cost_estimated: bool = False  # True when cost_usd comes from /models prices, not usage.cost
+    saved_usd: float = 0.0  # a cache hit: what this answer cost when it was first paid for
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FusionResult:
+    """The outcome of one deliberation.
+
+    ``status`` is "ok", "partial" (some members failed), "judge_failed" (panel answers kept,
+    raw judge text in ``judge_raw``) or "error" (nobody answered, or interrupted before any answer).
+    """
+
+    prompt: str
+    status: Status = "ok"
+    answer: str = ""
+    analysis: Analysis = field(default_factory=Analysis)
+    responses: list[Response] = field(default_factory=list)
+    judge: Response | None = None
+    elapsed_s: float = 0.0
+    error: str | None = None
+    judge_raw: str | None = None
+    preset: str | None = None
+    estimate_usd: float | None = None
+    tool: dict[str, Any] | None = None  # --tool mode: {"primary": id, "called": bool, "question": str}
+    primary: Response | None = None  # --tool mode: the primary model's call(s)
+    interrupted: bool = False
+
+    # -- totals -------------------------------------------------------------------------------
+    @property
+    def calls(self) -> list[Response]:
+        return [*self.responses, *(r for r in (self.judge, self.primary) if r is not None)]
+
+    @property
+    def cost_usd(self) -> float:
+        "Total cost of this deliberation in USD (cache hits cost nothing)."
+        return sum(r.cost_usd or 0.0 for r in self.calls)
+
+    @property
+    def saved_usd(self) -> float:
+        "What the cache hits in this deliberation would have cost."
+        return sum(r.saved_usd for r in self.calls)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(r.cached for r in self.calls)
+
+    @property
+    def usage(self) -> dict[str, int]:
+        prompt = sum(r.prompt_tokens or 0 for r in self.calls)
+        completion = sum(r.completion_tokens or 0 for r in self.calls)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    @property
+    def failed(self) -> list[Response]:
+        return [r for r in self.responses if not r.ok]
+
+    # -- export -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        "JSON-ready dict: status, answer, analysis (five lists), responses, judge, totals."
+        return {
+            "status": self.status,
+            "prompt": self.prompt,
+            "answer": self.answer,
+            "analysis": self.analysis.model_dump(),
+            "responses": [r.to_dict() for r in self.responses],
+            "failed_models": [
+                {"model": r.model, "status": r.status, "error": r.error} for r in self.failed
+            ],
+            "judge": self.judge.to_dict() if self.judge else None,
+            "primary": self.primary.to_dict() if self.primary else None,
+            "judge_raw": self.judge_raw,
+            "error": self.error,
+            "preset": self.preset,
+            "tool": self.tool,
+            "interrupted": self.interrupted,
+            "cost_usd": self.cost_usd,
+            "saved_usd": self.saved_usd,
+            "estimate_usd": self.estimate_usd,
+            "elapsed_s": self.elapsed_s,
+            "usage": self.usage,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        "One row per panel member: model, content, status, error, latency_s, tokens, cost_usd, cached."
+        import pandas as pd
+
+        columns = ["model", "content", "status", "error", "latency_s", "prompt_tokens",
+                   "completion_tokens", "cost_usd", "cached", "served_by"]
+        return pd.DataFrame([{c: getattr(r, c) for c in columns} for r in self.responses], columns=columns)
+
+    # -- display ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from .render import to_text
+
+        return to_text(self)
+
+    def _repr_html_(self) -> str:
+        from .render import to_html
+
+        return to_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .render import to_markdown
+
+        return to_markdown(self)

@@ -1,0 +1,101 @@
+"""Run the async core from synchronous code, including inside a running Jupyter loop.
+
+A private event loop lives on a daemon thread for the whole session (IPython's own `%%script`
+does the same), so `run()` never touches the kernel's loop and needs no nest-asyncio. The
+calling thread waits in short slices: it stays interruptible (Ctrl-C, kernel interrupt) and
+can refresh progress displays from the thread that owns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["background_loop", "on_background", "run_sync"]
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    "The session's private event loop, started on first use."
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="fusion_magic-loop", daemon=True)
+            thread.start()
+            _loop = loop
+            atexit.register(_shutdown, loop)
+        return _loop
+
+
+async def on_background(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on the private loop, from any loop.
+
+    All HTTP then lives on one loop with one shared client, whoever awaits (a Jupyter cell,
+    `asyncio.run` in a script); cancelling the awaiting task cancels ``coro`` too.
+    """
+    loop = background_loop()
+    if asyncio.get_running_loop() is loop:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop) -> None:
+    # Close the shared HTTP client while its loop still runs, so nothing warns at exit.
+    from .client import aclose_shared
+
+    if loop.is_running():
+        try:
+            asyncio.run_coroutine_threadsafe(aclose_shared(), loop).result(2)
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def run_sync(
+    coro: Coroutine[Any, Any, T],
+    *,
+    on_tick: Callable[[], None] | None = None,
+    tick: float = 0.1,
+    cancel_grace: float = 1.0,
+) -> T:
+    """Run ``coro`` on the private loop and wait for it.
+
+    On KeyboardInterrupt the task is cancelled (closing its connections, which stops
+    generation and billing upstream), given ``cancel_grace`` seconds to wind down, and the
+    interrupt is re-raised.
+    """
+    finished = threading.Event()
+
+    async def tracked() -> T:
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(tracked(), background_loop())
+    try:
+        while True:
+            try:
+                result = future.result(timeout=tick)
+            except concurrent.futures.TimeoutError:
+                if on_tick:
+                    on_tick()
+                continue
+            if on_tick:
+                on_tick()
+            return result
+    except KeyboardInterrupt:
+        # Cancelling the concurrent future only schedules the task's cancellation; wait for
+        # the task itself so its connections are closed before control returns.
+        future.cancel()
+        finished.wait(cancel_grace)
+        raise

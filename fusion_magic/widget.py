@@ -1,0 +1,344 @@
+"""`FusionWidget`: a deliberation as a form built from stock ipywidgets (no custom JavaScript).
+
+Run never blocks the kernel: a click submits `Fusion.arun` to the session's background loop and a
+small coroutine on that loop copies the tracker into trait values every 0.2 s. Traits may be set
+from any thread; `with output:` may not, so no Output widget is used. Model text reaches the page
+only through the result's own HTML renderer (`render.markdown_to_safe_html`, sanitized).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import ipywidgets as widgets
+
+from . import session
+from ._format import SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
+from ._html import _answer, _banners, _call_body, _header, _section_body, wrap
+from ._markdown import clean_line
+from .client import ChatClient
+from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, get_preset, resolve_endpoint
+from .errors import ConfigError, FusionError, MissingKeyError
+from .pipeline import Fusion, _check_prompt
+from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
+from .progress import MemberState, Tracker
+from .result import Analysis, FusionResult, Response
+from .runner import background_loop, run_sync
+
+__all__ = ["FusionWidget"]
+
+POLL_S = 0.2
+_RED, _GREY = "#c62828", "#757575"
+_STATE_COLOR = {"done": "#2e7d32", "cached": "#2e7d32", "streaming": "#1565c0", "retrying": "#ef6c00",
+                "failed": _RED, "timed_out": _RED, "cancelled": _GREY, "skipped": _GREY, "waiting": _GREY}
+
+
+class FusionWidget(widgets.VBox):
+    """Prompt, preset, panel, judge, timeout, cost estimate and Run; live status; the result in sections.
+
+    Usage (in a notebook cell):
+
+        ui = FusionWidget(preset="budget")   # keyword arguments go to `Fusion` (base_url, max_cost, ...)
+        ui                                    # type, pick, click Run; or ui.run_button.click()
+        ui.wait()                             # the FusionResult (also ui.result)
+    """
+
+    def __init__(self, preset: str = "quality", panel: str | list[str] | None = None, judge: str | None = None,
+                 *, timeout: float = 120, models_timeout: float = 10.0, **fusion_kwargs: Any) -> None:
+        get_preset(preset)  # an unknown preset is a user mistake: fail here, before any widget exists
+        self._fusion_kwargs = fusion_kwargs
+        self.future: concurrent.futures.Future[FusionResult | None] | None = None
+        self.tracker: Tracker | None = None
+        self.error: str | None = None
+        self._result: FusionResult | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._stop_requested = False
+
+        self.prompt = widgets.Textarea(placeholder="Ask the panel…", rows=4, layout=widgets.Layout(width="100%"))
+        self.preset = widgets.ToggleButtons(options=list(PRESETS), value=preset, description="Preset",
+                                            tooltips=[p.description for p in PRESETS.values()])
+        self.panel = widgets.SelectMultiple(options=[], rows=8, description="Panel",
+                                            layout=widgets.Layout(width="60%"))
+        self.judge = widgets.Dropdown(options=[], description="Judge", layout=widgets.Layout(width="95%"))
+        self.timeout = widgets.BoundedFloatText(value=timeout, min=1, max=3600, step=10,
+                                                description="Timeout (s)", tooltip="per-member deadline")
+        self.models_note = widgets.HTML()
+        self.estimate_label = widgets.Label("Estimated cost: unknown")
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
+                                          tooltip="cancel; the answers that arrived are kept")
+        self.error_label = widgets.HTML()
+        self.status = widgets.HTML()
+        self.answer = widgets.HTML()
+        self.sections = widgets.VBox()
+
+        self.prices: Mapping[str, ModelPrice] = {}
+        self._load_models(models_timeout)
+        self._select_preset(preset)
+        if panel or judge:  # a starting choice other than the preset's
+            ids = [p.strip() for p in panel.split(",")] if isinstance(panel, str) else list(panel or [])
+            chosen, judge = tuple(ids) or self.panel.value, judge or self.judge.value
+            self._set_options([v for _, v in self.panel.options] + ids + [judge])  # resets the values
+            self.panel.value, self.judge.value = chosen, judge
+        self.preset.observe(lambda change: self._select_preset(change["new"]), names="value")
+        for control in (self.prompt, self.panel, self.judge):
+            control.observe(lambda _change: self._update_estimate(), names="value")
+        self.run_button.on_click(lambda _button: self.run())
+        self.stop_button.on_click(lambda _button: self.stop())
+        self._update_estimate()
+        super().__init__([
+            self.prompt, self.preset,
+            widgets.HBox([self.panel, widgets.VBox([self.judge, self.timeout], layout=widgets.Layout(width="40%"))]),
+            self.models_note,
+            widgets.HBox([self.run_button, self.stop_button, self.estimate_label]),
+            self.error_label, self.status, self.answer, self.sections,
+        ])
+
+    # -- models and prices -------------------------------------------------------------------
+    def _endpoint(self) -> Endpoint:
+        kw = self._fusion_kwargs
+        try:
+            return resolve_endpoint(kw.get("base_url"), kw.get("api_key"), kw.get("api_key_env"))
+        except MissingKeyError as exc:
+            # /models needs no key: show the prices anyway, and say now why Run will fail.
+            self._show_error(str(exc))
+            base = kw.get("base_url") or os.environ.get("FUSION_BASE_URL") or DEFAULT_BASE_URL
+            return Endpoint(base_url=base.rstrip("/"))
+
+    def _load_models(self, timeout: float) -> None:
+        try:
+            endpoint = self._endpoint()
+            client = ChatClient(endpoint, transport=self._fusion_kwargs.get("transport"))
+
+            async def fetch() -> Mapping[str, ModelPrice]:
+                with warnings.catch_warnings():  # a stale copy is reported in the note instead
+                    warnings.simplefilter("ignore", PricingWarning)
+                    return await asyncio.wait_for(load_models(client.http, endpoint.base_url, client.headers()), timeout)
+
+            self.prices = run_sync(fetch())
+        except (FusionError, OSError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or "no answer in time"
+            self._note(f"model list unavailable ({reason}); showing the presets' models, prices unknown")
+        else:
+            self._note(getattr(self.prices, "note", "") or f"{len(self.prices)} models from {endpoint.label}/models")
+        ids = sorted(self.prices)
+        self._set_options(ids)
+
+    def _note(self, text: str) -> None:
+        self.models_note.value = f'<small style="color:{_GREY}">{html.escape(text)}</small>'
+
+    def _label(self, model: str) -> str:
+        price = find_price(self.prices, model)
+        if price is None or not price.known:
+            return f"{model}  price unknown"
+        if price.free:
+            return f"{model}  free"
+        return f"{model}  ${_per_million(price.prompt)}/${_per_million(price.completion)} per 1M"
+
+    def _set_options(self, ids: list[str]) -> None:
+        # Every preset's models stay selectable even when /models does not list them.
+        extra = [m.model for p in PRESETS.values() for m in (*p.panel, p.judge)]
+        ids = list(dict.fromkeys([*ids, *sorted(set(extra) - set(ids))]))
+        options = [(self._label(i), i) for i in ids]
+        self.panel.options = options
+        self.judge.options = options
+
+    def _select_preset(self, name: str) -> None:
+        preset = get_preset(name)
+        known = [v for _, v in self.panel.options]
+        if not {m.model for m in (*preset.panel, preset.judge)} <= set(known):
+            self._set_options(known)  # a preset added after the widget was built
+        self.panel.value = tuple(dict.fromkeys(m.model for m in preset.panel))
+        self.judge.value = preset.judge.model
+
+    def _update_estimate(self) -> None:
+        panel, judge = list(self.panel.value), self.judge.value
+        if not panel or not judge:
+            self.estimate_label.value = "Estimated cost: choose a panel and a judge"
+            return
+        est = estimate(count_tokens(self.prompt.value), panel, judge, self.prices,
+                       max_tokens=self._fusion_kwargs.get("max_tokens"))
+        if len(est.unknown) == len({*panel, judge}):
+            text = "unknown (no prices for these models)"
+        else:
+            text = f"about {fmt_cost(est.total)} ({fmt_cost(est.low)} to {fmt_cost(est.high)})"
+            if est.unknown:
+                text += f", plus unknown for {', '.join(est.unknown)}"
+        self.estimate_label.value = f"Estimated cost: {text}"
+
+    # -- running -----------------------------------------------------------------------------
+    def _choices(self) -> tuple[str, list[str] | None, str | None]:
+        "(preset, panel, judge) as chosen; panel/judge are None where they are the preset's own."
+        preset = get_preset(self.preset.value)
+        panel, judge = list(self.panel.value), self.judge.value
+        if not panel:
+            raise ConfigError("the panel is empty: select at least one model")
+        if not judge:
+            raise ConfigError("no judge: choose one in the Judge list")
+        # The preset's own seats keep their names, system prompts and fallbacks.
+        same_panel = set(panel) == {m.model for m in preset.panel}
+        return preset.name, None if same_panel else panel, None if judge == preset.judge.model else judge
+
+    def build_fusion(self) -> Fusion:
+        "The `Fusion` the current choices describe (raises `ConfigError` for a user mistake)."
+        preset, panel, judge = self._choices()
+        return Fusion(preset, panel=panel, judge=judge, **{**self._fusion_kwargs, "timeout": self.timeout.value})
+
+    def run(self) -> concurrent.futures.Future[FusionResult | None] | None:
+        "What the Run button does: check, set the session defaults, start in the background."
+        if self.future is not None and not self.future.done():
+            return self.future
+        self._show_error(None)
+        try:
+            prompt = _check_prompt(self.prompt.value)
+            fusion = self.build_fusion()
+        except FusionError as exc:
+            self._show_error(str(exc))
+            return None
+        preset, panel, judge = self._choices()
+        # None removes a default, so an earlier `%fusion config --panel` does not outlive this choice.
+        session.set_defaults(preset=preset, panel=",".join(panel) if panel else None, judge=judge,
+                             timeout=fusion.timeout)
+        self._result, self._stop_requested = None, False
+        self.answer.value, self.sections.children = "", ()
+        self.tracker = fusion.tracker()
+        self._set_running(True)
+        self.future = asyncio.run_coroutine_threadsafe(self._drive(fusion, prompt, self.tracker), background_loop())
+        return self.future
+
+    def stop(self) -> None:
+        "Cancel the running deliberation; the answers that arrived are kept and shown."
+        self._stop_requested = True
+        background_loop().call_soon_threadsafe(self._cancel_task)
+
+    def _cancel_task(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def wait(self, timeout: float | None = None) -> FusionResult | None:
+        "Block until the run ends; the result, or None after an error (raises TimeoutError when late)."
+        if self.future is None:
+            return self._result
+        try:
+            return self.future.result(timeout)
+        except concurrent.futures.CancelledError:
+            return self._result
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"the deliberation is still running after {timeout:g}s") from None
+
+    @property
+    def result(self) -> FusionResult | None:
+        "The last finished run's result (None before the first one, or after an error)."
+        return self._result
+
+    async def _drive(self, fusion: Fusion, prompt: str, tracker: Tracker) -> FusionResult | None:
+        # Runs on the background loop: the deliberation plus a poller, then the final display.
+        poller = asyncio.ensure_future(self._poll(tracker))
+        result: FusionResult | None = None
+        try:
+            if self._stop_requested:
+                raise asyncio.CancelledError
+            self._task = asyncio.ensure_future(fusion.arun(prompt, tracker=tracker))
+            result = await self._task
+        except asyncio.CancelledError:
+            result = fusion.last_result  # a fresh Fusion per run: whatever it kept belongs to this run
+            self._show_error("stopped: the answers that arrived are kept (and cached)")
+        except FusionError as exc:
+            self._show_error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must still re-enable Run and say what broke
+            self._show_error(f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            poller.cancel()
+            self._task = None
+        try:
+            if result is not None:
+                self._result = result
+                self._show_result(result)
+            self.status.value = _status_html(tracker, result)
+        except Exception as exc:  # noqa: BLE001 - the result is paid for: keep it reachable
+            self._show_error(f"could not display the result ({type(exc).__name__}: {exc}); it is in .result")
+        finally:
+            self._set_running(False)
+        return result
+
+    async def _poll(self, tracker: Tracker) -> None:
+        while True:
+            self.status.value = _status_html(tracker)
+            await asyncio.sleep(POLL_S)
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.disabled = running
+        self.run_button.description = "Running…" if running else "Run"
+        self.stop_button.disabled = not running
+
+    def _show_error(self, text: str | None) -> None:
+        self.error = text
+        line = html.escape(" ".join((text or "").split()))
+        self.error_label.value = f'<span style="color:{_RED}">{line}</span>' if text else ""
+
+    # -- the result --------------------------------------------------------------------------
+    def _show_result(self, result: FusionResult) -> None:
+        # The same markup as the result's _repr_html_, so the widget and a saved notebook agree.
+        self.answer.value = wrap(_header(result) + _banners(result) + _answer(result))
+        sections = [_section(_response_title(r), _call_body(r, f"result.responses[{i}].content"))
+                    for i, r in enumerate(result.responses)]
+        if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
+            sections += [_section(f"{SECTION_TITLES[name]} ({len(getattr(result.analysis, name))})",
+                                  _section_body(name, list(getattr(result.analysis, name))))
+                         for name in Analysis.SECTIONS]
+        self.sections.children = tuple(sections)
+
+
+def _per_million(price: float | None) -> str:
+    value = (price or 0.0) * 1e6
+    return f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
+
+
+def _section(title: str, body: str) -> widgets.Accordion:
+    # One item per Accordion: ipywidgets 8 keeps one item open per Accordion, and sections must
+    # open and close independently.
+    box = widgets.Accordion(children=[widgets.HTML(f'<div class="fm-root">{body}</div>')], selected_index=None)
+    box.set_title(0, title)
+    return box
+
+
+def _name(text: str) -> str:
+    return html.escape(clean_line(text))
+
+
+def _response_title(r: Response) -> str:
+    facts = [STATUS_LABEL.get(r.status, r.status), fmt_secs(r.latency_s), fmt_cost(r.cost_usd, r.cost_estimated)]
+    if r.cached:
+        facts.append("cached")
+    return f"{clean_line(r.model)} · {' · '.join(facts)}"
+
+
+def _status_html(tracker: Tracker, result: FusionResult | None = None) -> str:
+    "One row per panel member, then the judge: state, tokens, latency, cost."
+    *panel, judge = tracker.snapshot()
+    responses = {r.model: r for r in result.responses} if result else {}
+    rows = [_status_row(s, responses.get(s.name)) for s in panel]
+    rows.append(_status_row(judge, result.judge if result else None, prefix="judge "))
+    return '<table style="border-collapse:collapse;font-family:monospace">' + "".join(rows) + "</table>"
+
+
+def _status_row(s: MemberState, r: Response | None, prefix: str = "") -> str:
+    state = s.state.replace("_", " ") + (f": {s.note}" if s.note and s.state not in ("done", "cached") else "")
+    if s.state == "waiting" and s.started:
+        state = f"waiting {time.perf_counter() - s.started:.1f}s"
+    tokens = r.completion_tokens if r is not None and r.completion_tokens is not None else s.chunks
+    latency = r.latency_s if r is not None and r.latency_s is not None else s.latency_s
+    cost = r.cost_usd if r is not None and r.cost_usd is not None else s.cost_usd
+    cells = [f"{prefix}{s.name}", state, f"{tokens} tokens" if tokens else "", fmt_secs(latency) if latency else "",
+             fmt_cost(cost) if cost is not None else ""]
+    color = _STATE_COLOR.get(s.state, _GREY)
+    tds = "".join(f'<td style="padding:0 1em 0 0{";color:" + color if i == 1 else ""}">{_name(c)}</td>'
+                  for i, c in enumerate(cells))
+    return f"<tr>{tds}</tr>"
