@@ -331,6 +331,10 @@ class ChatClient:
         err.partial = partial  # type: ignore[attr-defined]
         return err
 
+    def secrets(self) -> tuple[str, ...]:
+        "Values that must never be stored or shown (the API key)."
+        return (self.endpoint.api_key.reveal(),) if self.endpoint.api_key else ()
+
     def _scrub(self, text: str) -> str:
         "Remove the API key from text a server echoed back."
         key = self.endpoint.api_key.reveal() if self.endpoint.api_key else ""

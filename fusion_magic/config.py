@@ -159,6 +159,7 @@ class Preset:
     judge: Member
     description: str = ""
     endpoint: str | None = None  # "local": served by the local model server (see fusion_magic.local)
+    max_tokens: int | None = None  # default answer length for the panel (a flag or argument wins)
 
 
 def _members(*ids: str) -> tuple[Member, ...]:
@@ -205,6 +206,7 @@ PRESETS: dict[str, Preset] = {
             Member(_LOCAL_MODEL, name="smollm2 (judge)", temperature=0.0),
             "ONE small local model (SmolLM2-135M) with three system prompts: a demo, not three opinions",
             endpoint="local",
+            max_tokens=300,  # a 135M model rambles; reading long answers is what makes its judge slow
         ),
     )
 }

@@ -64,15 +64,22 @@ def _defang(text: str) -> str:
     return re.sub(r"</?\s*(answer|question)\b", lambda m: m.group(0).replace("<", "&lt;"), text, flags=re.I)
 
 
-def response_format() -> dict[str, Any]:
-    "OpenAI-style structured-output request for a `Verdict`."
+def response_format(labels: list[str]) -> dict[str, Any]:
+    """OpenAI-style structured-output request for a `Verdict` about members ``labels``.
+
+    Model fields are limited to the labels and the answer may not be empty: small judges
+    otherwise invent names or leave the answer blank.
+    """
     return {
         "type": "json_schema",
-        "json_schema": {"name": "fusion_verdict", "strict": True, "schema": _strict(Verdict.model_json_schema())},
+        "json_schema": {"name": "fusion_verdict", "strict": True, "schema": _strict(_SCHEMA, labels)},
     }
 
 
-def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+_SCHEMA = Verdict.model_json_schema()
+
+
+def _strict(schema: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     # Strict structured output wants every property required and no extra properties.
     schema = copy.deepcopy(schema)
 
@@ -81,8 +88,12 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
             if node.get("type") == "object" and "properties" in node:
                 node["required"] = list(node["properties"])
                 node["additionalProperties"] = False
-                for prop in node["properties"].values():
+                for name, prop in node["properties"].items():
                     prop.pop("default", None)
+                    if name == "model":
+                        prop["enum"] = list(labels)
+                    elif name == "models":
+                        prop["items"] = {"type": "string", "enum": list(labels)}
             for value in node.values():
                 fix(value)
         elif isinstance(node, list):
@@ -90,6 +101,7 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
                 fix(value)
 
     fix(schema)
+    schema["properties"]["answer"]["minLength"] = 1
     return schema
 
 

@@ -16,7 +16,7 @@ from .cache import Cache, cache_key
 from .client import ChatClient, Completion
 from .config import Member
 from .errors import ProviderError
-from .pricing import ModelPrice, cost_from_tokens
+from .pricing import ModelPrice, cost_from_tokens, find_price
 from .progress import Tracker
 from .result import Response
 
@@ -62,8 +62,9 @@ async def ask(
     call.note(key, state="waiting")
     for model in member.models:
         ckey = cache_key(call.client.endpoint.base_url, model, messages, params)
-        hit = call.cache.get(ckey) if call.cache is not None and not call.refresh else None
+        hit = call.cache.get(ckey, hit=False) if call.cache is not None and not call.refresh else None
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
+            call.cache.record_hit(ckey)  # type: ignore[union-attr]
             call.note(key, state="cached", latency_s=0.0)
             return _from_cache(member.name, hit), Completion(content=hit.get("content", ""),
                                                             tool_calls=hit.get("tool_calls") or [])
@@ -82,7 +83,7 @@ async def ask(
             continue
         response = _response(member.name, model, done, call.prices)
         if call.cache is not None and (accept is None or accept(response.content)):
-            call.cache.put(ckey, _record(response, done))
+            call.cache.put(ckey, _record(response, done), secrets=call.client.secrets())
         call.note(key, state="done", latency_s=response.latency_s, cost_usd=response.cost_usd)
         return response, done
     reason = " | ".join(errors)
@@ -92,7 +93,7 @@ async def ask(
 
 def _response(name: str, model: str, done: Completion, prices: dict[str, ModelPrice]) -> Response:
     cost, estimated = done.cost_usd, False
-    if cost is None and (price := prices.get(model)) is not None:
+    if cost is None and (price := find_price(prices, model)) is not None:
         cost = cost_from_tokens(price, done.prompt_tokens or 0, done.completion_tokens or 0)
         estimated = cost is not None
     return Response(

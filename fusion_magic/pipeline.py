@@ -99,7 +99,8 @@ class Fusion:
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
-        self.system, self.temperature, self.max_tokens, self.web = system, temperature, max_tokens, web
+        self.system, self.temperature, self.web = system, temperature, web
+        self.max_tokens = max_tokens if max_tokens is not None else chosen.max_tokens
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
         self.last_result: FusionResult | None = None
@@ -192,7 +193,7 @@ class Fusion:
         answered = [r for r in result.responses if r.ok]
         labels = judging.labels_for([r.model for r in answered])
         messages = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered)})
-        params = {"response_format": judging.response_format(), "temperature": 0.0 if judge.temperature is None else judge.temperature}
+        params = {"response_format": judging.response_format(list(labels)), "temperature": 0.0 if judge.temperature is None else judge.temperature}
         if self.max_tokens:
             params["max_tokens"] = max(self.max_tokens, 2048)
         verdict, calls, raw, errors = None, [], "", ""

