@@ -156,8 +156,8 @@ class Fusion:
         started = time.perf_counter()
         call = await self._call(tracker)
         result = FusionResult(prompt=prompt, preset=self.preset)
-        result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
         try:
+            result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
             if self.tool:
                 await self._tool_mode(call, result)
             else:
@@ -168,6 +168,7 @@ class Fusion:
             result.error = "interrupted: the answers that arrived are kept (and cached)"
             result.elapsed_s = time.perf_counter() - started
             self.last_result = result
+            ledger().record_fusion(result)  # what arrived was paid for
             raise
         result.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = result
