@@ -80,7 +80,7 @@ def _details(summary: str, body: str, *, open_: bool = False, cls: str = "") -> 
     )
 
 
-def _header(result: Any) -> str:
+def header_html(result: Any) -> str:
     status = str(f.attr(result, "status", "error"))
     label = f.RESULT_LABEL.get(status, status)
     parts = [
@@ -91,7 +91,7 @@ def _header(result: Any) -> str:
     return f'<div class="fm-head">{"".join(parts)}</div>'
 
 
-def _banners(result: Any) -> str:
+def banners_html(result: Any) -> str:
     out = []
     status = f.attr(result, "status")
     error = f.attr(result, "error")
@@ -110,7 +110,7 @@ def _banners(result: Any) -> str:
     return "".join(out)
 
 
-def _answer(result: Any) -> str:
+def answer_html(result: Any) -> str:
     answer = f.attr(result, "answer") or ""
     if not str(answer).strip():
         if f.attr(result, "status") in ("ok", "partial"):
@@ -120,7 +120,7 @@ def _answer(result: Any) -> str:
     return f'<div class="fm-label">Answer</div><div class="fm-answer fm-md">{body}</div>'
 
 
-def _section_body(name: str, items: list[Any]) -> str:
+def section_body(name: str, items: list[Any]) -> str:
     if not items:
         return '<p class="fm-muted">none</p>'
     if name == "contradictions":
@@ -169,7 +169,7 @@ def _analysis(result: Any) -> str:
         )
         out.append(
             _details(
-                f"{title}{count}", _section_body(name, items), open_=bool(items), cls=f"fm-sec fm-sec-{name}"
+                f"{title}{count}", section_body(name, items), open_=bool(items), cls=f"fm-sec fm-sec-{name}"
             )
         )
     return "".join(out)
@@ -217,7 +217,7 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
     return "".join(parts)
 
 
-def _call_body(resp: Any, where: str, as_markdown: bool = True) -> str:
+def call_body(resp: Any, where: str, as_markdown: bool = True) -> str:
     out = []
     served = f.attr(resp, "served_by")
     if served and f.clean_line(served) != f.name_of(resp):
@@ -252,7 +252,7 @@ def _calls(result: Any) -> str:
         out.append(
             _details(
                 _call_summary(resp, scales),
-                _call_body(resp, f"result.responses[{i}].content"),
+                call_body(resp, f"result.responses[{i}].content"),
                 cls="fm-member",
             )
         )
@@ -261,7 +261,7 @@ def _calls(result: Any) -> str:
         out.append(
             _details(
                 _call_summary(judge, scales, prefix="judge · "),
-                _call_body(judge, "result.judge.content", as_markdown=False),
+                call_body(judge, "result.judge.content", as_markdown=False),
                 cls="fm-judge",
             )
         )
@@ -270,7 +270,7 @@ def _calls(result: Any) -> str:
 
 def render_html(result: Any) -> str:
     """The inner markup (without the root div and style) for one result."""
-    return _header(result) + _banners(result) + _answer(result) + _analysis(result) + _calls(result)
+    return header_html(result) + banners_html(result) + answer_html(result) + _analysis(result) + _calls(result)
 
 
 def wrap(body: str) -> str:

@@ -269,6 +269,15 @@ def check_model_id(model: str, *, what: str = "panel", openrouter: bool = True) 
         )
 
 
+def check_prompt(prompt: object) -> str:
+    "Return the prompt stripped, or raise `ConfigError` when it is not text or is empty."
+    if not isinstance(prompt, str):
+        raise ConfigError(f"the prompt must be text, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise ConfigError("empty prompt: write the question in the cell body (or pass it to run())")
+    return prompt.strip()
+
+
 def check_panel(panel: tuple[Member, ...], *, max_size: int = MAX_PANEL) -> None:
     "Raise `ConfigError` for an empty, oversized or duplicated panel."
     if not panel:

@@ -23,6 +23,7 @@ from .config import (
     Endpoint,
     Member,
     check_model_id,
+    check_prompt,
     check_panel,
     get_preset,
     parse_members,
@@ -138,7 +139,7 @@ class Fusion:
 
     async def arun(self, prompt: str, *, tracker: Tracker | None = None) -> FusionResult:
         "Deliberate on ``prompt``: the panel concurrently, then the judge."
-        prompt = _check_prompt(prompt)
+        prompt = check_prompt(prompt)
         if _depth.get() > 0:
             raise ConfigError("fusion_magic does not start a deliberation inside another one")
         return await on_background(self._nested(self._arun(prompt, tracker or self.tracker())))
@@ -292,14 +293,6 @@ def _parses(text: str, labels: dict[str, str]) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _check_prompt(prompt: object) -> str:
-    if not isinstance(prompt, str):
-        raise ConfigError(f"the prompt must be text, got {type(prompt).__name__}")
-    if not prompt.strip():
-        raise ConfigError("empty prompt: write the question in the cell body (or pass it to run())")
-    return prompt.strip()
 
 
 def _check_number(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:

@@ -21,12 +21,12 @@ import ipywidgets as widgets
 
 from . import session
 from ._format import SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
-from ._html import _answer, _banners, _call_body, _header, _section_body, wrap
+from ._html import answer_html, banners_html, call_body, header_html, section_body, wrap
 from ._markdown import clean_line
 from .client import ChatClient
-from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, get_preset, resolve_endpoint
+from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, check_prompt, get_preset, resolve_endpoint
 from .errors import ConfigError, FusionError, MissingKeyError
-from .pipeline import Fusion, _check_prompt
+from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
 from .progress import MemberState, Tracker
 from .result import Analysis, FusionResult, Response
@@ -197,7 +197,7 @@ class FusionWidget(widgets.VBox):
             return self.future
         self._show_error(None)
         try:
-            prompt = _check_prompt(self.prompt.value)
+            prompt = check_prompt(self.prompt.value)
             fusion = self.build_fusion()
         except FusionError as exc:
             self._show_error(str(exc))
@@ -286,12 +286,12 @@ class FusionWidget(widgets.VBox):
     # -- the result --------------------------------------------------------------------------
     def _show_result(self, result: FusionResult) -> None:
         # The same markup as the result's _repr_html_, so the widget and a saved notebook agree.
-        self.answer.value = wrap(_header(result) + _banners(result) + _answer(result))
-        sections = [_section(_response_title(r), _call_body(r, f"result.responses[{i}].content"))
+        self.answer.value = wrap(header_html(result) + banners_html(result) + answer_html(result))
+        sections = [_section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
                     for i, r in enumerate(result.responses)]
         if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
             sections += [_section(f"{SECTION_TITLES[name]} ({len(getattr(result.analysis, name))})",
-                                  _section_body(name, list(getattr(result.analysis, name))))
+                                  section_body(name, list(getattr(result.analysis, name))))
                          for name in Analysis.SECTIONS]
         self.sections.children = tuple(sections)
 
