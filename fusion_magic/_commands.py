@@ -1,0 +1,300 @@
+"""The `%fusion` line magic's subcommands; each takes the `FusionMagics` instance and the rest of the line.
+
+Kept apart from `magic.py` so the magic class stays a thin parser. Errors raised here as
+`FusionError` are turned into a one-line `UsageError` by the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from . import display, session
+from .config import DEFAULT_BASE_URL, PRESETS, get_preset, resolve_endpoint
+from .errors import ConfigError, FusionError, MissingKeyError
+from .ledger import ledger
+from .result import FusionResult
+
+if TYPE_CHECKING:
+    from .magic import FusionMagics
+
+__all__ = ["cache", "config", "costs", "models", "presets", "rejudge", "widget"]
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise FusionError("this table needs pandas: pip install pandas") from None
+    return pd
+
+
+# -- config -----------------------------------------------------------------------------------------
+def config(magics: FusionMagics, rest: str) -> None:
+    "`%fusion config`: show the effective settings; with flags, set session defaults; `reset` clears them."
+    from .magic import _flags, _parse
+
+    if not rest:
+        print(_describe(magics))
+        return
+    if rest in ("reset", "--reset"):
+        session.clear_defaults()
+        magics.session_format = None
+        print("session defaults cleared")
+        return
+    args = _parse(magics.fusion_cell, rest, "%fusion config")
+    if args.output or args.refresh:
+        raise UsageError("-o and --refresh apply to one run; put them on the %%fusion line")
+    flags = {k: v for k, v in _flags(args).items() if v is not None}
+    merged = {**magics.settings()[0], **flags}
+    from .pipeline import Fusion
+
+    try:
+        Fusion(**merged)  # check now, so a typo fails here rather than in the next cell
+    except MissingKeyError:
+        pass  # the key may be set later; `%fusion config` shows it as missing
+    except FusionError as exc:
+        raise UsageError(f"not saved: {exc}") from None
+    session.set_defaults(**flags)
+    if args.format:
+        magics.session_format = args.format
+    shown = {**flags, **({"format": args.format} if args.format else {})}
+    print("session defaults: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
+
+
+def _describe(magics: FusionMagics) -> str:
+    "The effective settings, one per line with where each came from; the key itself never appears."
+    values, sources = magics.settings()
+    name = values.get("preset", "quality")
+    try:
+        preset = get_preset(name)
+    except ConfigError as exc:
+        preset, name = None, f"{name} (invalid: {exc})"
+    rows = [("preset", name, sources.get("preset", "built-in"))]
+    for key in ("panel", "judge"):
+        if key in values:
+            rows.append((key, str(values[key]), sources[key]))
+        elif preset is not None:
+            members = preset.panel if key == "panel" else (preset.judge,)
+            rows.append((key, ", ".join(m.name for m in members), f"preset {preset.name}"))
+    defaults = {"timeout": 120, "quorum": None, "max_cost": None, "cache": True}
+    for key in (
+        "timeout",
+        "quorum",
+        "max_cost",
+        "cache",
+        "system",
+        "temperature",
+        "max_tokens",
+        "web",
+        "tool",
+    ):
+        if key in values or key in defaults:
+            value = values.get(key, defaults.get(key))
+            rows.append((key, _value(key, value), sources.get(key, "built-in")))
+    fmt = magics.session_format or magics.format
+    rows.append(
+        (
+            "format",
+            fmt,
+            "%fusion config"
+            if magics.session_format
+            else ("built-in" if magics.format == "widget" else "%config"),
+        )
+    )
+    rows += _endpoint_rows(values, sources, preset)
+    width = max(len(r[0]) for r in rows)
+    lines = [f"  {k:<{width}}  {v}  [{s}]" for k, v, s in rows]
+    return "fusion settings (flag > %fusion config > %config FusionMagics > env > built-in):\n" + "\n".join(
+        lines
+    )
+
+
+def _value(key: str, value: Any) -> str:
+    if value is None:
+        return {"quorum": "all members", "max_cost": "no limit"}.get(key, "-")
+    if key == "timeout":
+        return f"{value:g} s"
+    if key == "max_cost":
+        return f"${value:g}"
+    if key == "cache":
+        return "on" if value else "off"
+    return str(value)
+
+
+def _endpoint_rows(
+    values: dict[str, Any], sources: dict[str, str], preset: Any
+) -> list[tuple[str, str, str]]:
+    base = values.get("base_url")
+    if base is None and preset is not None and preset.endpoint == "local":
+        return [
+            ("endpoint", "the local model on 127.0.0.1 (started on first use)", f"preset {preset.name}"),
+            ("api key", "not needed", "local model"),
+        ]
+    source = sources.get("base_url") or (
+        "env FUSION_BASE_URL" if os.environ.get("FUSION_BASE_URL") else "built-in"
+    )
+    try:
+        endpoint = resolve_endpoint(base, None, values.get("api_key_env"))
+    except MissingKeyError as exc:
+        label = (base or os.environ.get("FUSION_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        return [("endpoint", label, source), ("api key", f"missing: {exc}", "env")]
+    except ConfigError as exc:
+        return [("endpoint", f"invalid: {exc}", source)]
+    if endpoint.key_source:
+        key = (
+            f"set (from {endpoint.key_source})",
+            "env" if endpoint.key_source != "argument" else "argument",
+        )
+    else:
+        key = ("none (this server needs none)", "env")
+    return [("endpoint", endpoint.label, source), ("api key", *key)]
+
+
+# -- listings ---------------------------------------------------------------------------------------
+def presets(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion presets`: one row per preset."
+    rows = [
+        {
+            "preset": p.name,
+            "panel": ", ".join(m.name for m in p.panel),
+            "judge": p.judge.name,
+            "description": p.description,
+            "endpoint": p.endpoint or "default",
+        }
+        for p in PRESETS.values()
+    ]
+    try:
+        return _pandas().DataFrame(rows, columns=["preset", "panel", "judge", "description", "endpoint"])
+    except FusionError:  # no pandas: the same table as text
+        for row in rows:
+            print(f"{row['preset']}: {row['panel']} -> judge {row['judge']} ({row['description']})")
+        return None
+
+
+def models(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion models [PATTERN]`: the endpoint's models with context length and USD per 1M tokens."
+    from .client import ChatClient
+    from .pricing import load_models
+    from .runner import run_sync
+
+    pd = _pandas()
+    fusion = magics._build(magics.settings()[0])
+    endpoint = fusion.endpoint
+    if endpoint is None:  # the local preset: its server starts on first use
+        from .local import local_base_url
+
+        endpoint = resolve_endpoint(local_base_url(), api_key="", env={})
+
+    async def fetch() -> Any:
+        client = ChatClient(endpoint)
+        return await load_models(client.http, endpoint.base_url, client.headers())
+
+    listed = run_sync(fetch())
+    pattern = rest.lower()
+    wildcard = any(c in pattern for c in "*?[")
+    rows = [
+        {
+            "id": m.id,
+            "context_length": m.context_length,
+            "prompt_usd_per_1m": None if m.prompt is None else round(m.prompt * 1e6, 6),
+            "completion_usd_per_1m": None if m.completion is None else round(m.completion * 1e6, 6),
+        }
+        for m in sorted(listed.values(), key=lambda m: m.id)
+        if not pattern or (fnmatch.fnmatch(m.id.lower(), pattern) if wildcard else pattern in m.id.lower())
+    ]
+    if not rows:
+        print(f"no model matches {rest!r} ({len(listed)} listed by {endpoint.label})")
+    return pd.DataFrame(rows, columns=["id", "context_length", "prompt_usd_per_1m", "completion_usd_per_1m"])
+
+
+def widget(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion widget`: the interactive panel, starting from the effective preset."
+    try:
+        from .widget import FusionWidget
+    except ImportError as exc:
+        raise UsageError(
+            f"the widget needs ipywidgets ({exc.name} is missing): pip install ipywidgets"
+        ) from None
+    values = magics.settings()[0]
+    options = {k: values[k] for k in ("timeout",) if k in values}
+    return FusionWidget(values.get("preset", "quality"), **options)
+
+
+# -- costs and cache --------------------------------------------------------------------------------
+def costs(magics: FusionMagics, rest: str) -> None:
+    "`%fusion costs`: the session ledger as a table with totals, and a cumulative cost chart."
+    book = ledger()
+    if not display.in_kernel(magics.shell):
+        if len(book):
+            with contextlib.suppress(FusionError):  # no pandas: the totals line still says it all
+                print(book.to_frame().to_string(index=False))
+        print(repr(book))
+        return
+    from IPython.display import Image
+    from IPython.display import display as show
+
+    show(book)
+    if len(book):
+        try:
+            figure = book.chart()
+        except FusionError:
+            return  # no matplotlib: the table is enough
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=96)
+        show(Image(data=buffer.getvalue(), format="png"))
+
+
+def cache(magics: FusionMagics, rest: str) -> None:
+    "`%fusion cache info|clear`."
+    from .cache import Cache
+
+    action = rest or "info"
+    store = Cache()
+    if action == "info":
+        info = store.info()
+        print(
+            f"answer cache {info['path']}: {info['entries']} answers, {info['size_bytes'] / 1024:.0f} KB, "
+            f"{info['hits']} hits, ${info['saved_usd']:.4f} saved"
+        )
+    elif action == "clear":
+        removed = store.clear()
+        print(f"cleared {removed} cached answers from {store.path}")
+    else:
+        raise UsageError(f"unknown cache command {action!r}; use %fusion cache info or %fusion cache clear")
+    store.close()
+
+
+# -- rejudge ----------------------------------------------------------------------------------------
+_REJUDGE = MagicArgumentParser(
+    prog="%fusion rejudge", description="Re-run only the judge over stored answers."
+)
+_REJUDGE.add_argument("-j", "--judge", help="judge model id (default: the configured judge)")
+_REJUDGE.add_argument("name", nargs="?", default="_fusion", help="the result to rejudge (default _fusion)")
+
+
+def rejudge(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion rejudge [-j JUDGE] [NAME]`: a new judge verdict over NAME's panel answers, bound to `_fusion`."
+    try:
+        args = _REJUDGE.parse_argstring(rest)
+    except UsageError as exc:
+        raise UsageError(f"%fusion rejudge: {exc}; usage: %fusion rejudge [-j JUDGE] [NAME]") from None
+    result = magics.user_ns.get(args.name)
+    if not isinstance(result, FusionResult):
+        raise UsageError(
+            f"{args.name} is not a fusion result; run %%fusion first or name one: %fusion rejudge NAME"
+        )
+    values = magics.settings()[0]
+    if "preset" not in values and result.preset in PRESETS:
+        values["preset"] = result.preset  # the same endpoint as the original run (e.g. the local model)
+    if args.judge:
+        values["judge"] = args.judge
+    fresh = magics._build(values).rejudge(result)
+    magics._bind(fresh, None)
+    return display.present(fresh, magics.session_format or magics.format)

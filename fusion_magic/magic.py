@@ -1,0 +1,243 @@
+"""The `%%fusion` cell magic and the `%fusion` line magic: parse, build a `Fusion`, run, bind.
+
+The magic holds no pipeline logic. Its one job besides parsing is the error boundary: every
+usage mistake becomes a plain `UsageError` (IPython prints exactly that class as one line with no
+traceback; a subclass would get a full traceback), raised before anything is sent.
+
+Settings come from, strongest first: the cell's flags, `%fusion config` (session defaults),
+`%config FusionMagics.*`, the environment (`FUSION_BASE_URL`, keys), then the built-ins.
+"""
+
+from __future__ import annotations
+
+import keyword
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float, Integer, Unicode
+
+from . import display, session
+from .errors import FusionError
+from .interpolate import interpolate
+from .pipeline import Fusion
+from .result import FusionResult
+
+__all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
+
+# The settings a layer may hold; all are `Fusion` keyword names.
+SETTINGS = tuple(
+    "preset panel judge system temperature max_tokens timeout quorum web tool max_cost cache base_url "
+    "api_key_env".split()
+)
+SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "help")
+
+
+def _setting(kind: type, help: str) -> Any:
+    "A `%config FusionMagics.<name>` default; None means not set, so a lower layer decides."
+    return kind(None, allow_none=True, help=help).tag(config=True)
+
+
+@magics_class
+class FusionMagics(Magics):
+    """`%%fusion` (ask a panel, then a judge) and `%fusion` (config, presets, models, costs...)."""
+
+    preset = _setting(Unicode, "Preset name (quality, budget, free, local or your own).")
+    panel = _setting(Unicode, "Panel model ids, comma-separated (overrides the preset's).")
+    judge = _setting(Unicode, "Judge model id (overrides the preset's).")
+    system = _setting(Unicode, "System prompt for every panel member.")
+    temperature = _setting(Float, "Sampling temperature, 0 to 2.")
+    max_tokens = _setting(Integer, "Maximum tokens per answer.")
+    timeout = _setting(Float, "Per-member deadline in seconds (built-in: 120).")
+    quorum = _setting(Integer, "Judge once this many members have answered.")
+    max_cost = _setting(Float, "Refuse to send when the estimate exceeds this (USD).")
+    web = _setting(Bool, "Give panel members web search (OpenRouter).")
+    tool = _setting(Unicode, "Server-tool mode: this primary model decides whether to ask the panel.")
+    cache = _setting(Bool, "Use the answer cache (built-in: True).")
+    base_url = _setting(Unicode, "OpenAI-compatible base URL (beats FUSION_BASE_URL).")
+    api_key_env = _setting(Unicode, "Env var that holds the API key.")
+    format = Enum(
+        display.FORMATS, default_value="widget", help="What %%fusion shows: " + "|".join(display.FORMATS)
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.session_format: str | None = None  # `%fusion config --format`; the rest lives in `session`
+
+    # -- %%fusion ---------------------------------------------------------------------------------
+    @magic_arguments(name="%fusion")
+    @argument("-p", "--preset", help="preset: quality (default), budget, free, local, or one you added")
+    @argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated; a|b falls back to b")
+    @argument("-j", "--judge", help="judge model id")
+    @argument("--system", metavar="TEXT", help="system prompt for every panel member (quote it)")
+    @argument("-t", "--temperature", type=float, metavar="TEMP", help="sampling temperature, 0 to 2")
+    @argument("--max-tokens", type=int, metavar="N", help="maximum tokens per answer")
+    @argument("--timeout", type=float, metavar="S", help="per-member deadline in seconds (default 120)")
+    @argument("--quorum", type=int, metavar="K", help="judge once K members answered; cancel the rest")
+    @argument("--web", action="store_true", default=None, help="give panel members web search (OpenRouter)")
+    @argument("--tool", metavar="PRIMARY", help="PRIMARY gets a `fusion` tool and decides whether to call it")
+    @argument("--max-cost", type=float, metavar="USD", help="send nothing if the estimate exceeds USD")
+    @argument("--no-cache", action="store_true", default=None, help="neither read nor write the answer cache")
+    @argument(
+        "--refresh", action="store_true", default=None, help="ask again and overwrite the cached answers"
+    )
+    @argument("-o", "--output", metavar="NAME", help="also bind the result to NAME")
+    @argument(
+        "--format",
+        choices=display.FORMATS,
+        metavar="FORMAT",
+        help="widget (default: the rich result), html, markdown, json, or none (only bind it)",
+    )
+    @argument("--base-url", metavar="URL", help="any OpenAI-compatible server (default OpenRouter)")
+    @argument("--api-key-env", metavar="VAR", help="read the API key from this env var")
+    @cell_magic("fusion")  # type: ignore[arg-type]  # IPython types this decorator loosely
+    def fusion_cell(self, line: str, cell: str) -> Any:
+        """Ask a panel of models the cell's prompt, then have a judge compare and synthesize.
+
+        The result is bound to `_fusion` (and to NAME with -o). In the prompt, `{name}` is
+        replaced by that variable (a DataFrame becomes a bounded table); unknown names and
+        braces in code stay as written; `{{x}}` gives a literal `{x}`.
+
+            %%fusion -p budget --timeout 60
+            Is it safe to run VACUUM FULL on a busy Postgres table? Context: {notes}
+
+        Settings: flags > `%fusion config` > `%config FusionMagics.*` > env > built-ins.
+        See also `%fusion help`.
+        """
+        args = _parse(self.fusion_cell, line, "%%fusion")
+        name = args.output
+        if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+            raise UsageError(f"-o needs a Python variable name, got {name!r}")
+        prompt = interpolate(cell or "", self.user_ns)
+        if not prompt.strip():
+            raise UsageError("empty prompt: write the question in the cell, below the %%fusion line")
+        fmt = args.format or self.session_format or self.format
+        fusion = self._build(self.settings(_flags(args))[0])
+        live = display.LiveProgress("html" if display.in_kernel(self.shell) else "text")
+        try:
+            result = fusion.run(prompt, on_tick=live.tick)
+        except KeyboardInterrupt:
+            kept = fusion.last_result
+            if kept is None:
+                raise UsageError("interrupted before any answer arrived; nothing to keep") from None
+            self._bind(kept, name)
+            display.show(kept, fmt)
+            answers = sum(r.ok for r in kept.responses)
+            # An error (not a normal return) so that "Run all" stops here instead of spending on.
+            raise UsageError(f"interrupted: kept {answers} answers (cached); re-run to resume") from None
+        except FusionError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            live.close()
+        self._bind(result, name)
+        return display.present(result, fmt)
+
+    # -- %fusion ----------------------------------------------------------------------------------
+    @line_magic("fusion")  # type: ignore[arg-type]
+    def fusion_line(self, line: str) -> Any:
+        """Settings and tools for `%%fusion`.
+
+        %fusion config [flags]        show the effective settings, or set session defaults
+        %fusion config reset          forget the session defaults
+        %fusion presets               the presets (panel, judge, description)
+        %fusion models [PATTERN]      models of the endpoint with context and USD per 1M tokens
+        %fusion widget                an interactive panel (prompt, models, judge, Run)
+        %fusion costs                 this session's calls, costs, tokens and cache hits
+        %fusion cache info|clear      the answer cache
+        %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`)
+        %fusion help                  this text
+        """
+        from . import _commands as commands
+
+        sub, _, rest = line.strip().partition(" ")
+        if sub in ("", "help"):
+            print(_help_text(self.fusion_line.__doc__ or ""))
+            return None
+        if sub not in SUBCOMMANDS:
+            raise UsageError(f"unknown %fusion command {sub!r}; use one of: {', '.join(SUBCOMMANDS)}")
+        try:
+            return getattr(commands, sub)(self, rest.strip())
+        except FusionError as exc:
+            raise UsageError(str(exc)) from None
+
+    # -- shared -----------------------------------------------------------------------------------
+    def settings(self, flags: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        "The effective `Fusion` keyword arguments and where each came from (env and built-ins are implicit)."
+        config = {k: getattr(self, k) for k in SETTINGS if getattr(self, k, None) is not None}
+        saved = {k: v for k, v in session.defaults().items() if k in SETTINGS}
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for source, layer in (("%config", config), ("%fusion config", saved), ("flag", flags or {})):
+            for key, value in layer.items():
+                if value is not None:
+                    values[key], sources[key] = value, source
+        return values, sources
+
+    def _build(self, settings: dict[str, Any]) -> Fusion:
+        try:
+            return Fusion(**settings)
+        except FusionError as exc:
+            raise UsageError(str(exc)) from None
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        "The user's namespace (registered magics always have a shell)."
+        assert self.shell is not None
+        return self.shell.user_ns  # type: ignore[no-any-return]
+
+    def _bind(self, result: FusionResult, name: str | None) -> None:
+        self.user_ns["_fusion"] = result
+        if name:
+            self.user_ns[name] = result
+
+
+def _parse(func: Any, line: str, what: str) -> Any:
+    "Parse ``line`` with the argparse parser of ``func``; every problem is one `UsageError` line."
+    try:
+        # shlex, not IPython's arg_split: that keeps the quotes of `--system "Be brief."` in the value.
+        argv = shlex.split(line)
+    except ValueError as exc:  # unbalanced quotes
+        raise UsageError(f"{what}: cannot read the options ({exc})") from None
+    try:
+        return func.parser.parse_args(argv)
+    except UsageError as exc:
+        raise UsageError(f"{what}: {exc}; see {what}? for the options") from None
+
+
+def _flags(args: Any) -> dict[str, Any]:
+    "The `Fusion` keyword arguments given as flags (absent flags are None)."
+    flags = {k: getattr(args, k, None) for k in SETTINGS if k != "cache"}
+    if args.no_cache and args.refresh:
+        raise UsageError("--no-cache and --refresh contradict each other; use one")
+    if args.no_cache:
+        flags["cache"] = False
+    if args.refresh:
+        flags["refresh"] = True
+    return flags
+
+
+def _help_text(doc: str) -> str:
+    lines = [ln[8:] if ln.startswith("        ") else ln.strip() for ln in doc.splitlines()]
+    body = "\n".join(lines).strip()
+    return f"{body}\n\n%%fusion? lists the cell magic's options."
+
+
+def register(ipython: Any) -> None:
+    "Register the magics on ``ipython`` (again, cleanly, after a reload)."
+    unregister(ipython)
+    ipython.register_magics(FusionMagics)
+
+
+def unregister(ipython: Any) -> None:
+    "Remove the magics and their configurable from ``ipython``."
+    manager = ipython.magics_manager
+    instance = manager.registry.pop(FusionMagics.__name__, None)
+    for kind in ("line", "cell"):
+        func = manager.magics[kind].get("fusion")
+        owner = getattr(func, "__self__", None)
+        if func is not None and (owner is instance or isinstance(owner, FusionMagics)):
+            del manager.magics[kind]["fusion"]
+    if instance is not None and instance in getattr(ipython, "configurables", []):
+        ipython.configurables.remove(instance)

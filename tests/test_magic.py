@@ -1,0 +1,422 @@
+"""`%%fusion` and `%fusion` in an in-process IPython shell, against the emulator."""
+
+from __future__ import annotations
+
+import _thread
+import json
+import threading
+import time
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.display import HTML, JSON, Markdown
+from traitlets.config import Config
+
+from fusion_magic import FusionResult, session
+from fusion_magic.display import LiveProgress, progress_html
+from fusion_magic.emulator import Emulator, Reply
+from fusion_magic.magic import FusionMagics, register, unregister
+from fusion_magic.progress import Tracker
+
+BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
+BUDGET_JUDGE = "openai/gpt-4.1-mini"
+
+
+class RaisingShell(InteractiveShell):
+    """A shell whose run_cell raises the cell's error instead of only printing it."""
+
+    def run_cell(self, *args, **kwargs):
+        result = super().run_cell(*args, **kwargs)
+        result.raise_error()
+        return result
+
+
+@pytest.fixture(scope="module")
+def shell():
+    config = Config()
+    config.HistoryAccessor.enabled = False  # no sqlite history: avoids "too many open files"
+    ip = RaisingShell.instance(config=config)
+    yield ip
+    RaisingShell.clear_instance()
+
+
+@pytest.fixture
+def ip(shell):
+    shell.reset()
+    shell.config.FusionMagics = Config()
+    register(shell)
+    yield shell
+    unregister(shell)
+
+
+def chats(emu: Emulator, model: str | None = None) -> list:
+    return [r for r in emu.requests if r.path.endswith("/chat/completions") and model in (None, r.model)]
+
+
+def system_of(request) -> str | None:
+    return next((m["content"] for m in request.body["messages"] if m["role"] == "system"), None)
+
+
+# -- loading --------------------------------------------------------------------------------------
+def test_load_and_unload_extension(shell):
+    shell.run_cell("%load_ext fusion_magic")
+    try:
+        assert "fusion" in shell.magics_manager.magics["cell"]
+        assert "fusion" in shell.magics_manager.magics["line"]
+        assert any(isinstance(c, FusionMagics) for c in shell.configurables)
+    finally:
+        shell.run_cell("%unload_ext fusion_magic")
+    assert "fusion" not in shell.magics_manager.magics["cell"]
+    assert "fusion" not in shell.magics_manager.magics["line"]
+    assert not any(isinstance(c, FusionMagics) for c in shell.configurables)
+
+
+def test_cell_help_is_the_docstring_with_every_option():
+    doc = FusionMagics.fusion_cell.__doc__
+    assert doc.lstrip(":\n ").startswith("%%fusion [-p PRESET]")
+    for flag in (
+        "--panel",
+        "-j JUDGE",
+        "--system",
+        "-t TEMP",
+        "--max-tokens",
+        "--timeout",
+        "--quorum",
+        "--web",
+        "--tool",
+        "--max-cost",
+        "--no-cache",
+        "--refresh",
+        "-o NAME",
+        "--format",
+        "--base-url",
+        "--api-key-env",
+    ):
+        assert flag in doc
+    assert "_fusion" in doc
+
+
+# -- running --------------------------------------------------------------------------------------
+def test_run_binds_fusion_and_output_and_returns_the_result_once(ip, emulator):
+    ip.run_cell("topic = 'SQLite'")
+    out = ip.run_cell("%%fusion -p budget -o answer\nIs {topic} fine for a small app?")
+    result = ip.user_ns["_fusion"]
+    assert isinstance(result, FusionResult) and result.status == "ok"
+    assert ip.user_ns["answer"] is result
+    assert out.result is result, "the result is the cell's value: shown once, as Out"
+    assert result.prompt == "Is SQLite fine for a small app?"
+    assert sorted(r.model for r in chats(emulator)) == sorted([*BUDGET, BUDGET_JUDGE])
+    assert all("Is SQLite fine" in str(r.body["messages"]) for r in chats(emulator))
+
+
+def test_flags_reach_the_requests(ip, emulator):
+    ip.run_cell(
+        '%%fusion --panel a/x,b/y -j c/z --system "Be brief." -t 0.3 --max-tokens 50 --no-cache\nWhy?'
+    )
+    assert sorted(r.model for r in chats(emulator)) == ["a/x", "b/y", "c/z"]
+    for request in chats(emulator, "a/x") + chats(emulator, "b/y"):
+        assert system_of(request) == "Be brief."
+        assert request.body["temperature"] == 0.3 and request.body["max_tokens"] == 50
+
+
+@pytest.mark.parametrize(("fmt", "kind"), [("html", HTML), ("markdown", Markdown), ("widget", FusionResult)])
+def test_format_decides_what_the_cell_shows(ip, emulator, fmt, kind):
+    out = ip.run_cell(f"%%fusion --panel a/x -j c/z --format {fmt}\nWhy?")
+    assert isinstance(out.result, kind)
+    assert isinstance(ip.user_ns["_fusion"], FusionResult)
+
+
+def test_format_json(ip, emulator):
+    shown = ip.run_cell("%%fusion --panel a/x -j c/z --format json\nWhy?").result
+    # A kernel renders the JSON; a terminal prints the same JSON as text.
+    assert (
+        isinstance(shown, JSON)
+        and shown.data["status"] == "ok"
+        and shown.data["responses"][0]["model"] == "a/x"
+    )
+    assert json.loads(repr(shown)) == json.loads(ip.user_ns["_fusion"].to_json())
+
+
+@pytest.mark.parametrize("fmt", ["html", "markdown"])
+def test_rich_formats_keep_the_plain_summary_as_text(ip, emulator, fmt):
+    shown = ip.run_cell(f"%%fusion --panel a/x -j c/z --format {fmt}\nWhy?").result
+    assert repr(shown) == repr(ip.user_ns["_fusion"]) and repr(shown).startswith("FusionResult(status='ok'")
+
+
+def test_format_none_only_binds(ip, emulator):
+    out = ip.run_cell("%%fusion --panel a/x -j c/z --format none -o r\nWhy?")
+    assert out.result is None and ip.user_ns["r"].status == "ok"
+
+
+def test_second_run_comes_from_the_cache(ip, emulator):
+    ip.run_cell("%%fusion --panel a/x -j c/z\nSame question")
+    ip.run_cell("%%fusion --panel a/x -j c/z\nSame question")
+    assert len(chats(emulator)) == 2
+    assert ip.user_ns["_fusion"].cache_hits == 2
+    ip.run_cell("%%fusion --panel a/x -j c/z --refresh\nSame question")
+    assert len(chats(emulator)) == 4
+
+
+# -- precedence -----------------------------------------------------------------------------------
+def test_precedence_flag_over_session_over_config(ip, emulator):
+    cell = "%%fusion --panel a/x -j c/z --no-cache {flag}\nWhich layer wins?"
+    ip.run_cell('%config FusionMagics.system = "from %config"')
+    ip.run_cell(cell.format(flag=""))
+    assert system_of(chats(emulator, "a/x")[-1]) == "from %config"
+    ip.run_cell('%fusion config --system "from session"')
+    ip.run_cell(cell.format(flag=""))
+    assert system_of(chats(emulator, "a/x")[-1]) == "from session"
+    ip.run_cell(cell.format(flag='--system "from flag"'))
+    assert system_of(chats(emulator, "a/x")[-1]) == "from flag"
+    ip.run_cell("%fusion config reset")
+    ip.run_cell(cell.format(flag=""))
+    assert system_of(chats(emulator, "a/x")[-1]) == "from %config"
+
+
+def test_precedence_config_base_url_over_env(ip, emulator):
+    with Emulator() as other:
+        ip.run_cell(f'%config FusionMagics.base_url = "{other.base_url}"')
+        ip.run_cell("%%fusion --panel a/x -j c/z\nWhere do I go?")
+        assert len(chats(other)) == 2 and not chats(emulator)
+        ip.run_cell(f"%%fusion --panel a/x -j c/z --base-url {emulator.base_url}\nAnd now?")
+        assert len(chats(emulator)) == 2 and len(chats(other)) == 2
+
+
+def test_preset_layers(ip, emulator):
+    magics = ip.magics_manager.registry["FusionMagics"]
+    ip.run_cell('%config FusionMagics.preset = "free"')
+    assert magics.settings()[0]["preset"] == "free"
+    ip.run_cell("%fusion config -p budget --timeout 30")
+    values, sources = magics.settings({"preset": "quality"})
+    assert values["preset"] == "quality" and sources["preset"] == "flag"
+    assert values["timeout"] == 30 and sources["timeout"] == "%fusion config"
+    ip.run_cell("%%fusion\nWhich preset?")
+    assert sorted(r.model for r in chats(emulator)) == sorted([*BUDGET, BUDGET_JUDGE])
+
+
+def test_config_rejects_a_bad_format_value(ip, caplog):
+    ip.run_cell('%config FusionMagics.format = "markdown"')
+    ip.run_cell('%config FusionMagics.format = "pdf"')  # %config logs the error and keeps the old value
+    assert ip.magics_manager.registry["FusionMagics"].format == "markdown"
+    assert "expected any of" in caplog.text
+
+
+def test_fusion_config_shows_settings_but_never_the_key(ip, emulator, monkeypatch, capsys):
+    secret = "sk-or-v1-" + "7" * 40
+    monkeypatch.setenv("FUSION_API_KEY", secret)
+    ip.run_cell("%fusion config --timeout 45 --format markdown")
+    ip.run_cell("%fusion config")
+    out = capsys.readouterr().out
+    assert secret not in out and "7777" not in out
+    assert "set (from FUSION_API_KEY)" in out
+    assert "45 s  [%fusion config]" in out and "markdown  [%fusion config]" in out
+    assert emulator.base_url in out
+    assert session.defaults() == {"timeout": 45.0}
+
+
+def test_fusion_config_refuses_bad_values_and_keeps_the_old_ones(ip, emulator):
+    ip.run_cell("%fusion config --timeout 30")
+    with pytest.raises(UsageError, match="not saved: unknown preset"):
+        ip.run_cell("%fusion config -p nosuch")
+    assert session.defaults() == {"timeout": 30.0}
+
+
+# -- user mistakes --------------------------------------------------------------------------------
+SEVENTEEN = ",".join(f"v/m{i}" for i in range(17))
+
+
+@pytest.mark.parametrize(
+    ("line", "body", "message"),
+    [
+        ("%%fusion", "   \n  ", "empty prompt"),
+        ("%%fusion -p nosuch", "Hi", "unknown preset 'nosuch'"),
+        ("%%fusion --bogus", "Hi", "unrecognized arguments: --bogus"),
+        ("%%fusion --panel 'a/x,bad id'", "Hi", "malformed model id 'bad id'"),
+        ("%%fusion --panel a/x,a/x", "Hi", "duplicate panel member 'a/x'"),
+        (f"%%fusion --panel {SEVENTEEN}", "Hi", "at most 16 members"),
+        ("%%fusion --timeout -5", "Hi", "timeout must be a positive number"),
+        ("%%fusion -p budget --quorum 4", "Hi", "quorum must be between 1 and the panel size (3)"),
+        ("%%fusion --base-url https://openrouter.ai/api/v1", "Hi", "no API key: set"),
+        ("%%fusion -t hot", "Hi", "invalid float value: 'hot'"),
+        ("%%fusion -t 3", "Hi", "temperature must be between 0 and 2"),
+        ("%%fusion --no-cache --refresh", "Hi", "contradict"),
+        ("%%fusion -o 2fast", "Hi", "-o needs a Python variable name"),
+        ("%%fusion --format pdf", "Hi", "invalid choice: 'pdf'"),
+        ("%%fusion --system 'unclosed", "Hi", "cannot read the options"),
+        ("%%fusion --panel openrouter/fusion", "Hi", "does not nest fusion"),
+    ],
+)
+def test_user_mistakes_are_one_usage_error_line_and_send_nothing(ip, emulator, capsys, line, body, message):
+    with pytest.raises(UsageError) as caught:
+        ip.run_cell(f"{line}\n{body}")
+    assert type(caught.value) is UsageError, "a subclass would make IPython print a traceback"
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+    assert capsys.readouterr().err == f"UsageError: {text}\n"
+    assert emulator.requests == [], "a user mistake sends nothing"
+    assert "_fusion" not in ip.user_ns
+
+
+def test_over_budget_sends_no_chat_request(ip, emulator):
+    emulator.models["a/x"] = {"prompt": "0.01", "completion": "0.02"}
+    with pytest.raises(UsageError, match="exceeds --max-cost"):
+        ip.run_cell("%%fusion --panel a/x -j a/x --max-cost 0.001\nAn expensive question")
+    assert chats(emulator) == []
+
+
+def test_unknown_subcommand_lists_the_valid_ones(ip):
+    with pytest.raises(UsageError) as caught:
+        ip.run_cell("%fusion frobnicate")
+    assert type(caught.value) is UsageError
+    assert str(caught.value) == (
+        "unknown %fusion command 'frobnicate'; use one of: config, presets, models, "
+        "widget, costs, cache, rejudge, help"
+    )
+
+
+# -- progress and display -------------------------------------------------------------------------
+class Recorder:
+    """Stands in for IPython's display(): records the bundles and their in-place updates."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def __call__(self, bundle, raw=False, display_id=False):
+        assert raw and display_id
+        self.calls.append(("display", bundle))
+        return self
+
+    def update(self, bundle, raw=False):
+        self.calls.append(("update", bundle))
+
+
+def test_kernel_progress_is_updated_in_place_then_cleared(ip, emulator, monkeypatch):
+    emulator.script("a/x", Reply(latency=0.4, tokens_per_s=50))
+    emulator.script("b/y", Reply(status=400))
+    recorder = Recorder()
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)
+    monkeypatch.setattr("fusion_magic.display._ipython_display", recorder)
+    out = ip.run_cell("%%fusion --panel a/x,b/y -j c/z\nShow me progress")
+    kinds = [kind for kind, _ in recorder.calls]
+    assert kinds[0] == "display" and kinds.count("display") == 1 and kinds[-1] == "update"
+    assert recorder.calls[-1][1] == {"text/plain": ""}, "progress is cleared: the result shows once"
+    html = "".join(bundle.get("text/html", "") for _, bundle in recorder.calls)
+    assert "a/x" in html and "judge: c/z" in html and "failed" in html
+    assert isinstance(out.result, FusionResult) and out.result.status == "partial"
+
+
+def test_terminal_progress_prints_a_line_per_finished_member(ip, emulator, capsys):
+    emulator.script("a/x", Reply(latency=0.3))
+    emulator.script("b/y", Reply(status=400))
+    ip.run_cell("%%fusion --panel a/x,b/y -j c/z\nTerminal progress")
+    out = capsys.readouterr().out
+    assert "fusion: asking 2 models, then the judge c/z" in out
+    assert "  a/x  done in" in out and "  b/y  failed" in out and "  judge: c/z  done in" in out
+
+
+def test_progress_html_escapes_names_and_shows_the_estimate():
+    tracker = Tracker(["<b>evil</b>", "ok/model"], "j/judge", estimate_usd=0.0123)
+    tracker.update("ok/model", state="done", latency_s=1.5, cost_usd=0.002)
+    html = progress_html(tracker, 2.0)
+    assert "<b>evil</b>" not in html and "&lt;b&gt;evil&lt;/b&gt;" in html
+    assert "estimate $0.0123" in html and "spent $0.0020" in html and "done in 1.5s" in html
+
+
+def test_cached_run_shows_no_progress_at_all():
+    tracker = Tracker(["a/x"], "c/z")
+    tracker.update("a/x", state="cached")
+    tracker.update("<judge>", state="cached")
+    recorder = Recorder()
+    live = LiveProgress("html", display=recorder)
+    live.tick(tracker)
+    live.close()
+    assert recorder.calls == []
+
+
+def test_interrupt_keeps_the_answers_that_arrived(ip, emulator):
+    emulator.script("s/slow", Reply(latency=5))
+
+    def interrupt_when_the_slow_member_is_asked() -> None:
+        deadline = time.monotonic() + 5
+        while not chats(emulator, "s/slow") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # let the fast members finish
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_when_the_slow_member_is_asked, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(UsageError) as caught:
+        ip.run_cell("%%fusion --panel a/x,b/y,s/slow -j c/z\nInterrupt me")
+    assert time.monotonic() - started < 3
+    assert str(caught.value) == "interrupted: kept 2 answers (cached); re-run to resume"
+    result = ip.user_ns["_fusion"]
+    assert result.interrupted and [r.status for r in result.responses] == ["ok", "ok", "cancelled"]
+    assert not chats(emulator, "c/z"), "the judge never ran"
+
+
+# -- line subcommands -----------------------------------------------------------------------------
+def test_presets_table(ip):
+    frame = ip.run_cell("%fusion presets").result
+    assert list(frame["preset"])[:4] == ["quality", "budget", "free", "local"]
+    assert frame.set_index("preset").loc["budget", "judge"] == BUDGET_JUDGE
+
+
+def test_models_table_with_prices_per_million(ip, monkeypatch):
+    models = {
+        "openai/gpt-4o": {"prompt": "0.0000025", "completion": "0.00001", "context_length": 128000},
+        "x-ai/grok-4": {"prompt": "0.000003", "completion": "0.000015", "context_length": 256000},
+    }
+    with Emulator(models=models) as emu:
+        monkeypatch.setenv("FUSION_BASE_URL", emu.base_url)
+        frame = ip.run_cell("%fusion models gpt").result
+        assert frame.to_dict("records") == [
+            {
+                "id": "openai/gpt-4o",
+                "context_length": 128000,
+                "prompt_usd_per_1m": 2.5,
+                "completion_usd_per_1m": 10.0,
+            }
+        ]
+        assert len(ip.run_cell("%fusion models").result) == 2
+        assert list(ip.run_cell("%fusion models x-ai/*").result["id"]) == ["x-ai/grok-4"]
+
+
+def test_costs_cache_and_rejudge(ip, emulator, capsys):
+    ip.run_cell("%%fusion --panel a/x,b/y -j c/z -o first\nWhat does it cost?")
+    ip.run_cell("%fusion costs")
+    out = capsys.readouterr().out
+    assert "What does it cost?" in out and "1 calls (1 fusion, 0 single)" in out
+    ip.run_cell("%fusion cache info")
+    assert ": 3 answers," in capsys.readouterr().out  # two members and the judge
+    rejudged = ip.run_cell("%fusion rejudge -j d/other first").result
+    assert rejudged is ip.user_ns["_fusion"] and rejudged is not ip.user_ns["first"]
+    assert rejudged.judge.model == "d/other" and [r.content for r in rejudged.responses] == [
+        r.content for r in ip.user_ns["first"].responses
+    ]
+    assert len(chats(emulator, "d/other")) == 1 and len(chats(emulator, "a/x")) == 1
+    ip.run_cell("%fusion cache clear")
+    assert "cleared 4 cached answers" in capsys.readouterr().out
+
+
+def test_rejudge_needs_a_result(ip):
+    ip.run_cell("x = 1")
+    with pytest.raises(UsageError, match="x is not a fusion result"):
+        ip.run_cell("%fusion rejudge x")
+    with pytest.raises(UsageError, match="_fusion is not a fusion result"):
+        ip.run_cell("%fusion rejudge")
+
+
+def test_widget_subcommand_returns_the_widget(ip, emulator):
+    from fusion_magic import FusionWidget
+
+    ip.run_cell("%fusion config -p budget")
+    widget = ip.run_cell("%fusion widget").result
+    assert isinstance(widget, FusionWidget)
+    widget.close()
+
+
+def test_help(ip, capsys):
+    ip.run_cell("%fusion help")
+    out = capsys.readouterr().out
+    assert "%fusion rejudge [-j JUDGE] [NAME]" in out and "%%fusion?" in out
