@@ -53,12 +53,24 @@ def _openai_response_format(body: bytes) -> bytes:
 _MAX_BOUND = 256
 
 
+_SMALL_LIST = 4  # a 135M model asked for a list tends to repeat its last item until max_tokens
+
+
 def _tame(schema: Any) -> Any:
-    "Drop maxLength/maxItems above _MAX_BOUND: llama.cpp nests one grammar rule per unit and segfaults."
-    # Dropping a bound only loosens the grammar; the client still validates what comes back.
+    """Fit a schema to llama.cpp and to a very small model.
+
+    Drops maxLength/maxItems above _MAX_BOUND (llama.cpp nests one grammar rule per unit and
+    segfaults), and adds guard rails the model needs but hosted APIs may not accept: non-empty
+    strings and short lists. The client still validates what comes back.
+    """
     if isinstance(schema, dict):
-        return {k: _tame(v) for k, v in schema.items()
-                if not (k in ("maxLength", "maxItems") and isinstance(v, int) and v > _MAX_BOUND)}
+        tamed = {k: _tame(v) for k, v in schema.items()
+                 if not (k in ("maxLength", "maxItems") and isinstance(v, int) and v > _MAX_BOUND)}
+        if tamed.get("type") == "string" and "enum" not in tamed:
+            tamed.setdefault("minLength", 1)
+        if tamed.get("type") == "array":
+            tamed.setdefault("maxItems", _SMALL_LIST)
+        return tamed
     if isinstance(schema, list):
         return [_tame(v) for v in schema]
     return schema

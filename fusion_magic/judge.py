@@ -30,8 +30,9 @@ Read every answer critically, then reply with ONE JSON object and nothing else:
 - "partial_coverage": points covered by some members but not all, with those members' labels;
 - "unique_insights": valuable points made by exactly one member;
 - "blind_spots": what every member missed that matters.
-Refer to members only by their labels ({labels}). Keep each item to one or two sentences. Use \
-empty lists where nothing applies."""
+Refer to members only by their labels ({labels}): in "model" fields the bare label, in text \
+"member X". The answer must stand on its own, without mentioning members. Keep each item to one \
+or two sentences. Use empty lists where nothing applies."""
 
 
 class Verdict(Analysis):
@@ -67,8 +68,8 @@ def _defang(text: str) -> str:
 def response_format(labels: list[str]) -> dict[str, Any]:
     """OpenAI-style structured-output request for a `Verdict` about members ``labels``.
 
-    Model fields are limited to the labels and the answer may not be empty: small judges
-    otherwise invent names or leave the answer blank.
+    Model fields are limited to the labels (an enum: every structured-output API accepts it),
+    so a judge cannot invent members.
     """
     return {
         "type": "json_schema",
@@ -101,7 +102,6 @@ def _strict(schema: dict[str, Any], labels: list[str]) -> dict[str, Any]:
                 fix(value)
 
     fix(schema)
-    schema["properties"]["answer"]["minLength"] = 1
     return schema
 
 
@@ -110,7 +110,8 @@ def parse_verdict(text: str, labels: dict[str, str]) -> Verdict:
 
     Raises `ValueError` (JSON) or `pydantic.ValidationError` (shape) for the re-ask.
     """
-    data = json.loads(_json_part(text))
+    # strict=False: accept raw newlines inside strings, which small judges and some grammars emit.
+    data = json.loads(_json_part(text), strict=False)
     verdict = Verdict.model_validate(data)
     return _map_names(verdict, labels)
 

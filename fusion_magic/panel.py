@@ -187,5 +187,5 @@ def merge_calls(name: str, calls: list[Response]) -> Response:
         latency_s=total("latency_s"), prompt_tokens=total("prompt_tokens"),
         completion_tokens=total("completion_tokens"), cost_usd=total("cost_usd"),
         cached=all(c.cached for c in calls), served_by=last.served_by,
-        saved_usd=sum(c.saved_usd for c in calls),
+        cost_estimated=any(c.cost_estimated for c in calls), saved_usd=sum(c.saved_usd for c in calls),
     )

@@ -90,6 +90,8 @@ class Fusion:
         check_panel(self.panel, max_size=max_panel)
         if tool:
             check_model_id(tool, what="--tool", openrouter=strict_ids)
+        if web and not strict_ids:
+            raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
         _check_number("timeout", timeout, allow_none=True)
         _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
         _check_number("stall_timeout", stall_timeout)
@@ -105,6 +107,8 @@ class Fusion:
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
         self.last_result: FusionResult | None = None
+        # What results show as their preset: a panel given by hand is not the preset's.
+        self.preset_label = self.preset if panel is None else "custom"
 
     def __repr__(self) -> str:
         panel = ", ".join(m.name for m in self.panel)
@@ -156,7 +160,7 @@ class Fusion:
     async def _arun(self, prompt: str, tracker: Tracker) -> FusionResult:
         started = time.perf_counter()
         call = await self._call(tracker)
-        result = FusionResult(prompt=prompt, preset=self.preset)
+        result = FusionResult(prompt=prompt, preset=self.preset_label)
         try:
             result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
             if self.tool:
@@ -255,8 +259,8 @@ class Fusion:
         client = ChatClient(endpoint, transport=self.transport, max_retries=self.max_retries,
                             stall_timeout=self.stall_timeout, depth=_depth.get())
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.web and endpoint.is_openrouter:
-            params["plugins"] = [{"id": "web"}]
+        if self.web:
+            params["tools"] = [{"type": "openrouter:web_search"}]
         return Call(client=client, cache=Cache() if self.use_cache else None, refresh=self.refresh,
                     stream=self.stream, tracker=tracker, params={k: v for k, v in params.items() if v is not None})
 
@@ -275,7 +279,10 @@ class Fusion:
         models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
         est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
         if self.max_cost is not None:
-            if est.unknown and call.client.endpoint.is_openrouter:
+            # A server that prices some models (OpenRouter, a proxy of it) bills the rest too; one that
+            # prices none (llama.cpp, Ollama) bills nothing, so an unknown price is no reason to refuse.
+            priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
+            if est.unknown and priced:
                 raise BudgetError(f"cannot estimate the cost of {', '.join(est.unknown)} (not in /models); drop --max-cost or choose listed models")
             if est.total > self.max_cost:
                 raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; nothing was sent")

@@ -13,6 +13,7 @@ import pytest
 from fusion_magic import Fusion, FusionResult
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
+from fusion_magic.runner import run_sync
 
 PANEL = ["a/alpha", "b/beta", "c/gamma"]
 JUDGE = "j/judge"
@@ -226,6 +227,7 @@ def test_interrupt_cancels_in_flight_and_keeps_answers(emulator):
         ({"quorum": 4}, "Q", "quorum must be between 1 and the panel size (3)"),
         ({"panel": ["openrouter/fusion"]}, "Q", "does not nest"),
         ({"tool": "openrouter/fusion"}, "Q", "does not nest"),
+        ({"web": True, "base_url": "http://127.0.0.1:9/v1"}, "Q", "--web uses OpenRouter"),
     ],
 )
 def test_bad_input_is_one_clear_error_and_sends_nothing(emulator, kwargs, prompt, words):
@@ -293,3 +295,9 @@ def test_tool_mode_rerun_from_cache_keeps_the_tool_call(emulator):
     again = fusion(tool="p/primary").run("Q")
     assert len(emulator.requests) == n
     assert again.tool == first.tool and again.answer == "Final." and again.cost_usd == 0
+
+
+def test_web_asks_openrouter_for_its_search_tool():
+    f = Fusion(preset="budget", base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", web=True)
+    call = run_sync(f._call(f.tracker()))
+    assert call.params["tools"] == [{"type": "openrouter:web_search"}]
