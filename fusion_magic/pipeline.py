@@ -219,7 +219,8 @@ class Fusion:
         result.judge = merge_calls(judge.name, calls)
         if verdict is None:
             result.status, result.judge_raw = "judge_failed", raw or None
-            result.error = f"judge {judge.name} gave no valid analysis: {errors}"
+            failed_call = not calls[-1].ok
+            result.error = f"judge {judge.name} {'failed' if failed_call else 'gave no valid analysis'}: {errors}"
             result.judge.status = "failed"
             result.judge.error = result.error
             call.note(JUDGE, state="failed", note=errors)
