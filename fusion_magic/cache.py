@@ -274,16 +274,30 @@ class Cache:
         # Autocommit: every statement is its own short transaction, durable once it returns.
         conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode: a commit survives a killed kernel; only an OS crash can lose the last ones.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
+            self._set_up(conn)
         except BaseException:
             conn.close()
             raise
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    @staticmethod
+    def _set_up(conn: sqlite3.Connection) -> None:
+        # Two kernels opening a new cache at once race for the switch to WAL, and SQLite's busy
+        # handler does not cover that switch: retry it briefly instead of giving up the cache.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                # NORMAL in WAL mode: a commit survives a killed kernel; only an OS crash loses the last ones.
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _files(self) -> list[Path]:
         return [self.path, *(self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm"))]

@@ -1,0 +1,215 @@
+"""The chat-completions wire format: SSE and JSON bodies in, `Completion` or `ProviderError` out.
+
+Pure parsing, no I/O policy: retries, timeouts and the key live in `fusion_magic.client`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+from .errors import ProviderError
+
+__all__ = [
+    "RETRYABLE_STATUS",
+    "Completion",
+    "error_from",
+    "error_from_response",
+    "loads",
+    "read_body",
+    "read_stream",
+]
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+@dataclass
+class Completion:
+    """One finished chat completion."""
+
+    content: str = ""
+    served_model: str | None = None
+    provider: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    generation_id: str | None = None
+    reasoning: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    def take_usage(self, usage: dict[str, Any] | None) -> None:
+        if not usage:
+            return
+        self.usage = usage
+        self.prompt_tokens = _int(usage.get("prompt_tokens"))
+        self.completion_tokens = _int(usage.get("completion_tokens"))
+        cost = usage.get("cost")
+        self.cost_usd = float(cost) if isinstance(cost, (int, float)) else None
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+async def read_stream(
+    resp: httpx.Response, model: str, on_delta: Callable[[str], None] | None, *, key_source: str | None = None
+) -> Completion:
+    "Read an SSE chat stream into a `Completion`; raise `ProviderError` for in-band errors and cut streams."
+    done = Completion()
+    parts: list[str] = []
+    tools: dict[int, dict[str, Any]] = {}
+    finished = False
+    async for event in EventSource(resp).aiter_sse():
+        # Read on past [DONE] to the end of the body: a fully read response hands its
+        # connection back to the pool, an abandoned one costs a close and a reconnect.
+        if finished or not event.data.strip():
+            continue
+        if event.data.strip() == "[DONE]":
+            finished = True
+            continue
+        chunk = loads(event.data, model)
+        if not isinstance(chunk, dict):
+            raise ProviderError(f"{model}: malformed stream chunk", model=model, retryable=True)
+        done.served_model = chunk.get("model") or done.served_model
+        done.provider = chunk.get("provider") or done.provider
+        done.generation_id = chunk.get("id") or done.generation_id
+        done.take_usage(chunk.get("usage"))
+        if chunk.get("error"):
+            # In-band error: the status was already 200. Key on `error`, not on finish_reason.
+            done.content = "".join(parts)
+            raise error_from(chunk["error"], model, key_source=key_source)
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                parts.append(text)
+                if on_delta:
+                    on_delta(text)
+            done.reasoning += delta.get("reasoning") or ""
+            for call in delta.get("tool_calls") or []:
+                slot = tools.setdefault(call.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                slot["id"] = call.get("id") or slot["id"]
+                fn = call.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                done.finish_reason = choice["finish_reason"]
+    if not finished and done.finish_reason is None:
+        raise ProviderError(f"{model}: stream ended early (connection closed)", model=model, retryable=True)
+    done.content = "".join(parts)
+    done.tool_calls = [tools[i] for i in sorted(tools)]
+    return done
+
+
+def read_body(text: str, model: str, *, key_source: str | None = None) -> Completion:
+    "Parse a non-streamed chat completion body."
+    # Bodies may start with whitespace keep-alive padding; json.loads accepts that.
+    data = loads(text, model)
+    if not isinstance(data, dict):
+        raise ProviderError(f"{model}: malformed response body", model=model, retryable=True)
+    if data.get("error"):
+        raise error_from(data["error"], model, key_source=key_source)
+    choices = data.get("choices") or []
+    if not choices:
+        raise ProviderError(f"{model}: response has no choices", model=model, retryable=True)
+    if choices[0].get("error"):  # a provider error that cut the generation short
+        raise error_from(choices[0]["error"], model, key_source=key_source)
+    message = choices[0].get("message") or {}
+    done = Completion(
+        content=message.get("content") or "",
+        served_model=data.get("model"),
+        provider=data.get("provider"),
+        finish_reason=choices[0].get("finish_reason"),
+        generation_id=data.get("id"),
+        reasoning=message.get("reasoning") or "",
+        tool_calls=[
+            {"id": c.get("id"), "name": (c.get("function") or {}).get("name", ""),
+             "arguments": (c.get("function") or {}).get("arguments", "")}
+            for c in message.get("tool_calls") or []
+        ],
+    )
+    done.take_usage(data.get("usage"))
+    return done
+
+
+def error_from_response(
+    status: int, text: str, model: str | None, headers: httpx.Headers, *, key_source: str | None = None
+) -> ProviderError:
+    "The `ProviderError` for a non-200 response (JSON error body or not)."
+    try:
+        data = json.loads(text)
+        error = data.get("error") if isinstance(data, dict) else None
+    except ValueError:
+        error = None
+    if not isinstance(error, dict):
+        reason = httpx.codes.get_reason_phrase(status)
+        snippet = " ".join(text.split())[:160]
+        detail = f" ({snippet})" if snippet and snippet != reason else ""
+        error = {"code": status, "message": reason + detail}
+    error.setdefault("code", status)
+    return error_from(error, model, retry_after=_retry_after(headers), status=status, key_source=key_source)
+
+
+def error_from(
+    error: dict[str, Any] | Any,
+    model: str | None,
+    *,
+    retry_after: float | None = None,
+    status: int | None = None,
+    key_source: str | None = None,
+) -> ProviderError:
+    "The `ProviderError` for an OpenRouter-style error object: one line naming the model, with a hint."
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    code = error.get("code", error.get("http_status"))
+    status = status or (code if isinstance(code, int) else None)
+    message = " ".join(str(error.get("message") or "error").split())  # one line
+    raw = (error.get("metadata") or {}).get("raw") if isinstance(error.get("metadata"), dict) else None
+    if raw and message == "Provider returned error":
+        message += f": {' '.join(str(raw).split())[:160]}"
+    who = model or "server"
+    hint = {
+        401: f" (check the API key {_key_hint(key_source)})",
+        402: " (out of credits: add credits at https://openrouter.ai/credits or pick cheaper models)",
+        403: " (refused: moderation or permissions)",
+        404: " (unknown model or no endpoint serves it; see `%fusion models`)",
+    }.get(status or 0, "")
+    label = f"{status} " if status else (f"{code} " if code else "")
+    return ProviderError(
+        f"{who}: {label}{message}{hint}".strip(),
+        model=model,
+        status_code=status,
+        retryable=status in RETRYABLE_STATUS if status else isinstance(code, str),
+        retry_after=retry_after,
+    )
+
+
+def _key_hint(source: str | None) -> str:
+    if source == "argument":
+        return "passed as api_key"
+    return f"in {source}" if source else "(set OPENROUTER_API_KEY or FUSION_API_KEY)"
+
+
+def loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ProviderError(f"{what}: malformed JSON from the server", retryable=True) from None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare here; fall back to backoff
