@@ -7,8 +7,9 @@ replies are a 429 (Retry-After 0.2 s) or a 500. The emulator runs in its own pro
 what it served. Checked: every prompt has its row, in order, and any failure is marked with its
 reason (a run with retries off shows some). The wall time is compared with the nominal ideal,
 ceil(prompts / concurrency) x (slowest member + judge), and with a plain aiohttp gather of the
-same requests (same concurrency, same simple retries) against an identically scripted emulator. Then the batch runs twice with the cache on: the
-second run must ask only for what the first one missed (nothing, when it got every answer).
+same requests (same concurrency, same simple retries) against an identically scripted emulator.
+Then the batch runs twice with the cache on: the second run must ask only for what the first one
+missed (nothing, when it got every answer).
 """
 
 from __future__ import annotations

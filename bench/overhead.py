@@ -15,7 +15,6 @@ import argparse
 import time
 
 import httpx
-
 from _common import emulator_process, isolated_cache, median_ms, timed_request
 
 from fusion_magic import Fusion
@@ -25,7 +24,7 @@ JUDGE_LATENCY = 0.4
 
 def scenario(latencies: list[float], runs: int, quorum: int | None = None) -> dict[str, float]:
     panel = [f"bench/m{i:02d}" for i in range(len(latencies))]
-    script = {m: [{"latency": s}] for m, s in zip(panel, latencies)}
+    script = {m: [{"latency": s}] for m, s in zip(panel, latencies, strict=True)}
     script["bench/judge"] = [{"latency": JUDGE_LATENCY}]
     kth = sorted(latencies)[(quorum or len(latencies)) - 1]
     with emulator_process(script) as base_url, httpx.Client() as http:

@@ -59,8 +59,9 @@ def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: boo
     finally:
         if bar:
             bar.show(final=True)
-    return pd.DataFrame([r or {"prompt": p, "status": "error", "error": "interrupted"} for r, p in zip(rows, items)],
-                        columns=COLUMNS, index=index)
+    missing = {"status": "error", "error": "interrupted"}
+    filled = [r or {"prompt": p, **missing} for r, p in zip(rows, items, strict=True)]
+    return pd.DataFrame(filled, columns=COLUMNS, index=index)
 
 
 def row(result: FusionResult, prompt: Any) -> dict[str, Any]:

@@ -283,7 +283,9 @@ def check_panel(panel: tuple[Member, ...], *, max_size: int = MAX_PANEL) -> None
     if not panel:
         raise ConfigError("the panel is empty; name at least one model")
     if len(panel) > max_size:
-        raise ConfigError(f"a panel has at most {max_size} members, got {len(panel)} (Fusion(max_panel=...) allows more)")
+        raise ConfigError(
+            f"a panel has at most {max_size} members, got {len(panel)} (Fusion(max_panel=...) allows more)"
+        )
     seen: set[str] = set()
     for member in panel:
         if member.name in seen:

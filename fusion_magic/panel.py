@@ -59,6 +59,7 @@ async def ask(
     if member.temperature is not None:
         params["temperature"] = member.temperature
     errors: list[str] = []
+    tracker = call.tracker
     call.note(key, state="waiting")
     for model in member.models:
         ckey = cache_key(call.client.endpoint.base_url, model, messages, params)
@@ -68,7 +69,6 @@ async def ask(
             call.note(key, state="cached", latency_s=0.0)
             return _from_cache(member.name, hit), Completion(content=hit.get("content", ""),
                                                             tool_calls=hit.get("tool_calls") or [])
-        tracker = call.tracker
         try:
             done = await call.client.chat(
                 model, messages, stream=call.stream,

@@ -23,8 +23,8 @@ from .config import (
     Endpoint,
     Member,
     check_model_id,
-    check_prompt,
     check_panel,
+    check_prompt,
     get_preset,
     parse_members,
     resolve_endpoint,
@@ -34,7 +34,7 @@ from .ledger import ledger
 from .panel import Call, ask, ask_panel, merge_calls
 from .pricing import count_tokens, estimate, load_models
 from .progress import JUDGE, Tracker
-from .result import Analysis, FusionResult, Response
+from .result import Analysis, FusionResult
 from .runner import on_background, run_sync
 
 __all__ = ["Fusion"]
@@ -86,7 +86,9 @@ class Fusion:
             self.endpoint = resolve_endpoint(base_url, api_key, api_key_env)
         strict_ids = bool(self.endpoint and self.endpoint.is_openrouter)
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
-        self.judge = (parse_members([judge], what="judge", openrouter=strict_ids)[0] if judge is not None else chosen.judge)
+        self.judge = chosen.judge
+        if judge is not None:
+            (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
         check_panel(self.panel, max_size=max_panel)
         if tool:
             check_model_id(tool, what="--tool", openrouter=strict_ids)
@@ -198,13 +200,15 @@ class Fusion:
     async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
         answered = [r for r in result.responses if r.ok]
         labels = judging.labels_for([r.model for r in answered])
-        messages = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered)})
-        params = {"response_format": judging.response_format(list(labels)), "temperature": 0.0 if judge.temperature is None else judge.temperature}
+        messages = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
+        temperature = 0.0 if judge.temperature is None else judge.temperature
+        params = {"response_format": judging.response_format(list(labels)), "temperature": temperature}
         if self.max_tokens:
             params["max_tokens"] = max(self.max_tokens, 2048)
         verdict, calls, raw, errors = None, [], "", ""
         for _attempt in range(2):
-            response, _ = await ask(call, judge, messages, key=JUDGE, accept=lambda text: _parses(text, labels), **params)
+            response, _ = await ask(call, judge, messages, key=JUDGE,
+                                    accept=lambda text: _parses(text, labels), **params)
             calls.append(response)
             if not response.ok:
                 errors = response.error or "judge call failed"
@@ -284,9 +288,12 @@ class Fusion:
             # prices none (llama.cpp, Ollama) bills nothing, so an unknown price is no reason to refuse.
             priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
             if est.unknown and priced:
-                raise BudgetError(f"cannot estimate the cost of {', '.join(est.unknown)} (not in /models); drop --max-cost or choose listed models")
+                unknown = ", ".join(est.unknown)
+                raise BudgetError(f"cannot estimate the cost of {unknown} (not in /models); "
+                                  "drop --max-cost or choose listed models")
             if est.total > self.max_cost:
-                raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; nothing was sent")
+                raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; "
+                                  "nothing was sent")
         return est.total
 
     async def _tool_mode(self, call: Call, result: FusionResult) -> None:
@@ -308,4 +315,5 @@ def _check_number(name: str, value: object, *, allow_none: bool = False, allow_z
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
-        raise ConfigError(f"{name} must be a positive number of {'USD' if name == 'max_cost' else 'seconds'}, got {value!r}")
+        unit = "USD" if name == "max_cost" else "seconds"
+        raise ConfigError(f"{name} must be a positive number of {unit}, got {value!r}")

@@ -63,7 +63,9 @@ class Analysis(BaseModel):
         default_factory=list, description="what every member missed that matters for the question"
     )
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots")
+    SECTIONS: ClassVar[tuple[str, ...]] = (
+        "consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"
+    )
 
     def rows(self) -> list[dict[str, Any]]:
         "Long form: one dict per item with `section`, `models` and `text`."

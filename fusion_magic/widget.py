@@ -120,7 +120,8 @@ class FusionWidget(widgets.VBox):
             async def fetch() -> Mapping[str, ModelPrice]:
                 with warnings.catch_warnings():  # a stale copy is reported in the note instead
                     warnings.simplefilter("ignore", PricingWarning)
-                    return await asyncio.wait_for(load_models(client.http, endpoint.base_url, client.headers()), timeout)
+                    listing = load_models(client.http, endpoint.base_url, client.headers())
+                    return await asyncio.wait_for(listing, timeout)
 
             self.prices = run_sync(fetch())
         except (FusionError, OSError, asyncio.TimeoutError) as exc:

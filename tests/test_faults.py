@@ -73,7 +73,7 @@ def test_backoff_grows_and_is_bounded(emulator):
     result = fusion(max_retries=3).run("Q")
     tries = attempts(emulator, "b/beta")
     assert len(tries) == 4 and result.responses[1].status == "failed"
-    gaps = [b.t_start - a.t_end for a, b in zip(tries, tries[1:])]
+    gaps = [b.t_start - a.t_end for a, b in zip(tries, tries[1:], strict=False)]
     assert gaps[0] < gaps[2]  # exponential
     assert time.perf_counter() - started < 8
 

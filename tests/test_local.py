@@ -193,7 +193,7 @@ class TestServer:
                     return parts
                 return await asyncio.gather(*(one(p) for p in prompts))
 
-        for chunks, whole in zip(asyncio.run(stream_all()), expected):
+        for chunks, whole in zip(asyncio.run(stream_all()), expected, strict=True):
             text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
             assert text == whole["choices"][0]["message"]["content"]
             assert chunks[-1]["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"]
@@ -210,7 +210,8 @@ class TestServer:
         assert set(json.loads(text, strict=False)) == {"answer", *Verdict.SECTIONS}
         verdict = parse_verdict(text, {label: label for label in answers})
         assert verdict.answer.strip()  # minLength 1 in the schema
-        named = {s.model for c in verdict.contradictions for s in c.stances} | {u.model for u in verdict.unique_insights}
+        named = {s.model for c in verdict.contradictions for s in c.stances}
+        named |= {u.model for u in verdict.unique_insights}
         assert named <= set(answers)  # the enum keeps the judge to the labels
 
     def test_huge_length_bounds_do_not_crash_the_server(self, server, http):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import json
 import threading
 import time
-import _thread
 
 import pytest
 
-from fusion_magic import Fusion, FusionResult
+from fusion_magic import Analysis, Fusion, FusionResult
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
 from fusion_magic.runner import run_sync
@@ -26,7 +26,8 @@ def fusion(**kw) -> Fusion:
 
 
 def chat_requests(emulator, model=None):
-    return [r for r in emulator.requests if r.path.endswith("/chat/completions") and (model is None or r.model == model)]
+    chats = [r for r in emulator.requests if r.path.endswith("/chat/completions")]
+    return [r for r in chats if model is None or r.model == model]
 
 
 def test_deliberation_end_to_end(emulator):
@@ -62,7 +63,8 @@ def test_judge_sees_anonymous_labels_not_model_ids(emulator):
 def test_to_dict_has_the_seed_shape(emulator):
     data = json.loads(fusion().run("Hello?").to_json())
     assert data["status"] == "ok"
-    assert set(data["analysis"]) == {"consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"}
+    assert set(data["analysis"]) == set(Analysis.SECTIONS)
+    assert Analysis.SECTIONS == ("consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots")
     assert all({"model", "content"} <= set(r) for r in data["responses"])
     for c in data["analysis"]["contradictions"]:
         assert {"topic", "stances"} <= set(c) and all({"model", "stance"} <= set(s) for s in c["stances"])
@@ -80,7 +82,8 @@ def test_frames(emulator):
 def test_unknown_names_from_the_judge_are_dropped(emulator):
     verdict = {
         "answer": "Member A is right.", "consensus": ["x"], "blind_spots": [],
-        "contradictions": [{"topic": "t", "stances": [{"model": "A", "stance": "yes"}, {"model": "gpt-9", "stance": "no"},
+        "contradictions": [{"topic": "t", "stances": [{"model": "A", "stance": "yes"},
+                                                      {"model": "gpt-9", "stance": "no"},
                                                       {"model": "member B", "stance": "no"}]}],
         "partial_coverage": [{"models": ["Z", "C"], "point": "p"}],
         "unique_insights": [{"model": "Q", "insight": "invented"}, {"model": "c/gamma", "insight": "real"}],

@@ -115,7 +115,7 @@ def test_run_shows_answer_sections_status_and_sets_defaults(emu):
     assert "Synthesis by" in ui.answer.value
     answers, analysis = ui.sections.children[:3], ui.sections.children[3:]
     assert len(answers) == len(BUDGET) and len(analysis) == 5
-    for i, (section, model) in enumerate(zip(answers, BUDGET)):
+    for i, (section, model) in enumerate(zip(answers, BUDGET, strict=True)):
         assert section.get_title(0).startswith(model)
         assert f"Member {i} says: use <strong>Postgres</strong> number {i}." in section.children[0].value
     assert [s.get_title(0).split(" (")[0] for s in analysis] == [
