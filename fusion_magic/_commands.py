@@ -179,7 +179,10 @@ def presets(magics: FusionMagics, rest: str) -> Any:
 
 
 def models(magics: FusionMagics, rest: str) -> Any:
-    "`%fusion models [PATTERN]`: the endpoint's models with context length and USD per 1M tokens."
+    """`%fusion models [--refresh] [PATTERN]`: the endpoint's models, context length, USD per 1M tokens.
+
+    The list is cached on disk for a day; `--refresh` fetches it again.
+    """
     from .client import ChatClient
     from .pricing import load_models
     from .runner import run_sync
@@ -194,8 +197,11 @@ def models(magics: FusionMagics, rest: str) -> Any:
 
     async def fetch() -> Any:
         client = ChatClient(endpoint)
-        return await load_models(client.http, endpoint.base_url, client.headers())
+        return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)
 
+    words = rest.split()
+    refresh = "--refresh" in words
+    rest = " ".join(w for w in words if w != "--refresh")
     listed = run_sync(fetch())
     pattern = rest.lower()
     wildcard = any(c in pattern for c in "*?[")

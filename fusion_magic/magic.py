@@ -142,7 +142,7 @@ class FusionMagics(Magics):
         %fusion config [flags]        show the effective settings, or set session defaults
         %fusion config reset          forget the session defaults
         %fusion presets               the presets (panel, judge, description)
-        %fusion models [PATTERN]      models of the endpoint with context and USD per 1M tokens
+        %fusion models [--refresh] [PATTERN]  the endpoint's models, context, USD per 1M tokens
         %fusion widget                an interactive panel (prompt, models, judge, Run)
         %fusion costs                 this session's calls, costs, tokens and cache hits
         %fusion cache info|clear      the answer cache

@@ -380,6 +380,13 @@ def test_models_table_with_prices_per_million(ip, monkeypatch):
         ]
         assert len(ip.run_cell("%fusion models").result) == 2
         assert list(ip.run_cell("%fusion models x-ai/*").result["id"]) == ["x-ai/grok-4"]
+        # The list is cached on disk for a day; --refresh asks the endpoint again.
+        fetches = lambda: sum(r.path.endswith("/models") for r in emu.requests)  # noqa: E731
+        before = fetches()
+        ip.run_cell("%fusion models gpt")
+        assert fetches() == before
+        assert len(ip.run_cell("%fusion models --refresh gpt").result) == 1
+        assert fetches() == before + 1
 
 
 def test_costs_cache_and_rejudge(ip, emulator, capsys):
