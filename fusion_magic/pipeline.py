@@ -173,7 +173,7 @@ class Fusion:
             result.responses = call.partial or result.responses
             result.interrupted, result.status = True, "error" if not any(r.ok for r in call.partial) else "partial"
             result.error = "interrupted: the answers that arrived are kept (and cached)"
-            result.elapsed_s = time.perf_counter() - started
+            result.elapsed_s = round(time.perf_counter() - started, 4)
             self.last_result = result
             ledger().record_fusion(result)  # what arrived was paid for
             raise
@@ -194,8 +194,6 @@ class Fusion:
             call.note(JUDGE, state="skipped", note="no panel answers")
             return
         await self._judge(call, result, prompt, self.judge)
-        if result.status == "ok" and len(answered) < len(self.panel):
-            result.status = "partial"
 
     async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
         answered = [r for r in result.responses if r.ok]
@@ -231,13 +229,15 @@ class Fusion:
             return
         result.answer = verdict.answer
         result.analysis = Analysis(**verdict.model_dump(exclude={"answer"}))
-        result.status, result.judge_raw, result.error = "ok", None, None
+        result.status = "ok" if all(r.ok for r in result.responses) else "partial"
+        result.judge_raw, result.error = None, None
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge over the panel answers kept in ``result``."
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
-        member = parse_members([judge], what="judge", openrouter=False)[0] if judge else self.judge
+        strict_ids = bool(self.endpoint and self.endpoint.is_openrouter)
+        member = parse_members([judge], what="judge", openrouter=strict_ids)[0] if judge else self.judge
         tracker = Tracker([r.model for r in result.responses], member.name)
         return await on_background(self._nested(self._rejudge(result, member, tracker)))
 
@@ -246,8 +246,6 @@ class Fusion:
         started = time.perf_counter()
         fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses))
         await self._judge(call, fresh, result.prompt, member)
-        if fresh.status == "ok" and any(not r.ok for r in fresh.responses):
-            fresh.status = "partial"
         fresh.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = fresh
         ledger().record_fusion(fresh)
