@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import _thread
-import threading
 import time
 
 import pandas as pd
 import pytest
+from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
-from fusion_magic import Fusion
 from fusion_magic.batch import COLUMNS
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
 
-PANEL = ["a/alpha", "b/beta", "c/gamma"]
-JUDGE = "j/judge"
-
-
-def fusion(**kw) -> Fusion:
-    kw.setdefault("panel", PANEL)
-    kw.setdefault("judge", JUDGE)
-    return Fusion(**kw)
-
-
-def chats(emulator, since: int = 0):
-    return [r for r in emulator.requests[since:] if r.path.endswith("/chat/completions")]
+fusion = panel_fusion
 
 
 def prompt_of(request, prompts: list[str]) -> str:
@@ -96,7 +83,7 @@ def test_failures_get_a_marked_row(emulator):
     assert real[real["status"] == "ok"]["error"].isna().all()
     assert all(real[real["status"] == "ok"]["failed_models"].map(len) == 0)
     # The bad prompts never reached the server.
-    assert len(chats(emulator)) == 3 * 4
+    assert len(emulator.chats()) == 3 * 4
 
 
 def max_overlap(requests) -> int:
@@ -118,7 +105,7 @@ def test_concurrency_bounds_the_requests_in_flight(emulator):
     frame = fusion(cache=False).map(prompts, concurrency=3, progress=False)
     wall = time.perf_counter() - started
     assert list(frame["status"]) == ["ok"] * 12
-    requests = chats(emulator)
+    requests = emulator.chats()
     assert len(requests) == 12 * 4
     peak = max_overlap(requests)
     assert 3 < peak <= 3 * len(PANEL)  # several deliberations at once, never more than 3
@@ -131,31 +118,21 @@ def test_interrupted_batch_resumes_paying_only_for_the_rest(emulator):
         emulator.script(model, Reply(latency=0.3))
     prompts = [f"Resumable question #{i}." for i in range(8)]
 
-    def interrupt_mid_wave() -> None:
-        # Once two prompts are judged, interrupt while the next two wait on their members: far from
-        # any answer's last bytes (an answer billed but cut off on the way is lost, not cached).
-        deadline = time.monotonic() + 10
-        while sum(m == JUDGE for m, _ in emulator.charges) < 2:
-            if time.monotonic() > deadline:
-                return  # never interrupt some later test
-            time.sleep(0.005)
-        time.sleep(0.12)
-        _thread.interrupt_main()
-
-    watcher = threading.Thread(target=interrupt_mid_wave)
-    watcher.start()
+    # Once two prompts are judged, interrupt while the next two wait on their members: far from
+    # any answer's last bytes (an answer billed but cut off on the way is lost, not cached).
+    watcher = interrupt_when(lambda: sum(m == JUDGE for m, _ in emulator.charges) >= 2, after=0.12)
     with pytest.raises(KeyboardInterrupt):
         fusion().map(prompts, concurrency=2, progress=False)
     watcher.join()
     time.sleep(0.3)  # let the server see the cancelled requests
-    first = [r for r in chats(emulator) if completed(r)]
+    first = [r for r in emulator.chats() if completed(r)]
     first_charges = len(emulator.charges)
     assert 0 < first_charges < 8 * 4  # something was paid, something was left
     n = len(emulator.requests)
 
     frame = fusion().map(prompts, concurrency=2, progress=False)
     assert list(frame["status"]) == ["ok"] * 8
-    second = chats(emulator, n)
+    second = emulator.chats(since=n)
     # Every call of the batch was paid for exactly once over both runs.
     assert len(emulator.charges) == 8 * 4
     paid_before = {(r.model, prompt_of(r, prompts)) for r in first}

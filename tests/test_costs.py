@@ -6,27 +6,24 @@ or against the prices it was configured with, computed here from the documented 
 
 from __future__ import annotations
 
-import _thread
 import json
 import math
 import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from decimal import Decimal
 
 import pytest
+from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 import fusion_magic
-from fusion_magic import Fusion, pricing
+from fusion_magic import pricing
 from fusion_magic.cache import Cache
 from fusion_magic.emulator import Emulator, Reply
 from fusion_magic.errors import BudgetError
 
-PANEL = ["a/alpha", "b/beta", "c/gamma"]
-JUDGE = "j/judge"
 # Distinct prices per model, so a cost put on the wrong model shows.
 PRICES = {
     "a/alpha": {"prompt": "0.000001", "completion": "0.000002"},
@@ -46,15 +43,7 @@ def emu(monkeypatch):
         yield server
 
 
-def fusion(**kw) -> Fusion:
-    kw.setdefault("panel", PANEL)
-    kw.setdefault("judge", JUDGE)
-    return Fusion(**kw)
-
-
-def chats(emu, model=None):
-    return [r for r in emu.requests
-            if r.path.endswith("/chat/completions") and (model is None or r.model == model)]
+fusion = panel_fusion
 
 
 def paid(emu, since: int = 0) -> dict[str, float]:
@@ -98,11 +87,11 @@ def test_max_cost_refuses_before_sending_anything(emu):
     message = str(info.value)
     assert f"${expected:.4f}" in message and "$0.001" in message and "nothing was sent" in message
     assert "\n" not in message
-    assert chats(emu) == [] and emu.charges == []
+    assert emu.chats() == [] and emu.charges == []
     assert fusion_magic.ledger().totals()["calls"] == 0
     # Just above the estimate goes through.
     result = fusion(max_cost=round(expected * 1.01, 6)).run(prompt)
-    assert result.status == "ok" and len(chats(emu)) == 4
+    assert result.status == "ok" and len(emu.chats()) == 4
 
 
 def test_max_cost_refuses_a_model_without_a_price(emu):
@@ -112,7 +101,7 @@ def test_max_cost_refuses_a_model_without_a_price(emu):
         fusion(panel=["a/alpha", "z/unlisted"], max_cost=5.0).run("Q?")
     message = str(info.value)
     assert "z/unlisted" in message and "not in /models" in message and "--max-cost" in message
-    assert chats(emu) == []
+    assert emu.chats() == []
     # Without a budget the same panel runs; the unknown price is simply not part of the estimate.
     result = fusion(panel=["a/alpha", "z/unlisted"]).run("Q?")
     assert result.status == "ok"
@@ -205,7 +194,7 @@ def test_ledger_sums_equal_the_servers_charges(emu):
 
     assert [first.status, mixed.status, failed.status, rejudged.status, again.status] == [
         "ok", "ok", "judge_failed", "ok", "ok"]
-    assert set(steps[1]) == {"d/delta", JUDGE} and len(chats(emu, JUDGE)) == 4  # 1 + 1 + 2 (re-ask)
+    assert set(steps[1]) == {"d/delta", JUDGE} and len(emu.chats(JUDGE)) == 4  # 1 + 1 + 2 (re-ask)
     assert set(steps[3]) == {"k/other"} and steps[4] == {}
 
     totals = book.totals()
@@ -264,22 +253,12 @@ def test_member_that_timed_out_is_the_only_one_paid_for_on_rerun(emu):
 def test_interrupted_run_resumes_paying_only_for_what_was_missing(emu):
     emu.script("c/gamma", Reply(latency=30))
 
-    def interrupt_once_two_answered() -> None:
-        deadline = time.monotonic() + 10
-        while len(emu.charges) < 2:
-            if time.monotonic() > deadline:
-                return  # never interrupt some later test
-            time.sleep(0.005)
-        time.sleep(0.1)
-        _thread.interrupt_main()
-
-    watcher = threading.Thread(target=interrupt_once_two_answered)
-    watcher.start()
+    watcher = interrupt_when(lambda: len(emu.charges) >= 2, after=0.1)
     with pytest.raises(KeyboardInterrupt):
         fusion().run("Explain leases.")
     watcher.join()
     time.sleep(0.2)  # let the server see the cancelled request
-    assert chats(emu, "c/gamma")[0].cancelled
+    assert emu.chats("c/gamma")[0].cancelled
     spent = paid(emu)
     assert set(spent) == {"a/alpha", "b/beta"}
     # What was paid before the interrupt is in the session ledger too.

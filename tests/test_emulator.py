@@ -152,7 +152,7 @@ def test_script_sequence_then_last_reply_repeats(emulator):
     assert [chat(emulator).status_code for _ in range(2)] == [429, 200]
     contents = [chat(emulator).json()["choices"][0]["message"]["content"] for _ in range(3)]
     assert contents == ["again"] * 3
-    assert [r.status for r in emulator.requests_for("a/x")] == [429, 200, 200, 200, 200]
+    assert [r.status for r in emulator.chats("a/x")] == [429, 200, 200, 200, 200]
     emulator.reset()
     assert emulator.requests == [] and emulator.charges == []
     assert "a/x here" in chat(emulator).json()["choices"][0]["message"]["content"]

@@ -6,22 +6,16 @@ import json
 import time
 
 import pytest
+from helpers import JUDGE, PANEL
 
 from fusion_magic import Fusion
 from fusion_magic.emulator import Reply
-
-PANEL = ["a/alpha", "b/beta", "c/gamma"]
-JUDGE = "j/judge"
 
 
 def fusion(**kw) -> Fusion:
     kw.setdefault("max_retries", 2)
     kw.setdefault("stall_timeout", 0.5)
     return Fusion(panel=PANEL, judge=JUDGE, **kw)
-
-
-def attempts(emulator, model):
-    return [r for r in emulator.requests if r.model == model and r.path.endswith("/chat/completions")]
 
 
 # (name, replies for b/beta, words in the one-line reason when it finally fails)
@@ -45,7 +39,7 @@ def test_transient_fault_is_retried_then_succeeds(emulator, name, fault, words):
     result = fusion().run(f"Q {name}")
     assert result.status == "ok"
     assert result.responses[1].content == "recovered answer"
-    assert len(attempts(emulator, "b/beta")) == 2
+    assert len(emulator.chats("b/beta")) == 2
 
 
 @pytest.mark.parametrize(("name", "fault", "words"), TRANSIENT, ids=[t[0] for t in TRANSIENT])
@@ -55,7 +49,7 @@ def test_persistent_fault_gives_partial_with_reason(emulator, name, fault, words
     assert result.status == "partial"
     failed = result.responses[1]
     assert failed.status == "failed" and words in failed.error and "\n" not in failed.error
-    assert len(attempts(emulator, "b/beta")) == 2  # one try plus one bounded retry
+    assert len(emulator.chats("b/beta")) == 2  # one try plus one bounded retry
     assert [r.ok for r in result.responses] == [True, False, True]
     assert result.answer  # the judge still ran on the two answers
 
@@ -63,7 +57,7 @@ def test_persistent_fault_gives_partial_with_reason(emulator, name, fault, words
 def test_retry_after_is_honoured(emulator):
     emulator.script("b/beta", Reply(status=429, retry_after=0.7), Reply())
     fusion().run("Q")
-    first, second = attempts(emulator, "b/beta")
+    first, second = emulator.chats("b/beta")
     assert second.t_start - first.t_end >= 0.65
 
 
@@ -71,7 +65,7 @@ def test_backoff_grows_and_is_bounded(emulator):
     emulator.script("b/beta", Reply(status=500))
     started = time.perf_counter()
     result = fusion(max_retries=3).run("Q")
-    tries = attempts(emulator, "b/beta")
+    tries = emulator.chats("b/beta")
     assert len(tries) == 4 and result.responses[1].status == "failed"
     gaps = [b.t_start - a.t_end for a, b in zip(tries, tries[1:], strict=False)]
     assert gaps[0] < gaps[2]  # exponential
@@ -98,7 +92,7 @@ def test_hang_is_cut_by_the_member_timeout(emulator):
 def test_client_errors_are_not_retried(emulator, status, words):
     emulator.script("b/beta", Reply(status=status))
     result = fusion().run("Q")
-    assert len(attempts(emulator, "b/beta")) == 1
+    assert len(emulator.chats("b/beta")) == 1
     reason = result.responses[1].error
     assert all(w in reason for w in words), reason
 
@@ -119,7 +113,7 @@ def test_all_members_failing_is_one_error_naming_each(emulator):
     assert "all 3 panel members failed" in result.error
     for model, why in [("a/alpha", "402"), ("b/beta", "no answer within 1s"), ("c/gamma", "malformed")]:
         assert f"{model}: " in result.error and why in result.error
-    assert not attempts(emulator, JUDGE)
+    assert not emulator.chats(JUDGE)
 
 
 def test_judge_http_failure_keeps_the_panel(emulator):
@@ -142,10 +136,10 @@ def test_nothing_paid_for_is_lost_when_the_judge_fails(emulator):
     first = fusion().run("Keep my answers")
     assert first.status == "judge_failed"
     emulator.script(JUDGE, Reply())
-    n = len(attempts(emulator, "a/alpha"))
+    n = len(emulator.chats("a/alpha"))
     again = fusion().run("Keep my answers")
     assert again.status == "ok"
-    assert all(r.cached for r in again.responses) and len(attempts(emulator, "a/alpha")) == n
+    assert all(r.cached for r in again.responses) and len(emulator.chats("a/alpha")) == n
 
 
 def test_hostile_output_renders_safely(emulator):

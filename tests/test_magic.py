@@ -50,10 +50,6 @@ def ip(shell):
     unregister(shell)
 
 
-def chats(emu: Emulator, model: str | None = None) -> list:
-    return [r for r in emu.requests if r.path.endswith("/chat/completions") and model in (None, r.model)]
-
-
 def system_of(request) -> str | None:
     return next((m["content"] for m in request.body["messages"] if m["role"] == "system"), None)
 
@@ -106,16 +102,16 @@ def test_run_binds_fusion_and_output_and_returns_the_result_once(ip, emulator):
     assert ip.user_ns["answer"] is result
     assert out.result is result, "the result is the cell's value: shown once, as Out"
     assert result.prompt == "Is SQLite fine for a small app?"
-    assert sorted(r.model for r in chats(emulator)) == sorted([*BUDGET, BUDGET_JUDGE])
-    assert all("Is SQLite fine" in str(r.body["messages"]) for r in chats(emulator))
+    assert sorted(r.model for r in emulator.chats()) == sorted([*BUDGET, BUDGET_JUDGE])
+    assert all("Is SQLite fine" in str(r.body["messages"]) for r in emulator.chats())
 
 
 def test_flags_reach_the_requests(ip, emulator):
     ip.run_cell(
         '%%fusion --panel a/x,b/y -j c/z --system "Be brief." -t 0.3 --max-tokens 50 --no-cache\nWhy?'
     )
-    assert sorted(r.model for r in chats(emulator)) == ["a/x", "b/y", "c/z"]
-    for request in chats(emulator, "a/x") + chats(emulator, "b/y"):
+    assert sorted(r.model for r in emulator.chats()) == ["a/x", "b/y", "c/z"]
+    for request in emulator.chats("a/x") + emulator.chats("b/y"):
         assert system_of(request) == "Be brief."
         assert request.body["temperature"] == 0.3 and request.body["max_tokens"] == 50
 
@@ -152,10 +148,10 @@ def test_format_none_only_binds(ip, emulator):
 def test_second_run_comes_from_the_cache(ip, emulator):
     ip.run_cell("%%fusion --panel a/x -j c/z\nSame question")
     ip.run_cell("%%fusion --panel a/x -j c/z\nSame question")
-    assert len(chats(emulator)) == 2
+    assert len(emulator.chats()) == 2
     assert ip.user_ns["_fusion"].cache_hits == 2
     ip.run_cell("%%fusion --panel a/x -j c/z --refresh\nSame question")
-    assert len(chats(emulator)) == 4
+    assert len(emulator.chats()) == 4
 
 
 # -- precedence -----------------------------------------------------------------------------------
@@ -163,24 +159,24 @@ def test_precedence_flag_over_session_over_config(ip, emulator):
     cell = "%%fusion --panel a/x -j c/z --no-cache {flag}\nWhich layer wins?"
     ip.run_cell('%config FusionMagics.system = "from %config"')
     ip.run_cell(cell.format(flag=""))
-    assert system_of(chats(emulator, "a/x")[-1]) == "from %config"
+    assert system_of(emulator.chats("a/x")[-1]) == "from %config"
     ip.run_cell('%fusion config --system "from session"')
     ip.run_cell(cell.format(flag=""))
-    assert system_of(chats(emulator, "a/x")[-1]) == "from session"
+    assert system_of(emulator.chats("a/x")[-1]) == "from session"
     ip.run_cell(cell.format(flag='--system "from flag"'))
-    assert system_of(chats(emulator, "a/x")[-1]) == "from flag"
+    assert system_of(emulator.chats("a/x")[-1]) == "from flag"
     ip.run_cell("%fusion config reset")
     ip.run_cell(cell.format(flag=""))
-    assert system_of(chats(emulator, "a/x")[-1]) == "from %config"
+    assert system_of(emulator.chats("a/x")[-1]) == "from %config"
 
 
 def test_precedence_config_base_url_over_env(ip, emulator):
     with Emulator() as other:
         ip.run_cell(f'%config FusionMagics.base_url = "{other.base_url}"')
         ip.run_cell("%%fusion --panel a/x -j c/z\nWhere do I go?")
-        assert len(chats(other)) == 2 and not chats(emulator)
+        assert len(other.chats()) == 2 and not emulator.chats()
         ip.run_cell(f"%%fusion --panel a/x -j c/z --base-url {emulator.base_url}\nAnd now?")
-        assert len(chats(emulator)) == 2 and len(chats(other)) == 2
+        assert len(emulator.chats()) == 2 and len(other.chats()) == 2
 
 
 def test_preset_layers(ip, emulator):
@@ -192,7 +188,7 @@ def test_preset_layers(ip, emulator):
     assert values["preset"] == "quality" and sources["preset"] == "flag"
     assert values["timeout"] == 30 and sources["timeout"] == "%fusion config"
     ip.run_cell("%%fusion\nWhich preset?")
-    assert sorted(r.model for r in chats(emulator)) == sorted([*BUDGET, BUDGET_JUDGE])
+    assert sorted(r.model for r in emulator.chats()) == sorted([*BUDGET, BUDGET_JUDGE])
 
 
 def test_config_rejects_a_bad_format_value(ip, caplog):
@@ -262,7 +258,7 @@ def test_over_budget_sends_no_chat_request(ip, emulator):
     emulator.models["a/x"] = {"prompt": "0.01", "completion": "0.02"}
     with pytest.raises(UsageError, match="exceeds --max-cost"):
         ip.run_cell("%%fusion --panel a/x -j a/x --max-cost 0.001\nAn expensive question")
-    assert chats(emulator) == []
+    assert emulator.chats() == []
 
 
 def test_unknown_subcommand_lists_the_valid_ones(ip):
@@ -339,7 +335,7 @@ def test_interrupt_keeps_the_answers_that_arrived(ip, emulator):
 
     def interrupt_when_the_slow_member_is_asked() -> None:
         deadline = time.monotonic() + 5
-        while not chats(emulator, "s/slow") and time.monotonic() < deadline:
+        while not emulator.chats("s/slow") and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.2)  # let the fast members finish
         _thread.interrupt_main()
@@ -352,7 +348,7 @@ def test_interrupt_keeps_the_answers_that_arrived(ip, emulator):
     assert str(caught.value) == "interrupted: kept 2 answers (cached); re-run to resume"
     result = ip.user_ns["_fusion"]
     assert result.interrupted and [r.status for r in result.responses] == ["ok", "ok", "cancelled"]
-    assert not chats(emulator, "c/z"), "the judge never ran"
+    assert not emulator.chats("c/z"), "the judge never ran"
 
 
 # -- line subcommands -----------------------------------------------------------------------------
@@ -401,7 +397,7 @@ def test_costs_cache_and_rejudge(ip, emulator, capsys):
     assert rejudged.judge.model == "d/other" and [r.content for r in rejudged.responses] == [
         r.content for r in ip.user_ns["first"].responses
     ]
-    assert len(chats(emulator, "d/other")) == 1 and len(chats(emulator, "a/x")) == 1
+    assert len(emulator.chats("d/other")) == 1 and len(emulator.chats("a/x")) == 1
     ip.run_cell("%fusion cache clear")
     assert "cleared 4 cached answers" in capsys.readouterr().out
 

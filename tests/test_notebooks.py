@@ -42,10 +42,6 @@ def served(tmp_path):
         yield emu, env
 
 
-def chats(emu: Emulator) -> list:
-    return [r for r in emu.requests if r.path.endswith("/chat/completions")]
-
-
 def outputs(cell) -> list[dict]:
     return list(cell.get("outputs", []))
 
@@ -97,8 +93,8 @@ def test_quickstart_notebook(served):
         mistake["text"]
         == "UsageError: unknown preset 'no-such-preset'; known: budget, free, local, quality\n"
     )
-    assert len(chats(emu)) == 8, "two deliberations of three members and a judge"
-    assert not any("never sent" in json.dumps(r.body) for r in chats(emu))
+    assert len(emu.chats()) == 8, "two deliberations of three members and a judge"
+    assert not any("never sent" in json.dumps(r.body) for r in emu.chats())
     costs = [o for o in outputs(code_cell(notebook, "%fusion costs")) if "image/png" in o.get("data", {})]
     assert len(costs) == 1
     frames = code_cell(notebook, "_fusion.analysis.to_frame()").outputs[0]["data"]["text/html"]
@@ -115,7 +111,7 @@ def test_research_workflow_notebook(served):
     assert "Where to start" in table
     assert_result_shown_once(code_cell(notebook, "%%fusion -p $preset -o review"))
     # {summary} reached the panel as a Markdown table, not as a DataFrame repr.
-    assert any("| prompt | answer |" in json.dumps(r.body["messages"]) for r in chats(emu))
+    assert any("| prompt | answer |" in json.dumps(r.body["messages"]) for r in emu.chats())
 
 
 def _wait_reply(kc, msg_id: str, timeout: float) -> dict:
@@ -145,9 +141,9 @@ def test_interrupting_a_running_cell_keeps_the_fast_answers(served):
             msg_id = kc.execute("%%fusion --panel a/x,b/y,s/slow -j c/z\nInterrupt me")
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not (
-                [r for r in chats(emu) if r.model == "s/slow"]
-                and all(r.t_end is not None for r in chats(emu) if r.model in ("a/x", "b/y"))
-                and len([r for r in chats(emu) if r.model in ("a/x", "b/y")]) == 2
+                [r for r in emu.chats() if r.model == "s/slow"]
+                and all(r.t_end is not None for r in emu.chats() if r.model in ("a/x", "b/y"))
+                and len([r for r in emu.chats() if r.model in ("a/x", "b/y")]) == 2
             ):
                 time.sleep(0.02)
             time.sleep(0.3)  # the fast answers are in; the slow one has ~4 s to go
@@ -164,7 +160,7 @@ def test_interrupting_a_running_cell_keeps_the_fast_answers(served):
             check = kc.execute_interactive("", user_expressions={"state": state}, timeout=30)
             found = check["content"]["user_expressions"]["state"]["data"]["text/plain"]
             assert found == "(True, ['ok', 'ok', 'cancelled'], 'fast answer one')"
-            assert not [r for r in chats(emu) if r.model == "c/z"], "the judge never ran"
+            assert not [r for r in emu.chats() if r.model == "c/z"], "the judge never ran"
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=True)

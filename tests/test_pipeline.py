@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import json
-import threading
 import time
 
 import pytest
+from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 from fusion_magic import Analysis, Fusion, FusionResult
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
 from fusion_magic.runner import run_sync
 
-PANEL = ["a/alpha", "b/beta", "c/gamma"]
-JUDGE = "j/judge"
-
-
-def fusion(**kw) -> Fusion:
-    kw.setdefault("panel", PANEL)
-    kw.setdefault("judge", JUDGE)
-    return Fusion(**kw)
-
-
-def chat_requests(emulator, model=None):
-    chats = [r for r in emulator.requests if r.path.endswith("/chat/completions")]
-    return [r for r in chats if model is None or r.model == model]
+fusion = panel_fusion
 
 
 def test_deliberation_end_to_end(emulator):
@@ -44,7 +31,7 @@ def test_deliberation_end_to_end(emulator):
     assert result.cost_usd == pytest.approx(emulator.total_cost)
     assert result.judge is not None and result.judge.cost_usd > 0
     # Every request carries the depth header; panel members ran concurrently.
-    chats = chat_requests(emulator)
+    chats = emulator.chats()
     assert len(chats) == 4 and all(r.headers.get("x-fusion-depth") == "1" for r in chats)
 
 
@@ -53,7 +40,7 @@ def test_judge_sees_anonymous_labels_not_model_ids(emulator):
     emulator.script("b/beta", "Use SQLite.")
     emulator.script("c/gamma", "Either works.")
     fusion().run("Which database?")
-    (judged,) = chat_requests(emulator, JUDGE)
+    (judged,) = emulator.chats(JUDGE)
     text = json.dumps(judged.body["messages"])
     assert '<answer member=\\"A\\">' in text and '<answer member=\\"C\\">' in text
     assert not any(model in text for model in PANEL)
@@ -101,7 +88,7 @@ def test_judge_reask_fixes_bad_json(emulator):
     emulator.script(JUDGE, Reply(json_valid=False), Reply())
     result = fusion().run("Q?")
     assert result.status == "ok"
-    calls = chat_requests(emulator, JUDGE)
+    calls = emulator.chats(JUDGE)
     assert len(calls) == 2
     assert "not valid JSON" in calls[1].body["messages"][-1]["content"]
     assert result.judge.cost_usd == pytest.approx(sum(c for m, c in emulator.charges if m == JUDGE))
@@ -114,10 +101,10 @@ def test_judge_failing_twice_keeps_panel_and_rejudge_runs_only_the_judge(emulato
     assert result.status == "judge_failed"
     assert result.judge_raw and "{" not in result.judge_raw[:1]
     assert all(r.ok for r in result.responses)
-    before = len(chat_requests(emulator))
+    before = len(emulator.chats())
     fixed = f.rejudge(result, judge="k/other-judge")
     assert fixed.status == "ok" and fixed.answer
-    new = chat_requests(emulator)[before:]
+    new = emulator.chats()[before:]
     assert [r.model for r in new] == ["k/other-judge"]
     assert [r.content for r in fixed.responses] == [r.content for r in result.responses]
 
@@ -138,7 +125,7 @@ def test_all_members_failing_names_each(emulator):
     result = fusion().run("Q?")
     assert result.status == "error"
     assert all(m in result.error for m in PANEL)
-    assert not chat_requests(emulator, JUDGE)
+    assert not emulator.chats(JUDGE)
 
 
 def test_timeout_cancels_only_the_late_member(emulator):
@@ -150,7 +137,7 @@ def test_timeout_cancels_only_the_late_member(emulator):
     late = result.responses[2]
     assert late.status == "timed_out" and "0.6" in late.error
     time.sleep(0.2)
-    (hung,) = chat_requests(emulator, "c/gamma")
+    (hung,) = emulator.chats("c/gamma")
     assert hung.cancelled
 
 
@@ -199,8 +186,7 @@ def test_arun_in_the_callers_loop(emulator):
 def test_interrupt_cancels_in_flight_and_keeps_answers(emulator):
     emulator.script("c/gamma", Reply(latency=30))
     f = fusion(cache=True)
-    timer = threading.Timer(0.8, _thread.interrupt_main)
-    timer.start()
+    interrupt_when(lambda: True, after=0.8)
     started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         f.run("Q?")
@@ -208,13 +194,13 @@ def test_interrupt_cancels_in_flight_and_keeps_answers(emulator):
     kept = f.last_result
     assert kept.interrupted and [r.status for r in kept.responses] == ["ok", "ok", "cancelled"]
     time.sleep(0.2)
-    assert chat_requests(emulator, "c/gamma")[0].cancelled
+    assert emulator.chats("c/gamma")[0].cancelled
     # The answers that arrived were cached: resuming pays only for the missing member and the judge.
     emulator.script("c/gamma", Reply())
-    n = len(chat_requests(emulator))
+    n = len(emulator.chats())
     resumed = fusion().run("Q?")
     assert resumed.status == "ok"
-    assert sorted(r.model for r in chat_requests(emulator)[n:]) == ["c/gamma", JUDGE]
+    assert sorted(r.model for r in emulator.chats()[n:]) == ["c/gamma", JUDGE]
 
 
 @pytest.mark.parametrize(
@@ -272,13 +258,13 @@ def test_tool_mode_primary_calls_fusion(emulator):
     assert result.tool == {"primary": "p/primary", "called": True, "question": "Is Rust safe?"}
     assert result.answer == "Final answer from the primary."
     assert all(r.ok for r in result.responses) and not result.analysis.is_empty()
-    first, *_, last = chat_requests(emulator, "p/primary")
+    first, *_, last = emulator.chats("p/primary")
     assert first.body["tools"][0]["function"]["name"] == "fusion"
     assert last.body["messages"][-1]["role"] == "tool"
     assert json.loads(last.body["messages"][-1]["content"])["analysis"]["consensus"]
     # The panel was asked the primary's question and never got the tool itself.
     for model in PANEL:
-        (asked,) = chat_requests(emulator, model)
+        (asked,) = emulator.chats(model)
         assert "tools" not in asked.body and asked.body["messages"][-1]["content"] == "Is Rust safe?"
     assert result.cost_usd == pytest.approx(emulator.total_cost)
 
@@ -287,7 +273,7 @@ def test_tool_mode_primary_answers_alone(emulator):
     emulator.script("p/primary", "Just 4.")
     result = fusion(tool="p/primary").run("2+2?")
     assert result.tool["called"] is False and result.answer == "Just 4."
-    assert result.responses == [] and [r.model for r in chat_requests(emulator)] == ["p/primary"]
+    assert result.responses == [] and [r.model for r in emulator.chats()] == ["p/primary"]
 
 
 def test_tool_mode_rerun_from_cache_keeps_the_tool_call(emulator):

@@ -35,10 +35,6 @@ def emu(emulator):
     return emulator
 
 
-def chat_requests(emulator):
-    return [r for r in emulator.requests if r.path.endswith("/chat/completions")]
-
-
 def labels(select) -> dict[str, str]:
     return {value: label for label, value in select.options}
 
@@ -126,7 +122,7 @@ def test_run_shows_answer_sections_status_and_sets_defaults(emu):
     assert status.count("<tr>") == len(BUDGET) + 1
     assert status.count(">done<") == len(BUDGET) + 1 and f"judge {BUDGET_JUDGE}" in status
     assert not ui.run_button.disabled and ui.run_button.description == "Run" and ui.error_label.value == ""
-    assert len(chat_requests(emu)) == len(BUDGET) + 1
+    assert len(emu.chats()) == len(BUDGET) + 1
     assert session.defaults() == {"preset": "budget", "timeout": 30.0}
 
 
@@ -180,14 +176,14 @@ def test_empty_prompt_shows_one_red_line_and_sends_nothing(emu):
     ui.panel.value = ()
     ui.run_button.click()
     assert "the panel is empty" in ui.error_label.value
-    assert chat_requests(emu) == [] and session.defaults() == {}
+    assert emu.chats() == [] and session.defaults() == {}
 
 
 def test_an_error_during_the_run_shows_in_the_status_line(emu):
     ui = FusionWidget(preset="budget", max_cost=1e-9)
     assert run(ui) is None and ui.result is None
     assert "exceeds --max-cost" in ui.error_label.value
-    assert chat_requests(emu) == [] and not ui.run_button.disabled
+    assert emu.chats() == [] and not ui.run_button.disabled
 
 
 def test_sections_collapse_independently(emu):

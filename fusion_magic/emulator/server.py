@@ -80,9 +80,10 @@ class Emulator:
             self.requests.clear()
             self.charges.clear()
 
-    def requests_for(self, model: str) -> list[rs.LoggedRequest]:
-        "The logged chat requests whose body named `model`."
-        return [r for r in self.requests if r.model == model]
+    def chats(self, model: str | None = None, since: int = 0) -> list[rs.LoggedRequest]:
+        "The logged chat-completion requests (of ``model`` only, if given), from request ``since`` on."
+        return [r for r in self.requests[since:]
+                if r.path.endswith("/chat/completions") and model in (None, r.model)]
 
     @property
     def total_cost(self) -> float:
