@@ -5,6 +5,7 @@ Pure parsing, no I/O policy: retries, timeouts and the key live in `fusion_magic
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,19 +64,40 @@ async def read_stream(
     resp: httpx.Response, model: str, on_delta: Callable[[str], None] | None, *, key_source: str | None = None
 ) -> Completion:
     "Read an SSE chat stream into a `Completion`; raise `ProviderError` for in-band errors and cut streams."
-    done = Completion()
-    parts: list[str] = []
-    tools: dict[int, dict[str, Any]] = {}
+    stream = _Stream(model, on_delta, key_source)
     finished = False
-    async for event in EventSource(resp).aiter_sse():
-        # Read on past [DONE] to the end of the body: a fully read response hands its
-        # connection back to the pool, an abandoned one costs a close and a reconnect.
-        if finished or not event.data.strip():
-            continue
-        if event.data.strip() == "[DONE]":
-            finished = True
-            continue
-        chunk = loads(event.data, model)
+    try:
+        async for event in EventSource(resp).aiter_sse():
+            # Read on past [DONE] to the end of the body: a fully read response hands its
+            # connection back to the pool, an abandoned one costs a close and a reconnect.
+            if finished or not event.data.strip():
+                continue
+            if event.data.strip() == "[DONE]":
+                finished = True
+                continue
+            stream.take(event.data)
+    except asyncio.CancelledError:
+        if not finished:
+            raise
+        # The answer was complete (and billed); only the end of the body was pending. Keep the
+        # answer rather than lose what was paid for; the connection is closed, not reused.
+    if not finished and stream.done.finish_reason is None:
+        raise ProviderError(f"{model}: stream ended early (connection closed)", model=model, retryable=True)
+    return stream.completion()
+
+
+class _Stream:
+    """Stream chunks folded into one `Completion` as they arrive."""
+
+    def __init__(self, model: str, on_delta: Callable[[str], None] | None, key_source: str | None) -> None:
+        self.model, self.on_delta, self.key_source = model, on_delta, key_source
+        self.done = Completion()
+        self.parts: list[str] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+
+    def take(self, data: str) -> None:
+        "Fold one SSE data payload in; raise `ProviderError` for malformed or in-band errors."
+        chunk, done, model = loads(data, self.model), self.done, self.model
         if not isinstance(chunk, dict):
             raise ProviderError(f"{model}: malformed stream chunk", model=model, retryable=True)
         done.served_model = chunk.get("model") or done.served_model
@@ -84,29 +106,28 @@ async def read_stream(
         done.take_usage(chunk.get("usage"))
         if chunk.get("error"):
             # In-band error: the status was already 200. Key on `error`, not on finish_reason.
-            done.content = "".join(parts)
-            raise error_from(chunk["error"], model, key_source=key_source)
+            raise error_from(chunk["error"], model, key_source=self.key_source)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if text:
-                parts.append(text)
-                if on_delta:
-                    on_delta(text)
+                self.parts.append(text)
+                if self.on_delta:
+                    self.on_delta(text)
             done.reasoning += delta.get("reasoning") or ""
             for call in delta.get("tool_calls") or []:
-                slot = tools.setdefault(call.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                slot = self.tools.setdefault(call.get("index", 0), {"id": None, "name": "", "arguments": ""})
                 slot["id"] = call.get("id") or slot["id"]
                 fn = call.get("function") or {}
                 slot["name"] += fn.get("name") or ""
                 slot["arguments"] += fn.get("arguments") or ""
             if choice.get("finish_reason"):
                 done.finish_reason = choice["finish_reason"]
-    if not finished and done.finish_reason is None:
-        raise ProviderError(f"{model}: stream ended early (connection closed)", model=model, retryable=True)
-    done.content = "".join(parts)
-    done.tool_calls = [tools[i] for i in sorted(tools)]
-    return done
+
+    def completion(self) -> Completion:
+        self.done.content = "".join(self.parts)
+        self.done.tool_calls = [self.tools[i] for i in sorted(self.tools)]
+        return self.done
 
 
 def read_body(text: str, model: str, *, key_source: str | None = None) -> Completion:

@@ -290,3 +290,20 @@ def test_web_asks_openrouter_for_its_search_tool():
     f = Fusion(preset="budget", base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", web=True)
     call = run_sync(f._call(f.tracker()))
     assert call.params["tools"] == [{"type": "openrouter:web_search"}]
+
+
+def test_interrupt_after_an_answer_is_complete_keeps_it(emulator):
+    # b/beta's body stays open after [DONE]: its answer is complete and billed when the interrupt lands.
+    emulator.script("b/beta", Reply(linger=5))
+    emulator.script("c/gamma", Reply(latency=30))
+    interrupt_when(lambda: len(emulator.charges) >= 2, after=0.3)
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        fusion().run("Q?")
+    assert time.perf_counter() - started < 2.5
+    emulator.script("b/beta", Reply())
+    emulator.script("c/gamma", Reply())
+    n = len(emulator.requests)
+    resumed = fusion().run("Q?")
+    assert resumed.status == "ok"
+    assert sorted(r.model for r in emulator.chats(since=n)) == ["c/gamma", JUDGE]  # b/beta was kept

@@ -37,6 +37,7 @@ class Reply:
     raw_content_type: str | None = None  # content type of `raw` (guessed when None)
     json_valid: bool = True  # judge requests: False answers prose instead of JSON
     keepalive: float = 0.5  # seconds between ": OPENROUTER PROCESSING" comments while waiting
+    linger: float = 0.0  # stream: seconds the body stays open after [DONE]
     error_message: str | None = None  # replaces the realistic default message of an error status
     tool_calls: list[dict[str, Any]] | None = None  # [{"name", "arguments": dict|str, "id"?}]
     provider: str | None = None  # the response's "provider" (default: derived from the model id)

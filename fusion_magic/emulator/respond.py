@@ -208,6 +208,8 @@ async def stream(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamResponse
     await _flush(resp, out)
     charge(plan.model, usage["cost"])  # only now has the client been told what it costs
     await resp.write(wire.DONE)
+    if r.linger:
+        await asyncio.sleep(r.linger)  # the body stays open after [DONE], as a slow proxy may keep it
     return resp
 
 
