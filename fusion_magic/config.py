@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .errors import ConfigError, MissingKeyError
 
@@ -291,8 +291,3 @@ def check_panel(panel: tuple[Member, ...], *, max_size: int = MAX_PANEL) -> None
         if member.name in seen:
             raise ConfigError(f"duplicate panel member {member.name!r}")
         seen.add(member.name)
-
-
-def with_overrides(member: Member, **changes: object) -> Member:
-    "A copy of ``member`` with the given fields replaced (None values are ignored)."
-    return replace(member, **{k: v for k, v in changes.items() if v is not None})

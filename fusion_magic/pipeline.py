@@ -189,7 +189,9 @@ class Fusion:
         if not answered:
             result.status = "error"
             result.error = f"all {len(self.panel)} panel members failed: " + "; ".join(
-                r.error if (r.error or "").startswith(r.model) else f"{r.model}: {r.error}" for r in result.responses
+                why if why.startswith(r.model) else f"{r.model}: {why}"
+                for r in result.responses
+                for why in [r.error or r.status]
             )
             call.note(JUDGE, state="skipped", note="no panel answers")
             return

@@ -307,3 +307,21 @@ def test_interrupt_after_an_answer_is_complete_keeps_it(emulator):
     resumed = fusion().run("Q?")
     assert resumed.status == "ok"
     assert sorted(r.model for r in emulator.chats(since=n)) == ["c/gamma", JUDGE]  # b/beta was kept
+
+
+def test_users_add_their_own_presets(emulator):
+    from fusion_magic import PRESETS, add_preset
+
+    try:
+        preset = add_preset("mine", ["a/alpha", "b/beta|z/zeta"], "j/judge", "two members and a fallback")
+        assert PRESETS["mine"] is preset and preset.panel[1].fallbacks == ("z/zeta",)
+        result = Fusion(preset="mine").run("Q?")
+        assert result.status == "ok" and result.preset == "mine"
+        assert [r.model for r in result.responses] == ["a/alpha", "b/beta|z/zeta"]
+        with pytest.raises(ConfigError, match="malformed model id"):
+            add_preset("broken", ["not an id"], "j/judge")
+        with pytest.raises(ConfigError, match="preset name"):
+            add_preset("two words", ["a/alpha"], "j/judge")
+        assert "broken" not in PRESETS
+    finally:
+        PRESETS.pop("mine", None)
