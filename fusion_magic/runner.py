@@ -1,9 +1,9 @@
 """Run the async core from synchronous code, including inside a running Jupyter loop.
 
 A private event loop lives on a daemon thread for the whole session, so `run()` never touches
-the kernel's loop and needs no patching of asyncio to nest loops. The
-calling thread waits in short slices: it stays interruptible (Ctrl-C, kernel interrupt) and
-can refresh progress displays from the thread that owns them.
+the kernel's loop and needs no patching of asyncio to nest loops. The calling thread waits in
+short slices: it stays interruptible (Ctrl-C, kernel interrupt) and can refresh progress
+displays from the thread that owns them.
 """
 
 from __future__ import annotations
