@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .progress import FINAL, MemberState, Tracker
+from .progress import FINAL, STATE_COLORS, MemberState, Tracker
 from .result import FusionResult
 
 __all__ = ["FORMATS", "LiveProgress", "in_kernel", "present", "show"]
@@ -22,19 +22,6 @@ __all__ = ["FORMATS", "LiveProgress", "in_kernel", "present", "show"]
 FORMATS = ("widget", "html", "markdown", "json", "none")
 REDRAW_S = 0.25  # at most four redraws a second: each one is a message to the front end
 TIMER_S = 1.0  # redraw at least this often while something waits, so its clock moves
-
-_COLORS = {
-    "waiting": "#9e9e9e",
-    "retrying": "#d4a017",
-    "streaming": "#2e78dc",
-    "done": "#2ea043",
-    "cached": "#1f9e89",
-    "failed": "#dc3232",
-    "timed_out": "#e07b00",
-    "cancelled": "#9e9e9e",
-    "skipped": "#9e9e9e",
-}
-
 
 def in_kernel(shell: Any) -> bool:
     "True inside a Jupyter kernel (rich, updatable displays); False in a terminal IPython."
@@ -136,7 +123,7 @@ def progress_html(tracker: Tracker, elapsed_s: float) -> str:
 
 
 def _row(state: MemberState, label: str, top: int) -> str:
-    color = _COLORS.get(state.state, "#9e9e9e")
+    color = STATE_COLORS.get(state.state, STATE_COLORS["waiting"])
     if state.state in FINAL:
         fill = 100
     elif state.state == "streaming":

@@ -17,6 +17,18 @@ JUDGE = "<judge>"  # the judge's key: it may be the same model as a panel member
 
 State = Literal["waiting", "streaming", "retrying", "done", "cached", "failed", "timed_out", "cancelled", "skipped"]
 FINAL = frozenset({"done", "cached", "failed", "timed_out", "cancelled", "skipped"})
+# One colour per state, shared by the live progress and the widget's status lines.
+STATE_COLORS = {
+    "waiting": "#9e9e9e",
+    "retrying": "#d4a017",
+    "streaming": "#2e78dc",
+    "done": "#2ea043",
+    "cached": "#1f9e89",
+    "failed": "#dc3232",
+    "timed_out": "#e07b00",
+    "cancelled": "#9e9e9e",
+    "skipped": "#9e9e9e",
+}
 
 
 @dataclass(frozen=True)

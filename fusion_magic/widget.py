@@ -28,7 +28,7 @@ from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, check_prompt, get_prese
 from .errors import ConfigError, FusionError, MissingKeyError
 from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
-from .progress import MemberState, Tracker
+from .progress import STATE_COLORS, MemberState, Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import background_loop, run_sync
 
@@ -36,8 +36,6 @@ __all__ = ["FusionWidget"]
 
 POLL_S = 0.2
 _RED, _GREY = "#c62828", "#757575"
-_STATE_COLOR = {"done": "#2e7d32", "cached": "#2e7d32", "streaming": "#1565c0", "retrying": "#ef6c00",
-                "failed": _RED, "timed_out": _RED, "cancelled": _GREY, "skipped": _GREY, "waiting": _GREY}
 
 
 class FusionWidget(widgets.VBox):
@@ -339,7 +337,7 @@ def _status_row(s: MemberState, r: Response | None, prefix: str = "") -> str:
     cost = r.cost_usd if r is not None and r.cost_usd is not None else s.cost_usd
     cells = [f"{prefix}{s.name}", state, f"{tokens} tokens" if tokens else "", fmt_secs(latency) if latency else "",
              fmt_cost(cost) if cost is not None else ""]
-    color = _STATE_COLOR.get(s.state, _GREY)
+    color = STATE_COLORS.get(s.state, _GREY)
     tds = "".join(f'<td style="padding:0 1em 0 0{";color:" + color if i == 1 else ""}">{_name(c)}</td>'
                   for i, c in enumerate(cells))
     return f"<tr>{tds}</tr>"
