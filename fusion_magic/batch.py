@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, FusionError
-from .result import Analysis, FusionResult, Response
+from .result import Analysis, FusionResult
 from .runner import run_sync
 
 if TYPE_CHECKING:
@@ -70,16 +70,11 @@ def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
     return {
         # A partial row says which members failed and why, not just that some did.
         "prompt": prompt, "answer": result.answer, "status": result.status,
-        "error": result.error or "; ".join(_why(r) for r in result.failed) or None,
+        "error": result.error or "; ".join(r.reason for r in result.failed) or None,
         "cost_usd": result.cost_usd, "saved_usd": result.saved_usd, "elapsed_s": result.elapsed_s,
         "cache_hits": result.cache_hits, "failed_models": [r.model for r in result.failed],
         **{s: analysis[s] for s in Analysis.SECTIONS},
     }
-
-
-def _why(response: Response) -> str:
-    error = response.error or response.status
-    return error if error.startswith(response.model) else f"{response.model}: {error}"
 
 
 class _Progress:

@@ -84,7 +84,7 @@ class Fusion:
         self.endpoint: Endpoint | None = None
         if not self._local:
             self.endpoint = resolve_endpoint(base_url, api_key, api_key_env)
-        strict_ids = bool(self.endpoint and self.endpoint.is_openrouter)
+        strict_ids = self._strict_ids
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
         self.judge = chosen.judge
         if judge is not None:
@@ -111,6 +111,11 @@ class Fusion:
         self.last_result: FusionResult | None = None
         # What results show as their preset: a panel given by hand is not the preset's.
         self.preset_label = self.preset if panel is None else "custom"
+
+    @property
+    def _strict_ids(self) -> bool:
+        "Model ids must have OpenRouter's shape when OpenRouter is the endpoint."
+        return bool(self.endpoint and self.endpoint.is_openrouter)
 
     def __repr__(self) -> str:
         panel = ", ".join(m.name for m in self.panel)
@@ -189,9 +194,7 @@ class Fusion:
         if not answered:
             result.status = "error"
             result.error = f"all {len(self.panel)} panel members failed: " + "; ".join(
-                why if why.startswith(r.model) else f"{r.model}: {why}"
-                for r in result.responses
-                for why in [r.error or r.status]
+                r.reason for r in result.responses
             )
             call.note(JUDGE, state="skipped", note="no panel answers")
             return
@@ -238,8 +241,7 @@ class Fusion:
         "Re-run only the judge over the panel answers kept in ``result``."
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
-        strict_ids = bool(self.endpoint and self.endpoint.is_openrouter)
-        member = parse_members([judge], what="judge", openrouter=strict_ids)[0] if judge else self.judge
+        member = parse_members([judge], what="judge", openrouter=self._strict_ids)[0] if judge else self.judge
         tracker = Tracker([r.model for r in result.responses], member.name)
         return await on_background(self._nested(self._rejudge(result, member, tracker)))
 

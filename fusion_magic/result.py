@@ -113,6 +113,12 @@ class Response:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def reason(self) -> str:
+        "One line naming the member and why it has no answer (its error already names it, mostly)."
+        why = self.error or self.status
+        return why if why.startswith(self.model) else f"{self.model}: {why}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
