@@ -10,6 +10,7 @@
   large enough to crash llama.cpp's grammar engine;
 - ends every stream with a usage chunk (``choices: []``, as OpenAI's ``include_usage``), so token
   counts survive streaming;
+- loads weights without CPU-specific repacking (llama.cpp's AMX kernels crash on this model);
 - queues concurrent requests instead of cutting the running stream short (llama_cpp.server's
   default), because a panel sends several requests to the one model at once.
 """
@@ -149,6 +150,25 @@ def _stream_with_usage(llama: Any, chunks: Iterator[dict]) -> Iterator[dict]:
         }
 
 
+def _no_weight_repacking(llama_cpp: Any) -> None:
+    """Load weights in their plain layout, without the CPU's "extra" buffer types.
+
+    On CPUs with AMX tiles (recent Xeons) llama.cpp repacks the weights for its AMX kernels, and
+    those kernels crash (SIGSEGV) on SmolLM2's small matrices. The plain layout is what every
+    other CPU runs; for a 135M model the speed difference does not show.
+    """
+    defaults = llama_cpp.llama_model_default_params
+
+    def params() -> Any:
+        chosen = defaults()
+        if hasattr(chosen, "use_extra_bufts"):
+            chosen.use_extra_bufts = False
+        return chosen
+
+    llama_cpp.llama_model_default_params = params
+    llama_cpp.llama.llama_cpp.llama_model_default_params = params  # the name Llama() looks up
+
+
 def _forget_settings_env(*settings: Any) -> None:
     "Drop env vars pydantic-settings would read (API_KEY, MODEL, PORT...): every setting here is explicit."
     # An API_KEY meant for something else would otherwise make the server demand it on every request.
@@ -176,6 +196,7 @@ def main(argv: list[str]) -> None:
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     _count_usage(llama_cpp)
+    _no_weight_repacking(llama_cpp)
     _forget_settings_env(ModelSettings, ServerSettings)
     model = ModelSettings(
         model=args.model, model_alias=args.alias, n_ctx=args.n_ctx,
