@@ -29,6 +29,11 @@ SECTION_TITLES = {
 }
 REJUDGE_HINT = "the panel answers are kept; run `%fusion rejudge` to re-run only the judge"
 DASH = "–"
+# The classes MathJax 2 (`tex2jax_ignore`: nbconvert exports, classic Notebook) and MathJax 3
+# (`mathjax_ignore`: JupyterLab, Notebook 7) skip. On an element holding two amounts, "$0.01 ... $0.02"
+# would otherwise be typeset as italic maths; an HTML entity does not help, since MathJax reads the
+# decoded text. Model text inside stays literal too, so a hostile answer cannot use TeX links either.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
 def num(value: Any) -> float | None:

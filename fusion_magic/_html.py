@@ -16,7 +16,10 @@ from ._markdown import defang_html, markdown_to_safe_html, safe_pre
 
 _CSS = """<style>
 .fm-root{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;
-  line-height:1.45;max-width:1000px}
+  line-height:1.45;max-width:1000px;overflow-wrap:anywhere}
+.fm-root .fm-md,.fm-root .fm-md code,.fm-root .fm-answer,.fm-root details.fm-d{overflow-wrap:anywhere;
+  word-break:break-word;min-width:0}
+.fm-root .fm-md table{display:block;max-width:100%;overflow-x:auto}
 .fm-root .fm-head{display:flex;flex-wrap:wrap;align-items:center;gap:.2em .7em;margin:0 0 .5em}
 .fm-root .fm-badge{border-radius:999px;padding:0 .6em;font-weight:600;border:1px solid}
 .fm-root .fm-s-ok{background:rgba(46,160,67,.15);border-color:rgba(46,160,67,.6)}
@@ -276,4 +279,4 @@ def render_html(result: Any) -> str:
 def wrap(body: str) -> str:
     """Put rendered markup inside the scoped root with its stylesheet."""
     # Names and errors are escaped but not defanged on their way in; one pass here covers them all.
-    return f'<div class="fm-root">{_CSS}{defang_html(body)}</div>'
+    return f'<div class="fm-root {f.NO_MATH}">{_CSS}{defang_html(body)}</div>'

@@ -243,15 +243,23 @@ def neutralize_markdown(
     return body
 
 
-_MD_PUNCT = re.compile(r"([\\`*_\[\]()#|$~!>{}])")
+_MD_PUNCT = re.compile(r"([\\`*_\[\]#|~!>{}])")  # `(` stays: `\(` is a maths delimiter in Jupyter
+# A dollar amount (or a lone `$`) becomes a code span: the one Markdown form every front end shows
+# literally. `\$` does not survive Jupyter (its Markdown renderer drops the backslash, then MathJax
+# pairs the dollars), and an HTML entity decodes to the same `$` before MathJax reads it.
+_DOLLARS = re.compile(r"([~<]{0,2}\$[\d.,]*\d|\$)")
+
+
+def _plain_piece(text: str) -> str:
+    text = _TAG_START.sub("&lt;", _MD_PUNCT.sub(r"\\\1", text))
+    text = _SCRIPT_SCHEME.sub("\\1\\2\u200b:", text)
+    return _HANDLER_TIGHT.sub(r"\1&#61;", text)
 
 
 def plain_markdown(value: object, limit: int = 200) -> str:
-    """A label shown literally in Markdown: one line, Markdown syntax and `$` (math) escaped."""
-    text = _MD_PUNCT.sub(r"\\\1", clean_line(value, limit))
-    text = _TAG_START.sub("&lt;", text)
-    text = _SCRIPT_SCHEME.sub("\\1\\2\u200b:", text)
-    return _HANDLER_TIGHT.sub(r"\1&#61;", text)
+    """A label shown literally in Markdown: one line, Markdown syntax escaped, `$` amounts as code spans."""
+    pieces = _DOLLARS.split(clean_line(value, limit))
+    return "".join(f"`{p}`" if i % 2 else _plain_piece(p) for i, p in enumerate(pieces))
 
 
 def inline_markdown(value: object, limit: int = 2000) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._format import NO_MATH
 from .progress import FINAL, STATE_COLORS, MemberState, Tracker
 from .result import FusionResult
 
@@ -103,43 +104,48 @@ class LiveProgress:
         out.flush()
 
 
-def progress_html(tracker: Tracker, elapsed_s: float) -> str:
-    "The live block: one row per member (name, tiny bar, state), the judge, then cost so far."
+def progress_html(tracker: Tracker, elapsed_s: float | None = None) -> str:
+    """The live block: one row per member (name, time bar, state), the judge, then time and cost so far.
+
+    A grid of divs, not a table, so the page's table style (right-aligned, zebra rows) cannot restyle
+    it. A bar is the time a call has taken: full width is the deadline, or the slowest call so far
+    plus a quarter when the deadline is further off, so a call still running never looks finished.
+    """
+    now = time.perf_counter()
     *panel, judge = tracker.snapshot()
-    top = max([s.chunks for s in panel + [judge]] + [1])
-    rows = [_row(s, s.name, top) for s in panel] + [_row(judge, f"judge: {judge.name}", top)]
+    rows = [(s, s.name) for s in panel] + [(judge, f"judge: {judge.name}")]
+    slowest = max(s.elapsed(now) for s, _ in rows)
+    scale = max(1.0, slowest * 1.25)
+    if tracker.deadline_s and tracker.deadline_s >= slowest:
+        scale = min(scale, tracker.deadline_s)
+    cells = "".join(_row(s, label, s.elapsed(now) / scale, now) for s, label in rows)
     spent = sum(s.cost_usd or 0.0 for s in panel + [judge])
-    facts = [f"{elapsed_s:.1f} s"]
+    facts = [f"{elapsed_s:.1f} s"] if elapsed_s is not None else []
     if tracker.estimate_usd is not None:
         facts.append(f"estimate ${tracker.estimate_usd:.4f}")
     if spent:
         facts.append(f"spent ${spent:.4f}")
-    foot = f'<div style="opacity:.7;margin-top:.2em">{html.escape(" · ".join(facts))}</div>'
+    foot = f'<div style="opacity:.7;margin-top:.2em">{html.escape(" · ".join(facts))}</div>' if facts else ""
+    grid = "display:grid;grid-template-columns:max-content 64px auto;gap:.1em .8em;align-items:center"
     return (
-        '<div class="fusion-progress" '
-        'style="font-family:var(--jp-code-font-family,monospace);font-size:12px">'
-        f'<table style="border-collapse:collapse">{"".join(rows)}</table>{foot}</div>'
+        f'<div class="fusion-progress {NO_MATH}" style="font-family:var(--jp-code-font-family,monospace);'
+        f'font-size:12px;text-align:left"><div style="{grid}">{cells}</div>{foot}</div>'
     )
 
 
-def _row(state: MemberState, label: str, top: int) -> str:
+def _row(state: MemberState, label: str, fraction: float, now: float) -> str:
     color = STATE_COLORS.get(state.state, STATE_COLORS["waiting"])
-    if state.state in FINAL:
-        fill = 100
-    elif state.state == "streaming":
-        fill = max(4, min(96, round(96 * state.chunks / top)))
-    else:
-        fill = 0
+    fill = 0.0 if state.state == "skipped" else min(100.0, max(0.0, fraction * 100))
+    if state.state in ("done", "cached"):
+        fill = max(fill, 2.0)  # a finished call stays visible, however fast
     bar = (
-        '<span style="display:inline-block;width:60px;height:7px;background:rgba(128,128,128,.2);'
-        f'border-radius:3px;overflow:hidden;vertical-align:middle"><span style="display:block;height:100%;'
-        f'width:{fill}%;background:{color}"></span></span>'
+        '<span style="display:block;width:64px;height:7px;background:rgba(128,128,128,.2);'
+        f'border-radius:3px;overflow:hidden"><span style="display:block;height:100%;'
+        f'width:{fill:.1f}%;background:{color}"></span></span>'
     )
-    text = state.line().removeprefix(state.name).strip()
-    cell = 'style="padding:0 .8em 0 0;white-space:nowrap"'
     return (
-        f"<tr><td {cell}>{html.escape(label)}</td><td {cell}>{bar}</td>"
-        f'<td style="color:{color}">{html.escape(text)}</td></tr>'
+        f'<div style="white-space:nowrap">{html.escape(label)}</div>{bar}'
+        f'<div style="color:{color};overflow-wrap:anywhere">{html.escape(state.status_text(now))}</div>'
     )
 
 

@@ -66,14 +66,14 @@ async def ask(
         hit = call.cache.get(ckey, hit=False) if call.cache is not None and not call.refresh else None
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             call.cache.record_hit(ckey)  # type: ignore[union-attr]
-            call.note(key, state="cached", latency_s=0.0)
+            call.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
             return _from_cache(member.name, hit), Completion(content=hit.get("content", ""),
                                                             tool_calls=hit.get("tool_calls") or [])
         try:
             done = await call.client.chat(
                 model, messages, stream=call.stream,
-                on_delta=(lambda _t: tracker.delta(key)) if tracker else None,
-                on_retry=(lambda why: call.note(key, state="retrying", note=why)),
+                on_delta=(lambda text: tracker.delta(key, text)) if tracker else None,
+                on_retry=(lambda why: call.note(key, state="retrying", note=why, chars=0, chunks=0)),
                 **params,
             )
         except ProviderError as exc:
@@ -84,7 +84,8 @@ async def ask(
         response = _response(member.name, model, done, call.prices)
         if call.cache is not None and (accept is None or accept(response.content)):
             call.cache.put(ckey, _record(response, done), secrets=call.client.secrets())
-        call.note(key, state="done", latency_s=response.latency_s, cost_usd=response.cost_usd)
+        call.note(key, state="done", latency_s=response.latency_s, cost_usd=response.cost_usd,
+                  tokens=response.completion_tokens)
         return response, done
     reason = " | ".join(errors)
     call.note(key, state="failed", note=reason)

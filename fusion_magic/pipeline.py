@@ -146,7 +146,7 @@ class Fusion:
     # -- async core ---------------------------------------------------------------------------
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
-        return Tracker([m.name for m in self.panel], self.judge.name)
+        return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout)
 
     async def arun(self, prompt: str, *, tracker: Tracker | None = None) -> FusionResult:
         "Deliberate on ``prompt``: the panel concurrently, then the judge."
@@ -175,6 +175,7 @@ class Fusion:
             else:
                 await self._deliberate(call, result, prompt)
         except asyncio.CancelledError:
+            tracker.cancel_pending("interrupted")  # the judge too: it will not start now
             result.responses = call.partial or result.responses
             result.interrupted, result.status = True, "error" if not any(r.ok for r in call.partial) else "partial"
             result.error = "interrupted: the answers that arrived are kept (and cached)"

@@ -6,6 +6,7 @@ whichever thread owns them, so nothing here touches IPython.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -37,39 +38,70 @@ class MemberState:
 
     name: str
     state: State = "waiting"
-    chunks: int = 0  # streamed text fragments so far (about one token each)
+    chunks: int = 0  # streamed text fragments so far
+    chars: int = 0  # streamed characters so far
+    tokens: int | None = None  # the provider's completion token count, once the call is done
     started: float = 0.0
     latency_s: float | None = None
     cost_usd: float | None = None
     note: str = ""  # failure reason, retry reason, fallback in use...
 
-    def line(self, now: float | None = None) -> str:
-        "One human line, e.g. 'openai/gpt-4o  streaming 120 tokens'."
-        now = time.perf_counter() if now is None else now
+    @property
+    def token_count(self) -> int:
+        "Completion tokens: the provider's count when known, else estimated from the streamed text."
+        if self.tokens is not None:
+            return self.tokens
+        return math.ceil(self.chars / CHARS_PER_TOKEN)
+
+    def elapsed(self, now: float | None = None) -> float:
+        "Seconds this call has taken so far (its latency once it is done)."
+        if self.state in FINAL and self.latency_s is not None:
+            return self.latency_s
+        if not self.started:
+            return 0.0
+        return (time.perf_counter() if now is None else now) - self.started
+
+    def status_text(self, now: float | None = None) -> str:
+        "What the call is doing, e.g. 'streaming ~120 tokens' or 'done in 2.1s, $0.0012'."
         cost = f", ${self.cost_usd:.4f}" if self.cost_usd else ""
+        note = _unnamed(self.note, self.name)
         if self.state == "waiting":
-            text = f"waiting {now - self.started:.1f}s" if self.started else "waiting"
-        elif self.state == "streaming":
-            text = f"streaming {self.chunks} tokens"
-        elif self.state == "retrying":
-            text = f"retrying: {self.note}"
-        elif self.state == "done":
-            text = f"done in {self.latency_s or 0:.1f}s{cost}"
-        elif self.state == "cached":
-            text = "cached (free)"
-        else:
-            text = f"{self.state.replace('_', ' ')}: {self.note}" if self.note else self.state
-        return f"{self.name}  {text}"
+            return f"waiting {self.elapsed(now):.1f}s" if self.started else "waiting"
+        if self.state == "streaming":
+            return f"streaming ~{self.token_count:,} tokens"
+        if self.state == "retrying":
+            return f"retrying: {note}"
+        if self.state == "done":
+            tokens = f", {self.tokens:,} tokens" if self.tokens is not None else ""
+            return f"done in {self.latency_s or 0:.1f}s{tokens}{cost}"
+        if self.state == "cached":
+            return "cached (free)"
+        return f"{self.state.replace('_', ' ')}: {note}" if note else self.state.replace("_", " ")
+
+    def line(self, now: float | None = None) -> str:
+        "One human line, e.g. 'openai/gpt-4o  streaming ~120 tokens'."
+        return f"{self.name}  {self.status_text(now)}"
+
+
+CHARS_PER_TOKEN = 4  # the same rough rule as pricing.count_tokens
+
+
+def _unnamed(text: str, name: str) -> str:
+    "``text`` without a leading 'NAME: ' (provider errors name their model; the row already does)."
+    return text[len(name) + 2 :] if text.startswith(f"{name}: ") else text
 
 
 class Tracker:
     """Thread-safe states of the panel members and the judge, with a change counter."""
 
-    def __init__(self, members: list[str], judge: str, estimate_usd: float | None = None) -> None:
+    def __init__(
+        self, members: list[str], judge: str, estimate_usd: float | None = None, deadline_s: float | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self.judge_name = judge
         self.members = list(members)
         self.estimate_usd = estimate_usd
+        self.deadline_s = deadline_s  # the per-member deadline, if any: a full progress bar
         self.version = 0
         self._states = {n: MemberState(n) for n in members}
         self._states[JUDGE] = MemberState(judge)
@@ -85,11 +117,20 @@ class Tracker:
             self._states[name] = replace(state, **changes)  # type: ignore[arg-type]
             self.version += 1
 
-    def delta(self, name: str) -> None:
-        "Count one streamed fragment."
+    def delta(self, name: str, text: str = "") -> None:
+        "Count one streamed fragment of ``text``."
         with self._lock:
             state = self._states.get(name) or MemberState(name)
-            self._states[name] = replace(state, state="streaming", chunks=state.chunks + 1)
+            self._states[name] = replace(state, state="streaming", chunks=state.chunks + 1,
+                                         chars=state.chars + len(text))
+            self.version += 1
+
+    def cancel_pending(self, note: str) -> None:
+        "Mark every call that has not ended (the judge that never started, too) as cancelled."
+        with self._lock:
+            for name, state in self._states.items():
+                if state.state not in FINAL:
+                    self._states[name] = replace(state, state="cancelled", note=note)
             self.version += 1
 
     def snapshot(self) -> list[MemberState]:

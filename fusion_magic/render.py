@@ -50,7 +50,7 @@ def _md_call_heading(resp: Any) -> str:
     bits += [
         f.fmt_secs(f.attr(resp, "latency_s")),
         f"{f.fmt_int(toks)} tokens" if toks is not None else f.DASH,
-        f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated"))).replace("$", "\\$"),
+        plain_markdown(f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated")))),
     ]
     if f.attr(resp, "cached"):
         bits.append("cached")

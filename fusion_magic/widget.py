@@ -20,15 +20,16 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import session
-from ._format import SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
+from ._format import NO_MATH, SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
 from ._html import answer_html, banners_html, call_body, header_html, section_body, wrap
-from ._markdown import clean_line
+from ._markdown import clean_line, defang_html
 from .client import ChatClient
 from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, check_prompt, get_preset, resolve_endpoint
+from .display import progress_html
 from .errors import ConfigError, FusionError, MissingKeyError
 from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
-from .progress import STATE_COLORS, MemberState, Tracker
+from .progress import Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import background_loop, run_sync
 
@@ -58,6 +59,7 @@ class FusionWidget(widgets.VBox):
         self._result: FusionResult | None = None
         self._task: asyncio.Task[Any] | None = None
         self._stop_requested = False
+        self._saved_outputs: list[Any] = []  # display handles: where finished results go as outputs
 
         self.prompt = widgets.Textarea(placeholder="Ask the panel…", rows=4, layout=widgets.Layout(width="100%"))
         self.preset = widgets.ToggleButtons(options=list(PRESETS), value=preset, description="Preset",
@@ -68,7 +70,8 @@ class FusionWidget(widgets.VBox):
         self.timeout = widgets.BoundedFloatText(value=timeout, min=1, max=3600, step=10,
                                                 description="Timeout (s)", tooltip="per-member deadline")
         self.models_note = widgets.HTML()
-        self.estimate_label = widgets.Label("Estimated cost: unknown")
+        # HTML, not Label: a Label is typeset by MathJax, and two dollar amounts would become maths.
+        self.estimate_label = widgets.HTML()
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
                                           tooltip="cancel; the answers that arrived are kept")
@@ -83,7 +86,7 @@ class FusionWidget(widgets.VBox):
         if panel or judge:  # a starting choice other than the preset's
             ids = [p.strip() for p in panel.split(",")] if isinstance(panel, str) else list(panel or [])
             chosen, judge = tuple(ids) or self.panel.value, judge or self.judge.value
-            self._set_options([v for _, v in self.panel.options] + ids + [judge])  # resets the values
+            self._set_options([v for _, v in self.panel.options] + ids + [judge], first=[*chosen, judge])
             self.panel.value, self.judge.value = chosen, judge
         self.preset.observe(lambda change: self._select_preset(change["new"]), names="value")
         for control in (self.prompt, self.panel, self.judge):
@@ -98,6 +101,23 @@ class FusionWidget(widgets.VBox):
             widgets.HBox([self.run_button, self.stop_button, self.estimate_label]),
             self.error_label, self.status, self.answer, self.sections,
         ])
+
+    # -- display -----------------------------------------------------------------------------
+    def _ipython_display_(self) -> None:
+        """Show the controls and, below them, an ordinary output that each finished run fills.
+
+        Widget state is not a result: a saved notebook, its HTML export or a viewer without the
+        widget manager shows that output, the same static HTML `%%fusion` shows.
+        """
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+        shown = self._result if self._result is not None else {"text/plain": ""}
+        self._saved_outputs.append(display(shown, raw=self._result is None, display_id=True))
+
+    def __repr__(self) -> str:
+        # What a saved notebook shows where the controls were: say so rather than dump child widgets.
+        return "FusionWidget: interactive controls (need a live kernel); results show as outputs below"
 
     # -- models and prices -------------------------------------------------------------------
     def _endpoint(self) -> Endpoint:
@@ -141,26 +161,28 @@ class FusionWidget(widgets.VBox):
             return f"{model}  free"
         return f"{model}  ${_per_million(price.prompt)}/${_per_million(price.completion)} per 1M"
 
-    def _set_options(self, ids: list[str]) -> None:
+    def _set_options(self, ids: list[str], first: list[str] | tuple[str, ...] = ()) -> None:
+        "Fill both lists (this resets their values); ``first`` go on top, so a selection is never hidden."
         # Every preset's models stay selectable even when /models does not list them.
         extra = [m.model for p in PRESETS.values() for m in (*p.panel, p.judge)]
-        ids = list(dict.fromkeys([*ids, *sorted(set(extra) - set(ids))]))
+        ids = list(dict.fromkeys([*first, *ids, *sorted(set(extra) - set(ids))]))
         options = [(self._label(i), i) for i in ids]
         self.panel.options = options
         self.judge.options = options
 
     def _select_preset(self, name: str) -> None:
         preset = get_preset(name)
-        known = [v for _, v in self.panel.options]
-        if not {m.model for m in (*preset.panel, preset.judge)} <= set(known):
-            self._set_options(known)  # a preset added after the widget was built
-        self.panel.value = tuple(dict.fromkeys(m.model for m in preset.panel))
+        chosen = tuple(dict.fromkeys(m.model for m in preset.panel))
+        # The preset's models on top of the list, so none of them sits selected below its scroll.
+        known = sorted(self.prices) or [v for _, v in self.panel.options]
+        self._set_options(known, first=[*chosen, preset.judge.model])
+        self.panel.value = chosen
         self.judge.value = preset.judge.model
 
     def _update_estimate(self) -> None:
         panel, judge = list(self.panel.value), self.judge.value
         if not panel or not judge:
-            self.estimate_label.value = "Estimated cost: choose a panel and a judge"
+            self._set_estimate("choose a panel and a judge")
             return
         est = estimate(count_tokens(self.prompt.value), panel, judge, self.prices,
                        max_tokens=self._fusion_kwargs.get("max_tokens"))
@@ -170,7 +192,11 @@ class FusionWidget(widgets.VBox):
             text = f"about {fmt_cost(est.total)} ({fmt_cost(est.low)} to {fmt_cost(est.high)})"
             if est.unknown:
                 text += f", plus unknown for {', '.join(est.unknown)}"
-        self.estimate_label.value = f"Estimated cost: {text}"
+        self._set_estimate(text)
+
+    def _set_estimate(self, text: str) -> None:
+        self.estimate_text = f"Estimated cost: {text}"
+        self.estimate_label.value = f'<span class="{NO_MATH}">{html.escape(self.estimate_text)}</span>'
 
     # -- running -----------------------------------------------------------------------------
     def _choices(self) -> tuple[str, list[str] | None, str | None]:
@@ -239,7 +265,8 @@ class FusionWidget(widgets.VBox):
 
     async def _drive(self, fusion: Fusion, prompt: str, tracker: Tracker) -> FusionResult | None:
         # Runs on the background loop: the deliberation plus a poller, then the final display.
-        poller = asyncio.ensure_future(self._poll(tracker))
+        started = time.perf_counter()
+        poller = asyncio.ensure_future(self._poll(tracker, started))
         result: FusionResult | None = None
         try:
             if self._stop_requested:
@@ -260,16 +287,16 @@ class FusionWidget(widgets.VBox):
             if result is not None:
                 self._result = result
                 self._show_result(result)
-            self.status.value = _status_html(tracker, result)
+            self.status.value = progress_html(tracker, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 - the result is paid for: keep it reachable
             self._show_error(f"could not display the result ({type(exc).__name__}: {exc}); it is in .result")
         finally:
             self._set_running(False)
         return result
 
-    async def _poll(self, tracker: Tracker) -> None:
+    async def _poll(self, tracker: Tracker, started: float) -> None:
         while True:
-            self.status.value = _status_html(tracker)
+            self.status.value = progress_html(tracker, time.perf_counter() - started)
             await asyncio.sleep(POLL_S)
 
     def _set_running(self, running: bool) -> None:
@@ -284,15 +311,23 @@ class FusionWidget(widgets.VBox):
 
     # -- the result --------------------------------------------------------------------------
     def _show_result(self, result: FusionResult) -> None:
-        # The same markup as the result's _repr_html_, so the widget and a saved notebook agree.
+        # The same markup and order as the result's _repr_html_: header and answer, the analysis
+        # (sections with items open), the panel answers, the judge.
         self.answer.value = wrap(header_html(result) + banners_html(result) + answer_html(result))
-        sections = [_section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
-                    for i, r in enumerate(result.responses)]
+        sections = []
         if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
-            sections += [_section(f"{SECTION_TITLES[name]} ({len(getattr(result.analysis, name))})",
-                                  section_body(name, list(getattr(result.analysis, name))))
-                         for name in Analysis.SECTIONS]
+            for name in Analysis.SECTIONS:
+                items = list(getattr(result.analysis, name))
+                sections.append(_section(f"{SECTION_TITLES[name]} ({len(items)})", section_body(name, items),
+                                         open_=bool(items)))
+        sections += [_section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
+                     for i, r in enumerate(result.responses)]
+        if result.judge is not None:
+            sections.append(_section(_response_title(result.judge, "judge · "),
+                                     call_body(result.judge, "result.judge.content", as_markdown=False)))
         self.sections.children = tuple(sections)
+        for handle in self._saved_outputs:  # the result as an ordinary output, kept when the notebook is saved
+            handle.update(result)
 
 
 def _per_million(price: float | None) -> str:
@@ -300,44 +335,17 @@ def _per_million(price: float | None) -> str:
     return f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
 
 
-def _section(title: str, body: str) -> widgets.Accordion:
+def _section(title: str, body: str, *, open_: bool = False) -> widgets.Accordion:
     # One item per Accordion: ipywidgets 8 keeps one item open per Accordion, and sections must
     # open and close independently.
-    box = widgets.Accordion(children=[widgets.HTML(f'<div class="fm-root">{body}</div>')], selected_index=None)
+    content = widgets.HTML(f'<div class="fm-root {NO_MATH}">{defang_html(body)}</div>')
+    box = widgets.Accordion(children=[content], selected_index=0 if open_ else None)
     box.set_title(0, title)
     return box
 
 
-def _name(text: str) -> str:
-    return html.escape(clean_line(text))
-
-
-def _response_title(r: Response) -> str:
+def _response_title(r: Response, prefix: str = "") -> str:
     facts = [STATUS_LABEL.get(r.status, r.status), fmt_secs(r.latency_s), fmt_cost(r.cost_usd, r.cost_estimated)]
     if r.cached:
         facts.append("cached")
-    return f"{clean_line(r.model)} · {' · '.join(facts)}"
-
-
-def _status_html(tracker: Tracker, result: FusionResult | None = None) -> str:
-    "One row per panel member, then the judge: state, tokens, latency, cost."
-    *panel, judge = tracker.snapshot()
-    responses = {r.model: r for r in result.responses} if result else {}
-    rows = [_status_row(s, responses.get(s.name)) for s in panel]
-    rows.append(_status_row(judge, result.judge if result else None, prefix="judge "))
-    return '<table style="border-collapse:collapse;font-family:monospace">' + "".join(rows) + "</table>"
-
-
-def _status_row(s: MemberState, r: Response | None, prefix: str = "") -> str:
-    state = s.state.replace("_", " ") + (f": {s.note}" if s.note and s.state not in ("done", "cached") else "")
-    if s.state == "waiting" and s.started:
-        state = f"waiting {time.perf_counter() - s.started:.1f}s"
-    tokens = r.completion_tokens if r is not None and r.completion_tokens is not None else s.chunks
-    latency = r.latency_s if r is not None and r.latency_s is not None else s.latency_s
-    cost = r.cost_usd if r is not None and r.cost_usd is not None else s.cost_usd
-    cells = [f"{prefix}{s.name}", state, f"{tokens} tokens" if tokens else "", fmt_secs(latency) if latency else "",
-             fmt_cost(cost) if cost is not None else ""]
-    color = STATE_COLORS.get(s.state, _GREY)
-    tds = "".join(f'<td style="padding:0 1em 0 0{";color:" + color if i == 1 else ""}">{_name(c)}</td>'
-                  for i, c in enumerate(cells))
-    return f"<tr>{tds}</tr>"
+    return f"{prefix}{clean_line(r.model)} · {' · '.join(facts)}"

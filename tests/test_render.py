@@ -334,7 +334,7 @@ def test_css_is_scoped_and_there_is_no_javascript():
     assert rules and all(
         all(sel.strip().startswith(".fm-root") for sel in r.split("{")[0].split(",")) for r in rules
     )
-    assert out.startswith('<div class="fm-root">')
+    assert out.startswith('<div class="fm-root tex2jax_ignore mathjax_ignore">')
 
 
 # -- Markdown and legit content ------------------------------------------------------------------------
@@ -403,7 +403,8 @@ def test_legit_markdown_survives_to_markdown():
 
 def test_markdown_structure():
     md = to_markdown(partial_result())
-    assert md.startswith("**fusion · partial** · preset quality · \\$0.0063")  # `$` would start TeX math
+    # A dollar amount is a code span: Jupyter drops the backslash of `\$`, then MathJax pairs the dollars.
+    assert md.startswith("**fusion · partial** · preset quality · `$0.0063` · 2.31 s")
     order = [
         md.index(s)
         for s in ("### Answer", "### Analysis", "**Consensus** (2)", "### Panel answers", "### Judge")
@@ -542,3 +543,24 @@ def test_hostile_text_is_inert_everywhere(position, payload, visible):
         }
         assert f"(truncated, 2,000,000 characters; full text in {where[position]})" in html_out
         assert f"truncated, 2,000,000 characters; full text in {where[position]}" in md_out
+
+
+def test_money_in_markdown_is_never_a_maths_delimiter():
+    result = ok_result()
+    result.estimate_usd = 0.0086
+    md = to_markdown(result)
+    header = md.splitlines()[0]
+    assert "(estimate `$0.0086`)" in header and "\\(" not in header and "\\$" not in header
+    outside_code = re.sub(r"`[^`]*`", "", header)
+    assert "$" not in outside_code  # every dollar sits in a code span, which MathJax skips
+    rendered = worst_case_markdown_renderer(md)
+    assert "<code>$0.0086</code>" in rendered
+
+
+def test_html_result_is_kept_from_mathjax_and_wraps_long_words():
+    result = ok_result(answer="x" * 500 + " and https://example.org/" + "a" * 400)
+    out = to_html(result)
+    assert out.startswith('<div class="fm-root tex2jax_ignore mathjax_ignore">')
+    css = re.search(r"<style>(.*?)</style>", out, re.S).group(1)
+    assert re.search(r"\.fm-root\{[^}]*overflow-wrap:anywhere", css)
+    assert re.search(r"\.fm-root \.fm-md[^{]*\{[^}]*overflow-wrap:anywhere", css)

@@ -43,6 +43,12 @@ def dollars(label) -> float:
     return float(re.search(r"about \$([0-9.]+)", label.value).group(1))
 
 
+def members_and_judge(ui) -> tuple[list, list, list]:
+    "The result sections: analysis (5), one per panel member, then the judge, as the cell orders them."
+    children = list(ui.sections.children)
+    return children[:5], children[5:-1], children[-1:]
+
+
 def html_values(widget) -> list[str]:
     "Every HTML and Label value in the widget tree."
     out = [widget.value] if isinstance(widget, (widgets.HTML, widgets.Label)) else []
@@ -74,7 +80,7 @@ def test_unreachable_models_fall_back_to_the_presets(monkeypatch):
     assert set(BUDGET) <= set(labels(ui.panel))
     assert all(label.endswith("price unknown") for label in labels(ui.panel).values())
     assert "model list unavailable" in ui.models_note.value
-    assert ui.estimate_label.value.startswith("Estimated cost: unknown")
+    assert ui.estimate_text.startswith("Estimated cost: unknown")
 
 
 def test_preset_toggle_selects_its_panel_and_judge(emu):
@@ -99,7 +105,7 @@ def test_estimate_follows_prompt_panel_and_judge(emu):
     ui.judge.value = "openai/gpt-4o"
     assert "unknown" not in ui.estimate_label.value
     ui.preset.value = "quality"  # none of these models is listed by the endpoint
-    assert ui.estimate_label.value.startswith("Estimated cost: unknown")
+    assert ui.estimate_text.startswith("Estimated cost: unknown")
 
 
 def test_run_shows_answer_sections_status_and_sets_defaults(emu):
@@ -109,8 +115,9 @@ def test_run_shows_answer_sections_status_and_sets_defaults(emu):
     result = run(ui)
     assert result is ui.result and result.status == "ok"
     assert "Synthesis by" in ui.answer.value
-    answers, analysis = ui.sections.children[:3], ui.sections.children[3:]
+    analysis, answers, judge = members_and_judge(ui)
     assert len(answers) == len(BUDGET) and len(analysis) == 5
+    assert judge[0].get_title(0).startswith(f"judge · {BUDGET_JUDGE}")
     for i, (section, model) in enumerate(zip(answers, BUDGET, strict=True)):
         assert section.get_title(0).startswith(model)
         assert f"Member {i} says: use <strong>Postgres</strong> number {i}." in section.children[0].value
@@ -119,8 +126,11 @@ def test_run_shows_answer_sections_status_and_sets_defaults(emu):
     assert "Only" in analysis[3].children[0].value  # the emulator's unique insight
     # Final status: one row per member, then the judge, all done.
     status = ui.status.value
-    assert status.count("<tr>") == len(BUDGET) + 1
-    assert status.count(">done<") == len(BUDGET) + 1 and f"judge {BUDGET_JUDGE}" in status
+    assert status.count(">done in ") == len(BUDGET) + 1 and f"judge: {BUDGET_JUDGE}" in status
+    # Token counts are the provider's once a call is done, not the number of streamed chunks.
+    for r in [*result.responses, result.judge]:
+        assert f"{r.completion_tokens:,} tokens" in status
+    assert "streaming" not in status
     assert not ui.run_button.disabled and ui.run_button.description == "Run" and ui.error_label.value == ""
     assert len(emu.chats()) == len(BUDGET) + 1
     assert session.defaults() == {"preset": "budget", "timeout": 30.0}
@@ -146,10 +156,10 @@ def test_run_does_not_block_and_shows_live_status(emu):
     assert time.perf_counter() - started < 0.5  # the click returned while the panel works
     assert ui.run_button.disabled and not ui.stop_button.disabled
     deadline = time.monotonic() + 5
-    while ui.status.value.count(">done<") < 2 and time.monotonic() < deadline:
+    while ui.status.value.count(">done in ") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not ui.future.done()
-    assert ui.status.value.count(">done<") == 2 and "waiting" in ui.status.value
+    assert ui.status.value.count(">done in ") == 2 and ">waiting " in ui.status.value
     assert ui.wait(timeout=15).status == "ok"
     assert not ui.run_button.disabled and ui.stop_button.disabled
 
@@ -162,7 +172,8 @@ def test_hostile_model_text_never_reaches_a_widget_as_markup(emu):
     values = "\n".join(html_values(ui))
     for bad in ("<script", "<img", "onerror=", "javascript:"):
         assert bad not in values.lower()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in ui.sections.children[1].children[0].value  # shown, inert
+    member = members_and_judge(ui)[1][1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in member.children[0].value  # shown, inert
 
 
 def test_empty_prompt_shows_one_red_line_and_sends_nothing(emu):
@@ -189,9 +200,12 @@ def test_an_error_during_the_run_shows_in_the_status_line(emu):
 def test_sections_collapse_independently(emu):
     ui = FusionWidget(preset="budget")
     run(ui)
-    first, second, *rest = ui.sections.children
+    analysis, members, judge = members_and_judge(ui)
     assert all(isinstance(s, widgets.Accordion) and len(s.children) == 1 for s in ui.sections.children)
-    assert all(s.selected_index is None for s in ui.sections.children)  # collapsed until opened
+    # Like the cell's result: analysis sections with items open, empty ones and the answers closed.
+    assert [s.selected_index for s in analysis] == [0 if "(0)" not in s.get_title(0) else None for s in analysis]
+    first, second, *rest = members + judge
+    assert all(s.selected_index is None for s in members + judge)
     first.selected_index = 0
     second.selected_index = 0
     assert first.selected_index == 0 and second.selected_index == 0  # two open at once
@@ -205,7 +219,7 @@ def test_stop_keeps_the_answers_that_arrived(emu):
     ui.prompt.value = "Hello?"
     ui.run_button.click()
     deadline = time.monotonic() + 5
-    while ui.status.value.count(">done<") < 2 and time.monotonic() < deadline:
+    while ui.status.value.count(">done in ") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     ui.stop_button.click()
     result = ui.wait(timeout=5)
@@ -230,3 +244,68 @@ def test_a_starting_panel_and_judge_can_be_given(emu):
     assert "plus unknown for x/unlisted" in ui.estimate_label.value
     ui = FusionWidget(preset="budget", judge="x/unlisted")
     assert list(ui.panel.value) == BUDGET and ui.judge.value == "x/unlisted"
+
+
+def test_stop_marks_the_judge_cancelled_not_waiting(emu):
+    emu.script(BUDGET[2], Reply(hang=True))
+    ui = FusionWidget(preset="budget")
+    ui.prompt.value = "Hello?"
+    ui.run_button.click()
+    deadline = time.monotonic() + 5
+    while ui.status.value.count(">done in ") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ui.stop_button.click()
+    ui.wait(timeout=5)
+    judge_state = ui.tracker.snapshot()[-1]
+    assert judge_state.state == "cancelled"
+    assert "waiting" not in ui.status.value and ui.status.value.count("cancelled: interrupted") == 2
+
+
+def test_live_token_counts_estimate_the_text_not_the_chunks(emu):
+    text = "word " * 400  # 2000 characters, streamed in many small chunks
+    emu.script(BUDGET[0], Reply(content=text, tokens_per_s=400))
+    ui = FusionWidget(preset="budget")
+    ui.prompt.value = "Count?"
+    ui.run_button.click()
+    seen = []
+    deadline = time.monotonic() + 10
+    while not ui.future.done() and time.monotonic() < deadline:
+        state = ui.tracker.snapshot()[0]
+        if state.state == "streaming" and state.chunks > 20:
+            seen.append((state.chunks, state.token_count, state.chars))
+        time.sleep(0.02)
+    ui.wait(timeout=15)
+    assert seen, "the member was seen streaming"
+    chunks, tokens, chars = seen[-1]
+    assert tokens == -(-chars // 4)  # about four characters per token, from the text itself
+    final = ui.tracker.snapshot()[0]
+    assert final.token_count == ui.result.responses[0].completion_tokens  # the provider's count at the end
+    assert abs(final.token_count - -(-len(text) // 4)) <= 0.2 * final.token_count  # no big jump at the end
+
+
+def test_a_preset_s_members_sit_on_top_of_the_panel_list(emu):
+    ui = FusionWidget(preset="budget")
+    values = [v for _, v in ui.panel.options]
+    assert values[: len(BUDGET)] == BUDGET and values[len(BUDGET)] == BUDGET_JUDGE
+    ui.preset.value = "quality"
+    quality = [m.model for m in PRESETS["quality"].panel]
+    values = [v for _, v in ui.panel.options]
+    assert values[: len(quality)] == quality and list(ui.panel.value) == quality
+    assert sorted(values) == sorted(set(values))  # nothing listed twice
+
+
+def test_dollar_amounts_are_kept_from_mathjax(emu):
+    ui = FusionWidget(preset="budget")
+    assert ui.estimate_label.value.count("$") >= 2  # "about $0.0061 ($0.0017 to $0.0178)"
+    assert isinstance(ui.estimate_label, widgets.HTML)  # a Label would be typeset
+    assert 'class="tex2jax_ignore mathjax_ignore"' in ui.estimate_label.value
+    run(ui)
+    for section in ui.sections.children:
+        assert "mathjax_ignore" in section.children[0].value
+    assert "mathjax_ignore" in ui.status.value and "mathjax_ignore" in ui.answer.value
+
+
+def test_the_text_form_of_the_widget_does_not_pretend_to_be_a_result(emu):
+    ui = FusionWidget(preset="budget")
+    text = ui._repr_mimebundle_()["text/plain"]
+    assert text.startswith("FusionWidget: interactive controls") and "Textarea" not in text
