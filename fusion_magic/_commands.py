@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import display, session
+from ._format import plural
 from .config import DEFAULT_BASE_URL, PRESETS, get_preset, resolve_endpoint
 from .errors import ConfigError, FusionError, MissingKeyError
 from .ledger import ledger
@@ -159,23 +160,10 @@ def _endpoint_rows(
 
 # -- listings ---------------------------------------------------------------------------------------
 def presets(magics: FusionMagics, rest: str) -> Any:
-    "`%fusion presets`: one row per preset."
-    rows = [
-        {
-            "preset": p.name,
-            "panel": ", ".join(m.name for m in p.panel),
-            "judge": p.judge.name,
-            "description": p.description,
-            "endpoint": p.endpoint or "default",
-        }
-        for p in PRESETS.values()
-    ]
-    try:
-        return _pandas().DataFrame(rows, columns=["preset", "panel", "judge", "description", "endpoint"])
-    except FusionError:  # no pandas: the same table as text
-        for row in rows:
-            print(f"{row['preset']}: {row['panel']} -> judge {row['judge']} ({row['description']})")
-        return None
+    "`%fusion presets`: one row per preset, every panel member shown (`.to_frame()` for a DataFrame)."
+    from ._tables import PresetTable
+
+    return PresetTable(PRESETS.values())
 
 
 def models(magics: FusionMagics, rest: str) -> Any:
@@ -205,6 +193,12 @@ def models(magics: FusionMagics, rest: str) -> Any:
     listed = run_sync(fetch())
     pattern = rest.lower()
     wildcard = any(c in pattern for c in "*?[")
+
+    def matches(model_id: str) -> bool:
+        # `gpt*` finds `openai/gpt-4o`: the pattern is tried on the whole id and on the part after the vendor.
+        names = {model_id.lower(), model_id.lower().split("/", 1)[-1]}
+        return any(fnmatch.fnmatch(n, pattern) if wildcard else pattern in n for n in names)
+
     rows = [
         {
             "id": m.id,
@@ -213,10 +207,11 @@ def models(magics: FusionMagics, rest: str) -> Any:
             "completion_usd_per_1m": None if m.completion is None else round(m.completion * 1e6, 6),
         }
         for m in sorted(listed.values(), key=lambda m: m.id)
-        if not pattern or (fnmatch.fnmatch(m.id.lower(), pattern) if wildcard else pattern in m.id.lower())
+        if not pattern or matches(m.id)
     ]
-    if not rows:
+    if not rows:  # one line, not an empty table header
         print(f"no model matches {rest!r} ({len(listed)} listed by {endpoint.label})")
+        return None
     return pd.DataFrame(rows, columns=["id", "context_length", "prompt_usd_per_1m", "completion_usd_per_1m"])
 
 
@@ -266,8 +261,8 @@ def cache(magics: FusionMagics, rest: str) -> None:
     if action == "info":
         info = store.info()
         print(
-            f"answer cache {info['path']}: {info['entries']} answers, {info['size_bytes'] / 1024:.0f} KB, "
-            f"{info['hits']} hits, ${info['saved_usd']:.4f} saved"
+            f"answer cache {info['path']}: {plural(info['entries'], 'answer')}, {info['size_bytes'] / 1024:.0f} KB, "
+            f"{plural(info['hits'], 'hit')}, ${info['saved_usd']:.4f} saved"
         )
     elif action == "clear":
         removed = store.clear()

@@ -76,6 +76,11 @@ def fmt_secs(value: Any, compact: bool = False) -> str:
     return f"{int(x // 60)}m{sep}{x % 60:04.1f}s"
 
 
+def plural(count: int, noun: str) -> str:
+    "'1 call', '2 calls'."
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def fmt_int(value: Any) -> str:
     """An integer with thousands separators, or a dash."""
     x = num(value)
@@ -111,6 +116,19 @@ def status_of(resp: Any) -> str:
 def name_of(resp: Any) -> str:
     """The member's display name, cleaned to one line."""
     return clean_line(attr(resp, "model", "?")) or "?"
+
+
+def error_of(resp: Any) -> str:
+    "Why a call has no answer, without the leading 'MODEL: ' the provider put there (the row names it)."
+    error = clean_text_line(attr(resp, "error")) or STATUS_LABEL[status_of(resp)]
+    for name in (name_of(resp), clean_text_line(attr(resp, "served_by"))):
+        if name and error.startswith(f"{name}: "):
+            return error[len(name) + 2 :] or error
+    return error
+
+
+def clean_text_line(value: Any) -> str:
+    return clean_line(value, 5000) if value else ""
 
 
 def responses(result: Any) -> list[Any]:

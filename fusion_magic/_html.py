@@ -215,8 +215,7 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
     if f.attr(resp, "cached"):
         parts.append('<span class="fm-tag">cached</span>')
     if status != "ok":
-        error = f.attr(resp, "error") or f.STATUS_LABEL[status]
-        parts.append(f' <span class="fm-errline">{f.STATUS_LABEL[status]}: {_e(error, 140)}</span>')
+        parts.append(f' <span class="fm-errline">{f.STATUS_LABEL[status]}: {_e(f.error_of(resp), 140)}</span>')
     return "".join(parts)
 
 
@@ -227,8 +226,7 @@ def call_body(resp: Any, where: str, as_markdown: bool = True) -> str:
         out.append(f'<p class="fm-muted">served by {_e(served)}</p>')
     content = f.attr(resp, "content") or ""
     if f.status_of(resp) != "ok":
-        error = f.attr(resp, "error") or f.STATUS_LABEL[f.status_of(resp)]
-        out.append(f'<p class="fm-errline">{_e(error, 2000)}</p>')
+        out.append(f'<p class="fm-errline">{_e(f.error_of(resp), 2000)}</p>')
         if str(content).strip():
             out.append('<p class="fm-muted">Partial output received before it stopped:</p>')
     if str(content).strip():

@@ -17,9 +17,10 @@ import html
 import threading
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ._format import NO_MATH, plural
 from .errors import FusionError
 
 if TYPE_CHECKING:
@@ -268,15 +269,24 @@ class Ledger:
             ax.step(times, saved, where="post", label="saved by cache", linestyle="--")
         ax.legend(loc="upper left")
         ax.set_ylim(bottom=0)
+        # A session of one call (or a few in one minute) has no time span: give it a minute on each
+        # side, or matplotlib widens the empty range to years.
+        if times[-1] - times[0] < timedelta(minutes=2):
+            ax.set_xlim(times[0] - timedelta(minutes=1), times[-1] + timedelta(minutes=1))
+        from matplotlib.dates import AutoDateLocator, DateFormatter
+
+        ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if times[-1] - times[0] < timedelta(days=1)
+                                                   else "%m-%d %H:%M"))
         fig.autofmt_xdate()
         return fig
 
     # -- display ---------------------------------------------------------------------------------
     def _totals_line(self) -> str:
         t = self.totals()
-        return (f"{t['calls']} calls ({t['fusion_calls']} fusion, {t['single_calls']} single), "
-                f"{_usd(t['cost_usd'])} spent, {_usd(t['saved_usd'])} saved by {t['cache_hits']} cache hits, "
-                f"{t['tokens']:,} tokens")
+        return (f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
+                f"{_usd(t['cost_usd'])} spent, {_usd(t['saved_usd'])} saved by {plural(t['cache_hits'], 'cache hit')}, "
+                f"{plural(t['tokens'], 'token')}")
 
     def __repr__(self) -> str:
         return f"<Ledger: {self._totals_line()}>"
@@ -295,7 +305,7 @@ class Ledger:
         table = (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
                  if entries else "<p>No calls yet.</p>")
         total = f"<p><b>Total:</b> {html.escape(self._totals_line())}</p>"
-        return f'<div class="fusion-ledger">{note}{table}{total}</div>'
+        return f'<div class="fusion-ledger {NO_MATH}">{note}{table}{total}</div>'
 
 
 _SESSION = Ledger()

@@ -55,7 +55,7 @@ def _md_call_heading(resp: Any) -> str:
     if f.attr(resp, "cached"):
         bits.append("cached")
     if status != "ok":
-        bits.append(f"{f.STATUS_LABEL[status]}: {plain_markdown(f.attr(resp, 'error') or 'no detail', 300)}")
+        bits.append(f"{f.STATUS_LABEL[status]}: {plain_markdown(f.error_of(resp), 300)}")
     return " · ".join(bits)
 
 
@@ -191,7 +191,7 @@ def _text(result: Any) -> str:
         if f.attr(resp, "cached"):
             line += "  cached"
         if status_r != "ok":
-            line += f"  {clean_line(f.attr(resp, 'error') or '', 120)}"
+            line += f"  {clean_line(f.error_of(resp), 120)}"
         lines.append(line.rstrip())
     return "\n".join(lines)
 

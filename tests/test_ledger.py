@@ -157,7 +157,7 @@ def test_html_is_escaped_and_compact() -> None:
     page = book._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "…" in page  # long prompts are shortened to one line
-    assert "$0.0092 spent, $0.0040 saved by 1 cache hits" in page
+    assert "$0.0092 spent, $0.0040 saved by 1 cache hit" in page
     for _ in range(HTML_ROWS + 5):
         book.record_call("m/x", cost_usd=0.00001)
     page = book._repr_html_()

@@ -317,6 +317,33 @@ def test_progress_html_escapes_names_and_shows_the_estimate():
     html = progress_html(tracker, 2.0)
     assert "<b>evil</b>" not in html and "&lt;b&gt;evil&lt;/b&gt;" in html
     assert "estimate $0.0123" in html and "spent $0.0020" in html and "done in 1.5s" in html
+    assert 'class="fusion-progress tex2jax_ignore mathjax_ignore"' in html  # "$... · $..." is not maths
+    assert "<table" not in html and "text-align:left" in html  # the page's table style cannot reach it
+
+
+def test_progress_bars_measure_time_against_the_slowest_or_the_deadline():
+    import re as _re
+
+    tracker = Tracker(["fast/one", "slow/two"], "j/judge", deadline_s=120)
+    tracker.update("fast/one", state="waiting")
+    tracker.update("slow/two", state="waiting")
+    tracker.update("fast/one", state="done", latency_s=0.0001)
+    time.sleep(0.2)
+    widths = [float(w) for w in _re.findall(r"width:([0-9.]+)%", progress_html(tracker, 1.0))]
+    fast, slow, judge = widths
+    assert slow < 100 and fast < slow and judge == 0  # the one still running never looks finished
+    tracker = Tracker(["a/x"], "j/judge", deadline_s=2)
+    tracker.update("a/x", state="waiting")
+    time.sleep(0.3)
+    (bar, _judge) = [float(w) for w in _re.findall(r"width:([0-9.]+)%", progress_html(tracker, 1.0))]
+    assert 10 <= bar <= 60  # about 0.3 s of a 2 s deadline (the slowest plus a quarter would be 80%)
+
+
+def test_a_failure_line_names_the_model_once():
+    tracker = Tracker(["b/y"], "j/judge")
+    tracker.update("b/y", state="failed", note="b/y: HTTP 400 from provider: bad request")
+    html = progress_html(tracker, 1.0)
+    assert "failed: HTTP 400 from provider" in html and html.count("b/y") == 1
 
 
 def test_cached_run_shows_no_progress_at_all():
@@ -353,9 +380,16 @@ def test_interrupt_keeps_the_answers_that_arrived(ip, emulator):
 
 # -- line subcommands -----------------------------------------------------------------------------
 def test_presets_table(ip):
-    frame = ip.run_cell("%fusion presets").result
+    table = ip.run_cell("%fusion presets").result
+    frame = table.to_frame()
     assert list(frame["preset"])[:4] == ["quality", "budget", "free", "local"]
     assert frame.set_index("preset").loc["budget", "judge"] == BUDGET_JUDGE
+    page = table._repr_html_()
+    # Every member in full (a DataFrame cuts cells at 50 characters), one per line.
+    assert "<br>".join(BUDGET) in page and "meta-llama/llama-3.3-70b-instruct:free" in page
+    assert "<code>:free</code> models" in page and "`" not in page  # the description's Markdown is rendered
+    assert "text-align:left" in page and "mathjax_ignore" in page
+    assert "budget: openai/gpt-5-mini, google/gemini-2.5-flash, deepseek/deepseek-chat -> judge" in repr(table)
 
 
 def test_models_table_with_prices_per_million(ip, monkeypatch):
@@ -376,6 +410,9 @@ def test_models_table_with_prices_per_million(ip, monkeypatch):
         ]
         assert len(ip.run_cell("%fusion models").result) == 2
         assert list(ip.run_cell("%fusion models x-ai/*").result["id"]) == ["x-ai/grok-4"]
+        # A pattern also matches the part after the vendor: `gpt*` finds openai/gpt-4o.
+        assert list(ip.run_cell("%fusion models gpt*").result["id"]) == ["openai/gpt-4o"]
+        assert list(ip.run_cell("%fusion models GROK-?").result["id"]) == ["x-ai/grok-4"]
         # The list is cached on disk for a day; --refresh asks the endpoint again.
         fetches = lambda: sum(r.path.endswith("/models") for r in emu.requests)  # noqa: E731
         before = fetches()
@@ -385,13 +422,35 @@ def test_models_table_with_prices_per_million(ip, monkeypatch):
         assert fetches() == before + 1
 
 
+def test_models_that_match_nothing_print_one_line_and_no_table(ip, monkeypatch, capsys):
+    with Emulator(models={"openai/gpt-4o": {"prompt": "0.0000025", "completion": "0.00001"}}) as emu:
+        monkeypatch.setenv("FUSION_BASE_URL", emu.base_url)
+        assert ip.run_cell("%fusion models claude*").result is None
+    out = capsys.readouterr().out
+    assert out.startswith("no model matches 'claude*' (1 listed by") and "context_length" not in out
+
+
+def test_cost_chart_of_one_call_spans_minutes_not_years(ip, emulator):
+    from matplotlib.dates import num2date
+
+    from fusion_magic import ledger
+
+    ip.run_cell("%%fusion --panel a/x,b/y -j c/z\nOne call")
+    figure = ledger().chart()
+    low, high = (num2date(x) for x in figure.axes[0].get_xlim())
+    assert 0 < (high - low).total_seconds() <= 600
+    assert "1 call (1 fusion" in repr(ledger())
+
+
 def test_costs_cache_and_rejudge(ip, emulator, capsys):
     ip.run_cell("%%fusion --panel a/x,b/y -j c/z -o first\nWhat does it cost?")
     ip.run_cell("%fusion costs")
     out = capsys.readouterr().out
-    assert "What does it cost?" in out and "1 calls (1 fusion, 0 single)" in out
+    assert "What does it cost?" in out and "1 call (1 fusion, 0 single)" in out
     ip.run_cell("%fusion cache info")
     assert ": 3 answers," in capsys.readouterr().out  # two members and the judge
+    # Dollar amounts in the ledger table are kept from MathJax.
+    assert "mathjax_ignore" in ledger_html()
     rejudged = ip.run_cell("%fusion rejudge -j d/other first").result
     assert rejudged is ip.user_ns["_fusion"] and rejudged is not ip.user_ns["first"]
     assert rejudged.judge.model == "d/other" and [r.content for r in rejudged.responses] == [
@@ -400,6 +459,12 @@ def test_costs_cache_and_rejudge(ip, emulator, capsys):
     assert len(emulator.chats("d/other")) == 1 and len(emulator.chats("a/x")) == 1
     ip.run_cell("%fusion cache clear")
     assert "cleared 4 cached answers" in capsys.readouterr().out
+
+
+def ledger_html() -> str:
+    from fusion_magic import ledger
+
+    return ledger()._repr_html_()
 
 
 def test_rejudge_needs_a_result(ip):
