@@ -187,6 +187,9 @@ def header_facts(result: Any) -> list[str]:
         facts.append(f"{hits} cached")
     if attr(result, "interrupted"):
         facts.append("interrupted")
+    history = attr(result, "history")
+    if history and isinstance(history, list):
+        facts.append(f"follow-up {len(history)}")  # the number of turns before this one
     return facts
 
 

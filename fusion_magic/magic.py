@@ -21,6 +21,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from . import display, session
 from .errors import FusionError
+from .followup import fusion_for
 from .interpolate import interpolate
 from .pipeline import Fusion
 from .result import FusionResult
@@ -85,6 +86,12 @@ class FusionMagics(Magics):
     )
     @argument("-o", "--output", metavar="NAME", help="also bind the result to NAME")
     @argument(
+        "--follow-up",
+        metavar="NAME",
+        help="a follow-up to the result NAME: the same panel, each member seeing its earlier answer "
+        "and the synthesized answer; other flags change that run's settings",
+    )
+    @argument(
         "--format",
         choices=display.FORMATS,
         metavar="FORMAT",
@@ -114,10 +121,17 @@ class FusionMagics(Magics):
         if not prompt.strip():
             raise UsageError("empty prompt: write the question in the cell, below the %%fusion line")
         fmt = args.format or self.session_format or self.format
-        fusion = self._build(self.settings(_flags(args))[0])
+        previous = self._previous(args.follow_up)
+        if previous is None:
+            fusion = self._build(self.settings(_flags(args))[0])
+        else:  # the run that made NAME, with only the flags given here changed
+            try:
+                fusion = fusion_for(previous, **{k: v for k, v in _flags(args).items() if v is not None})
+            except FusionError as exc:
+                raise UsageError(str(exc)) from None
         live = display.LiveProgress("html" if display.in_kernel(self.shell) else "text")
         try:
-            result = fusion.run(prompt, on_tick=live.tick)
+            result = fusion.run(prompt, on_tick=live.tick, follow_up_of=previous)
         except KeyboardInterrupt:
             kept = fusion.last_result
             if kept is None:
@@ -174,6 +188,15 @@ class FusionMagics(Magics):
                 if value is not None:
                     values[key], sources[key] = value, source
         return values, sources
+
+    def _previous(self, name: str | None) -> FusionResult | None:
+        "The result `--follow-up NAME` names (None without the flag)."
+        if name is None:
+            return None
+        previous = self.user_ns.get(name)
+        if not isinstance(previous, FusionResult):
+            raise UsageError(f"--follow-up {name}: {name} is not a fusion result; run %%fusion -o {name} first")
+        return previous
 
     def _build(self, settings: dict[str, Any]) -> Fusion:
         try:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from . import followup
 from . import judge as judging
 from .cache import Cache
 from .client import ChatClient
@@ -78,6 +79,7 @@ class Fusion:
         max_panel: int = MAX_PANEL,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         chosen = get_preset(preset)
         self.preset = chosen.name
         self._local = chosen.endpoint == "local" and not base_url
@@ -122,8 +124,13 @@ class Fusion:
         where = "local model" if self._local else self.endpoint.label if self.endpoint else "?"
         return f"Fusion(preset={self.preset!r}, panel=[{panel}], judge={self.judge.name!r}, endpoint={where!r})"
 
+    def derive(self, **changes: Any) -> Fusion:
+        "A new `Fusion` with these settings changed and the rest as here (checked like the constructor)."
+        return Fusion(**{**self._settings, **changes})
+
     # -- sync facade --------------------------------------------------------------------------
-    def run(self, prompt: str, *, on_tick: Callable[[Tracker], None] | None = None) -> FusionResult:
+    def run(self, prompt: str, *, on_tick: Callable[[Tracker], None] | None = None,
+            follow_up_of: FusionResult | None = None) -> FusionResult:
         """Deliberate on ``prompt`` and return the result (blocking; works inside Jupyter).
 
         On Ctrl-C / kernel interrupt the in-flight requests are cancelled within a second,
@@ -131,7 +138,12 @@ class Fusion:
         is re-raised.
         """
         tracker = self.tracker()
-        return run_sync(self.arun(prompt, tracker=tracker), on_tick=(lambda: on_tick(tracker)) if on_tick else None)
+        return run_sync(self.arun(prompt, tracker=tracker, follow_up_of=follow_up_of),
+                        on_tick=(lambda: on_tick(tracker)) if on_tick else None)
+
+    def follow_up(self, previous: FusionResult, question: str, **kw: Any) -> FusionResult:
+        "Ask this panel ``question`` with ``previous`` (and the turns before it) as context; judged again."
+        return self.run(question, follow_up_of=previous, **kw)
 
     def rejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge over the stored panel answers of ``result``."
@@ -148,12 +160,18 @@ class Fusion:
         "A fresh progress tracker for this panel and judge."
         return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout)
 
-    async def arun(self, prompt: str, *, tracker: Tracker | None = None) -> FusionResult:
-        "Deliberate on ``prompt``: the panel concurrently, then the judge."
+    async def arun(self, prompt: str, *, tracker: Tracker | None = None,
+                   follow_up_of: FusionResult | None = None) -> FusionResult:
+        """Deliberate on ``prompt``: the panel concurrently, then the judge.
+
+        With ``follow_up_of``, ``prompt`` is a follow-up question: each member also sees the earlier
+        questions, its own earlier answers and the synthesized answers (see `fusion_magic.followup`).
+        """
         prompt = check_prompt(prompt)
+        turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
         if _depth.get() > 0:
             raise ConfigError("fusion_magic does not start a deliberation inside another one")
-        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker())))
+        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns)))
 
     @staticmethod
     async def _nested(coro: Coroutine[Any, Any, T]) -> T:
@@ -164,10 +182,11 @@ class Fusion:
         finally:
             _depth.reset(token)
 
-    async def _arun(self, prompt: str, tracker: Tracker) -> FusionResult:
+    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]]) -> FusionResult:
         started = time.perf_counter()
         call = await self._call(tracker)
-        result = FusionResult(prompt=prompt, preset=self.preset_label)
+        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns)
+        result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
         try:
             result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
             if self.tool:
@@ -189,7 +208,7 @@ class Fusion:
         return result
 
     async def _deliberate(self, call: Call, result: FusionResult, prompt: str) -> None:
-        messages = {m.name: self._messages(m, prompt) for m in self.panel}
+        messages = {m.name: self._messages(m, prompt, result.history) for m in self.panel}
         result.responses = await ask_panel(call, self.panel, messages, timeout=self.timeout, quorum=self.quorum)
         answered = [r for r in result.responses if r.ok]
         if not answered:
@@ -204,7 +223,9 @@ class Fusion:
     async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
         answered = [r for r in result.responses if r.ok]
         labels = judging.labels_for([r.model for r in answered])
-        messages = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
+        question = followup.judge_question(result.history, prompt) if result.history else prompt
+        answers = {label: r.content for label, r in zip(labels, answered, strict=True)}
+        messages = judging.build_messages(question, answers)
         temperature = 0.0 if judge.temperature is None else judge.temperature
         params = {"response_format": judging.response_format(list(labels)), "temperature": temperature}
         if self.max_tokens:
@@ -249,7 +270,9 @@ class Fusion:
     async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker) -> FusionResult:
         call = await self._call(tracker)
         started = time.perf_counter()
-        fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses))
+        fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses),
+                             history=list(result.history))
+        fresh._fusion = self  # type: ignore[attr-defined]
         await self._judge(call, fresh, result.prompt, member)
         fresh.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = fresh
@@ -272,8 +295,10 @@ class Fusion:
         return Call(client=client, cache=Cache() if self.use_cache else None, refresh=self.refresh,
                     stream=self.stream, tracker=tracker, params={k: v for k, v in params.items() if v is not None})
 
-    def _messages(self, member: Member, prompt: str) -> list[dict[str, Any]]:
+    def _messages(self, member: Member, prompt: str, turns: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         system = member.system if member.system is not None else self.system
+        if turns:
+            return followup.member_messages(member.name, system, turns, prompt)
         return [*([{"role": "system", "content": system}] if system else []), {"role": "user", "content": prompt}]
 
     async def _estimate(self, call: Call, prompt: str) -> float | None:

@@ -145,6 +145,19 @@ class FusionResult:
     tool: dict[str, Any] | None = None  # --tool mode: {"primary": id, "called": bool, "question": str}
     primary: Response | None = None  # --tool mode: the primary model's call(s)
     interrupted: bool = False
+    # A follow-up: the earlier turns, oldest first, each {"prompt", "answer", "responses": {member: text}}.
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    # -- conversation -------------------------------------------------------------------------
+    def follow_up(self, question: str, **settings: Any) -> FusionResult:
+        """Ask the same panel ``question`` with this result as context, judged again (cached like any call).
+
+        Each member sees the earlier questions, its own earlier answers and the synthesized answers.
+        ``settings`` change the `Fusion` that made this result (e.g. ``judge=...``, ``timeout=...``).
+        """
+        from .followup import fusion_for
+
+        return fusion_for(self, **settings).follow_up(self, question)
 
     # -- totals -------------------------------------------------------------------------------
     @property
@@ -194,6 +207,7 @@ class FusionResult:
             "preset": self.preset,
             "tool": self.tool,
             "interrupted": self.interrupted,
+            "history": self.history,
             "cost_usd": self.cost_usd,
             "saved_usd": self.saved_usd,
             "estimate_usd": self.estimate_usd,
