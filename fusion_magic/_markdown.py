@@ -224,6 +224,43 @@ def _close_fences(text: str) -> str:
     return text if opened is None else f"{text}\n{opened}"
 
 
+_MONEY = re.compile(r"(?<![\\\w$])\$\d[\d,]*(?:\.\d+)?(?![\w$])")  # $5, $1,200.50 (not $5x$ or \$5)
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+
+
+def _money_as_code(text: str) -> str:
+    """Dollar amounts in model text as code spans (outside code), so Jupyter's MathJax leaves them be.
+
+    "$5 to $10" would otherwise be typeset as the maths "5 to 10"; `$x^2$` stays maths.
+    """
+    if "$" not in text:
+        return text
+    out, fence = [], None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if fence is None and match:
+            fence = match.group(1)
+        elif fence is not None:
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                fence = None
+        elif not line.startswith(("    ", "\t")):  # an indented code block shows backticks literally
+            line = _money_in_line(line)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _money_in_line(line: str) -> str:
+    parts, last = [], 0
+    for span in _CODE_SPAN.finditer(line):
+        parts += [_MONEY.sub(_as_code, line[last : span.start()]), span.group(0)]
+        last = span.end()
+    return "".join([*parts, _MONEY.sub(_as_code, line[last:])])
+
+
+def _as_code(match: re.Match[str]) -> str:
+    return f"`{match.group(0)}`"
+
+
 def neutralize_markdown(
     text: object, *, where: str = "the FusionResult", limit: int = MAX_CHARS, quote: bool = False
 ) -> str:
@@ -235,7 +272,7 @@ def neutralize_markdown(
     # A zero-width space before the colon breaks the scheme even inside a link we failed to spot.
     body = _SCRIPT_SCHEME.sub("\\1\\2\u200b:", body)
     body = _HANDLER_TIGHT.sub(r"\1&#61;", body)
-    body = _close_fences(body.strip("\n"))
+    body = _money_as_code(_close_fences(body.strip("\n")))
     if note:
         body += f"\n\n*{note}*"
     if quote:

@@ -564,3 +564,10 @@ def test_html_result_is_kept_from_mathjax_and_wraps_long_words():
     css = re.search(r"<style>(.*?)</style>", out, re.S).group(1)
     assert re.search(r"\.fm-root\{[^}]*overflow-wrap:anywhere", css)
     assert re.search(r"\.fm-root \.fm-md[^{]*\{[^}]*overflow-wrap:anywhere", css)
+
+
+def test_dollar_amounts_in_model_markdown_become_code_spans_but_maths_and_code_stay():
+    answer = "It costs $5 to $1,200.50 a month; the rate is $x^2$.\n\n```\ntotal = $5\n```\nInline `$9` stays."
+    md = to_markdown(ok_result(answer=answer))
+    assert "It costs `$5` to `$1,200.50` a month; the rate is $x^2$." in md
+    assert "```\ntotal = $5\n```" in md and "Inline `$9` stays." in md
