@@ -1,18 +1,14 @@
-"""Follow-ups: `result.follow_up(...)` and `%%fusion --follow-up NAME`, over loopback HTTP to the emulator."""
+"""Follow-ups through `result.follow_up(...)`, over loopback HTTP to the emulator (the magic: test_magic.py)."""
 
 from __future__ import annotations
 
 import pytest
-from IPython.core.error import UsageError
+from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import FusionResult
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
 from fusion_magic.result import Response
-
-from helpers import JUDGE, PANEL, panel_fusion
-
-pytest.importorskip("IPython")
 
 
 def member_messages(emulator, model, since=0):
@@ -99,36 +95,3 @@ def test_nothing_to_follow_up_without_a_synthesized_answer(emulator):
     with pytest.raises(ConfigError, match="nothing to follow up"):
         first.follow_up("Why?")
     assert len(emulator.chats()) == mark
-
-
-def test_the_cell_magic_follows_up_on_a_named_result(emulator):
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    from fusion_magic.magic import register, unregister
-
-    config = Config()
-    config.HistoryAccessor.enabled = False
-    ip = InteractiveShell.instance(config=config)
-    register(ip)
-    try:
-        ip.run_cell("%%fusion --panel a/x,b/y -j c/z -o first\nWhich database?")
-        first = ip.user_ns["first"]
-        ip.run_cell("%fusion config --panel d/other,e/else")  # a later default does not change the panel
-        mark = len(emulator.requests)
-        out = ip.run_cell("%%fusion --follow-up first -o second\nWhy that one?")
-        second = ip.user_ns["second"]
-        assert out.result is second and ip.user_ns["_fusion"] is second
-        assert [r.model for r in second.responses] == ["a/x", "b/y"] and second.judge.model == "c/z"
-        assert second.history[0]["prompt"] == "Which database?" and second.history[0]["answer"] == first.answer
-        assert {r.model for r in emulator.chats(since=mark)} == {"a/x", "b/y", "c/z"}
-        # Flags given with --follow-up change only what they name.
-        mark = len(emulator.requests)
-        ip.run_cell("%%fusion --follow-up first -j d/other\nWhy that one?")
-        assert {r.model for r in emulator.chats(since=mark)} == {"d/other"}  # the panel came from the cache
-        result = ip.run_cell("%%fusion --follow-up nothing_here\nWhy?")
-        assert isinstance(result.error_in_exec, UsageError)
-        assert "nothing_here is not a fusion result" in str(result.error_in_exec)
-    finally:
-        unregister(ip)
-        InteractiveShell.clear_instance()

@@ -484,6 +484,25 @@ def test_widget_subcommand_returns_the_widget(ip, emulator):
     widget.close()
 
 
+def test_the_cell_magic_follows_up_on_a_named_result(ip, emulator):
+    ip.run_cell("%%fusion --panel a/x,b/y -j c/z -o first\nWhich database?")
+    first = ip.user_ns["first"]
+    ip.run_cell("%fusion config --panel d/other,e/else")  # a later default does not change the panel
+    mark = len(emulator.requests)
+    out = ip.run_cell("%%fusion --follow-up first -o second\nWhy that one?")
+    second = ip.user_ns["second"]
+    assert out.result is second and ip.user_ns["_fusion"] is second
+    assert [r.model for r in second.responses] == ["a/x", "b/y"] and second.judge.model == "c/z"
+    assert second.history[0]["prompt"] == "Which database?" and second.history[0]["answer"] == first.answer
+    assert {r.model for r in emulator.chats(since=mark)} == {"a/x", "b/y", "c/z"}
+    # Flags given with --follow-up change only what they name.
+    mark = len(emulator.requests)
+    ip.run_cell("%%fusion --follow-up first -j d/other\nWhy that one?")
+    assert {r.model for r in emulator.chats(since=mark)} == {"d/other"}  # the panel came from the cache
+    with pytest.raises(UsageError, match="nothing_here is not a fusion result"):
+        ip.run_cell("%%fusion --follow-up nothing_here\nWhy?")
+
+
 def test_help(ip, capsys):
     ip.run_cell("%fusion help")
     out = capsys.readouterr().out
