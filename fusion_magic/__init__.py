@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .comparison import Comparison
 from .config import PRESETS, Member, Preset, add_preset
 from .errors import (
     BudgetError,
@@ -33,6 +34,7 @@ __all__ = [
     "PRESETS",
     "Analysis",
     "BudgetError",
+    "Comparison",
     "ConfigError",
     "Fusion",
     "FusionError",

@@ -25,7 +25,7 @@ from .result import FusionResult
 if TYPE_CHECKING:
     from .magic import FusionMagics
 
-__all__ = ["cache", "config", "costs", "models", "presets", "rejudge", "widget"]
+__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "widget"]
 
 
 def _pandas() -> Any:
@@ -299,3 +299,90 @@ def rejudge(magics: FusionMagics, rest: str) -> Any:
     fresh = magics._build(values).rejudge(result)
     magics._bind(fresh, None)
     return display.present(fresh, magics.session_format or magics.format)
+
+
+# -- compare ----------------------------------------------------------------------------------------
+_COMPARE = MagicArgumentParser(
+    prog="%fusion compare", description="Fusion against single models on a list or a DataFrame column of prompts."
+)
+_COMPARE.add_argument("prompts", help="a list variable, NAME.column, NAME[column], or a DataFrame with --column")
+_COMPARE.add_argument("--column", help="the prompt column when PROMPTS is a DataFrame")
+_COMPARE.add_argument("-b", "--baselines", metavar="M1,M2", help="models to compare with (default: the panel's)")
+_COMPARE.add_argument("--reference", metavar="REF",
+                      help="expected answers: a column of the PROMPTS DataFrame, a list variable or NAME.column")
+_COMPARE.add_argument("--grader", help="with --reference: contains (default) or exact; without: judge "
+                      "(default), a model id, or none")
+_COMPARE.add_argument("-p", "--preset", help="the fusion preset")
+_COMPARE.add_argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated")
+_COMPARE.add_argument("-j", "--judge", help="judge model id")
+_COMPARE.add_argument("--concurrency", type=int, default=8, help="prompts at a time (default 8)")
+_COMPARE.add_argument("--max-cost", type=float, metavar="USD", help="send nothing if the new part of the estimate "
+                      "exceeds USD")
+_COMPARE.add_argument("-o", "--output", metavar="NAME", help="also bind the comparison to NAME")
+
+
+def compare(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion compare PROMPTS [options]`: a `Comparison`, bound to `_compare` (and to NAME with -o)."
+    import keyword
+    import shlex
+
+    try:
+        args = _COMPARE.parse_args(shlex.split(rest))
+    except (UsageError, ValueError) as exc:
+        raise UsageError(f"%fusion compare: {exc}; see %fusion help") from None
+    if args.output is not None and (not args.output.isidentifier() or keyword.iskeyword(args.output)):
+        raise UsageError(f"-o needs a Python variable name, got {args.output!r}")
+    table = _lookup(magics.user_ns, args.prompts)
+    prompts = table
+    if args.column is not None:
+        if not hasattr(table, "columns") or args.column not in table.columns:
+            raise UsageError(f"{args.prompts} has no column {args.column!r}")
+        prompts = table[args.column]
+    elif hasattr(table, "columns"):
+        raise UsageError(f"{args.prompts} is a DataFrame: name the prompt column with --column, "
+                         f"or write {args.prompts}.COLUMN")
+    reference = None
+    if args.reference is not None:
+        columns = getattr(table, "columns", ())
+        reference = table[args.reference] if args.reference in columns else _lookup(magics.user_ns, args.reference)
+    values = magics.settings()[0]
+    values.pop("max_cost", None)  # --max-cost here caps the whole comparison
+    for key in ("preset", "panel", "judge"):
+        if getattr(args, key):
+            values[key] = getattr(args, key)
+    if args.preset and not args.panel:
+        values.pop("panel", None)
+    grader: Any = args.grader
+    if grader == "none":
+        grader = False
+    fusion = magics._build(values)
+    try:
+        result = fusion.compare(prompts, args.baselines, reference=reference, grader=grader,
+                                concurrency=args.concurrency, max_cost=args.max_cost)
+    except KeyboardInterrupt:
+        raise UsageError("interrupted: the answers that arrived are cached; re-run to resume") from None
+    magics.user_ns["_compare"] = result
+    if args.output:
+        magics.user_ns[args.output] = result
+    return result
+
+
+def _lookup(namespace: dict[str, Any], text: str) -> Any:
+    "NAME, NAME.attr or NAME[key] from the user's namespace (quotes around key optional)."
+    import re
+
+    match = re.fullmatch(r"([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*)|\[\s*([\"']?)(.+?)\3\s*\])?", text.strip())
+    if match is None:
+        raise UsageError(f"{text!r}: name a variable, NAME.column or NAME[column]")
+    name, attr_name, _, key = match.groups()
+    if name not in namespace:
+        raise UsageError(f"no variable {name!r} in the notebook")
+    value = namespace[name]
+    try:
+        if attr_name:
+            return getattr(value, attr_name)
+        if key is not None:
+            return value[key]
+    except (AttributeError, KeyError, IndexError, TypeError):
+        raise UsageError(f"{text!r}: {name} has no {attr_name or key!r}") from None
+    return value

@@ -33,7 +33,7 @@ SETTINGS = tuple(
     "preset panel judge system temperature max_tokens timeout quorum web tool max_cost cache base_url "
     "api_key_env".split()
 )
-SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "help")
+SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "help")
 
 
 def _setting(kind: type, help: str) -> Any:
@@ -161,6 +161,8 @@ class FusionMagics(Magics):
         %fusion costs                 this session's calls, costs, tokens and cache hits
         %fusion cache info|clear      the answer cache
         %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`)
+        %fusion compare PROMPTS [-b M1,M2] [--reference REF] [--grader G] [-o NAME]
+                                      fusion against single models on your prompts (`_compare`)
         %fusion help                  this text
         """
         from . import _commands as commands

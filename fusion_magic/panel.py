@@ -20,7 +20,7 @@ from .pricing import ModelPrice, cost_from_tokens, find_price
 from .progress import Tracker
 from .result import Response
 
-__all__ = ["Call", "ask", "ask_panel", "merge_calls"]
+__all__ = ["Call", "ask", "ask_panel", "is_cached", "merge_calls"]
 
 
 @dataclass
@@ -55,9 +55,7 @@ async def ask(
     ``accept`` decides whether an answer is good enough to cache (and to take from the cache).
     """
     key = key or member.name
-    params = {**call.params, **params}
-    if member.temperature is not None:
-        params["temperature"] = member.temperature
+    params = _params(call, member, params)
     errors: list[str] = []
     tracker = call.tracker
     call.note(key, state="waiting")
@@ -92,6 +90,22 @@ async def ask(
     return Response(member.name, status="failed", error=reason), None
 
 
+def _params(call: Call, member: Member, params: dict[str, Any]) -> dict[str, Any]:
+    "The request parameters of one member's call: the call's, then these, then the member's own."
+    merged = {**call.params, **params}
+    if member.temperature is not None:
+        merged["temperature"] = member.temperature
+    return merged
+
+
+def is_cached(call: Call, member: Member, messages: list[dict[str, Any]], **params: Any) -> bool:
+    "True when `ask` would answer this member's first model from the cache (without counting a hit)."
+    if call.cache is None or call.refresh:
+        return False
+    key = cache_key(call.client.endpoint.base_url, member.model, messages, _params(call, member, params))
+    return call.cache.get(key, hit=False) is not None
+
+
 def _response(name: str, model: str, done: Completion, prices: dict[str, ModelPrice]) -> Response:
     cost, estimated = done.cost_usd, False
     if cost is None and (price := find_price(prices, model)) is not None:
@@ -119,6 +133,7 @@ def _from_cache(name: str, hit: dict[str, Any]) -> Response:
         model=name, content=hit.get("content", ""), latency_s=0.0,
         prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
         cost_usd=0.0, cached=True, served_by=hit.get("served_by"), saved_usd=hit.get("cost_usd") or 0.0,
+        first_latency_s=hit.get("latency_s"),
     )
 
 
@@ -189,4 +204,5 @@ def merge_calls(name: str, calls: list[Response]) -> Response:
         completion_tokens=total("completion_tokens"), cost_usd=total("cost_usd"),
         cached=all(c.cached for c in calls), served_by=last.served_by,
         cost_estimated=any(c.cost_estimated for c in calls), saved_usd=sum(c.saved_usd for c in calls),
+        first_latency_s=total("first_latency_s"),
     )

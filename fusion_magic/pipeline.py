@@ -11,7 +11,7 @@ import contextvars
 import math
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -37,6 +37,9 @@ from .pricing import count_tokens, estimate, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult
 from .runner import on_background, run_sync
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
 
 __all__ = ["Fusion"]
 
@@ -154,6 +157,37 @@ class Fusion:
         from .batch import run_map
 
         return run_map(self, prompts, concurrency=concurrency, progress=progress)
+
+    def compare(
+        self,
+        prompts: Any,
+        baselines: Any = None,
+        *,
+        reference: Any = None,
+        grader: Any = None,
+        concurrency: int = 8,
+        max_cost: float | None = None,
+        progress: bool = True,
+    ) -> Comparison:
+        """Fusion against single models on ``prompts``: cost, latency and quality per approach.
+
+        ``baselines``: model ids, each asked alone with the same prompt and settings (default:
+        the panel's members). ``reference``: one expected answer per prompt, scored by ``grader``
+        ("contains" by default, "exact", or a function ``(answer, reference) -> float in [0, 1]``).
+        Without references ``grader`` is an LLM ("judge", the default, or a model id) comparing the
+        fused answer with each baseline's in both orders; ``grader=False`` grades nothing.
+        Cached like every call; ``max_cost`` refuses before sending (see `fusion_magic.compare`).
+        """
+        from .compare import run_compare
+
+        return run_compare(self, prompts, baselines, reference=reference, grader=grader,
+                           concurrency=concurrency, max_cost=max_cost, progress=progress)
+
+    async def acompare(self, prompts: Any, baselines: Any = None, **options: Any) -> Comparison:
+        "The async form of `compare` (no progress display)."
+        from .compare import acompare
+
+        return await acompare(self, prompts, baselines, **options)
 
     # -- async core ---------------------------------------------------------------------------
     def tracker(self) -> Tracker:

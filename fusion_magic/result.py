@@ -108,6 +108,7 @@ class Response:
     served_by: str | None = None  # the model that actually answered (fallback, alias, router)
     cost_estimated: bool = False  # True when cost_usd comes from /models prices, not usage.cost
     saved_usd: float = 0.0  # a cache hit: what this answer cost when it was first paid for
+    first_latency_s: float | None = None  # a cache hit: how long this answer took when first paid for
 
     @property
     def ok(self) -> bool:

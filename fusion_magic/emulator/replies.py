@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from .grades import grade_answer, is_grade_request
+
 __all__ = ["Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "split_pieces"]
 
 
@@ -41,6 +43,7 @@ class Reply:
     error_message: str | None = None  # replaces the realistic default message of an error status
     tool_calls: list[dict[str, Any]] | None = None  # [{"name", "arguments": dict|str, "id"?}]
     provider: str | None = None  # the response's "provider" (default: derived from the model id)
+    grade: Any = None  # pairwise grading requests: "A", "B", "tie", "longer", "shorter" or a function (see grades)
 
     @classmethod
     def coerce(cls, value: Reply | str | dict[str, Any]) -> Reply:
@@ -208,6 +211,8 @@ def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
         return reply.content
     if reply.tool_calls:
         return ""
+    if is_grade_request(body):
+        return grade_answer(reply.grade, body, reply.json_valid)
     if is_judge_request(body):
         return _judge_answer(model, body, reply.json_valid)
     return _default_answer(model, body.get("messages") or [])
