@@ -332,19 +332,19 @@ def compare(magics: FusionMagics, rest: str) -> Any:
         raise UsageError(f"%fusion compare: {exc}; see %fusion help") from None
     if args.output is not None and (not args.output.isidentifier() or keyword.iskeyword(args.output)):
         raise UsageError(f"-o needs a Python variable name, got {args.output!r}")
-    table = _lookup(magics.user_ns, args.prompts)
-    prompts = table
+    prompts, table = _lookup(magics.user_ns, args.prompts)
     if args.column is not None:
         if not hasattr(table, "columns") or args.column not in table.columns:
             raise UsageError(f"{args.prompts} has no column {args.column!r}")
         prompts = table[args.column]
-    elif hasattr(table, "columns"):
+    elif hasattr(prompts, "columns"):
         raise UsageError(f"{args.prompts} is a DataFrame: name the prompt column with --column, "
                          f"or write {args.prompts}.COLUMN")
     reference = None
     if args.reference is not None:
         columns = getattr(table, "columns", ())
-        reference = table[args.reference] if args.reference in columns else _lookup(magics.user_ns, args.reference)
+        in_table = args.reference in columns
+        reference = table[args.reference] if in_table else _lookup(magics.user_ns, args.reference)[0]
     values = magics.settings()[0]
     values.pop("max_cost", None)  # --max-cost here caps the whole comparison
     for key in ("preset", "panel", "judge"):
@@ -367,8 +367,8 @@ def compare(magics: FusionMagics, rest: str) -> Any:
     return result
 
 
-def _lookup(namespace: dict[str, Any], text: str) -> Any:
-    "NAME, NAME.attr or NAME[key] from the user's namespace (quotes around key optional)."
+def _lookup(namespace: dict[str, Any], text: str) -> tuple[Any, Any]:
+    "(NAME, NAME.attr or NAME[key], and NAME itself) from the user's namespace (quotes around key optional)."
     import re
 
     match = re.fullmatch(r"([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*)|\[\s*([\"']?)(.+?)\3\s*\])?", text.strip())
@@ -380,9 +380,9 @@ def _lookup(namespace: dict[str, Any], text: str) -> Any:
     value = namespace[name]
     try:
         if attr_name:
-            return getattr(value, attr_name)
+            return getattr(value, attr_name), value
         if key is not None:
-            return value[key]
+            return value[key], value
     except (AttributeError, KeyError, IndexError, TypeError):
         raise UsageError(f"{text!r}: {name} has no {attr_name or key!r}") from None
-    return value
+    return value, value

@@ -291,8 +291,8 @@ class Comparison:
             self.chart().savefig(buffer, format="png", dpi=96)
             data = base64.b64encode(buffer.getvalue()).decode()
             chart = f'<img alt="cost vs quality" src="data:image/png;base64,{data}" style="max-width:560px">'
-        except FusionError:
-            pass  # no matplotlib: the table says it all
+        except Exception:  # noqa: BLE001 - no matplotlib, or a figure that fails: the table says it all
+            pass
         return (f'<div class="fm-compare"><p><b>{html.escape(self.headline())}</b></p>'
                 f'<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
                 f"<p><small>{html.escape(note)}</small></p>{chart}</div>")
@@ -310,17 +310,21 @@ class Comparison:
         fig = Figure(figsize=(6.0, 3.6), layout="constrained")
         ax = fig.subplots()
         rows = self.summary()
+        seen: dict[tuple[int, int], int] = {}  # labels of points at (nearly) the same spot are stacked
+        widest = max((r["cost_mean_usd"] or 0.0 for r in rows), default=0.0) or 1.0
         for r in rows:
             y, lo, hi = _quality(self.grading, r)
             if y is None or r["cost_mean_usd"] is None:
                 continue
-            err = [[y - lo], [hi - y]] if lo is not None and hi is not None else None
+            spot = (round(30 * r["cost_mean_usd"] / widest), round(30 * y))
+            stack = seen[spot] = seen.get(spot, -1) + 1
+            err = [[max(0.0, y - lo)], [max(0.0, hi - y)]] if lo is not None and hi is not None else None
             ax.errorbar([r["cost_mean_usd"]], [y], yerr=err, fmt="o", capsize=3,
                         color="tab:orange" if r["kind"] == "fusion" else "tab:blue")
-            ax.annotate(r["approach"], (r["cost_mean_usd"], y), textcoords="offset points", xytext=(5, 4),
-                        fontsize=8)
+            ax.annotate(r["approach"], (r["cost_mean_usd"], y), textcoords="offset points",
+                        xytext=(6, 3 - 11 * stack), fontsize=8)
         ax.set_xlabel("mean cost per prompt (USD)")
-        ax.set_ylabel({"reference": "score", "pairwise": "win rate against fusion",
+        ax.set_ylabel({"reference": "score", "pairwise": "win rate against fusion (fusion = 0.5)",
                        "none": "latency p50 (s)"}[self.grading])
         if self.grading != "none":
             ax.set_ylim(-0.05, 1.05)

@@ -346,3 +346,61 @@ def test_html_has_the_table_and_a_scatter(emu):
     text = repr(result)
     assert text.splitlines()[0].startswith("Comparison: 3 prompts, fusion (custom) vs x/one, y/two")
     assert "x/one" in text and "×" in text
+
+
+# -- %fusion compare -----------------------------------------------------------------------------
+@pytest.fixture
+def ip():
+    "An in-process shell with the magics registered (the shell of test_magic)."
+    from test_magic import RaisingShell
+    from traitlets.config import Config
+
+    from fusion_magic.magic import register, unregister
+
+    config = Config()
+    config.HistoryAccessor.enabled = False
+    shell = RaisingShell.instance(config=config)
+    shell.reset()
+    register(shell)
+    yield shell
+    unregister(shell)
+
+
+def test_the_magic_compares_a_dataframe_column(emu, ip):
+    ip.user_ns["df"] = pd.DataFrame({"question": PROMPTS[:2], "expected": ["mutex", "semaphore"]})
+    ip.run_cell(f"%fusion compare df.question --panel {','.join(PANEL)} -j {JUDGE} -b x/one --reference expected "
+                "-o table")
+    table = ip.user_ns["table"]
+    assert isinstance(table, Comparison) and ip.user_ns["_compare"] is table
+    assert table.grading == "reference" and table.baselines == ["x/one"] and len(table.runs) == 2
+    assert table.to_frame().loc["x/one", "score"] == 1.0  # the emulator's answers echo the question
+    # A list variable and NAME[column] work too; pairwise with a named grader.
+    ip.user_ns["questions"] = PROMPTS[:1]
+    ip.run_cell(f"%fusion compare questions --panel {','.join(PANEL)} -j {JUDGE} -b x/one --grader {GRADER}")
+    assert ip.user_ns["_compare"].grading == "pairwise" and len(grades_of(emu)) == 2
+    ip.run_cell(f"%fusion compare df[question] --panel {','.join(PANEL)} -j {JUDGE} -b x/one --grader none")
+    assert ip.user_ns["_compare"].grading == "none"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%fusion compare nothing_here -b x/one", "no variable 'nothing_here' in the notebook"),
+        ("%fusion compare df -b x/one", "df is a DataFrame: name the prompt column with --column"),
+        ("%fusion compare df --column nope -b x/one", "df has no column 'nope'"),
+        ("%fusion compare df.nope -b x/one", "'df.nope': df has no 'nope'"),
+        ("%fusion compare 'df + 1' -b x/one", "name a variable, NAME.column or NAME[column]"),
+        ("%fusion compare df.question -b x/one -o 1x", "-o needs a Python variable name"),
+        ("%fusion compare df.question -b x/one --grader exact", "a scorer needs expected answers"),
+        ("%fusion compare df.question -b x/one --max-cost 0.0000001", "nothing was sent"),
+        ("%fusion compare", "%fusion compare: the following arguments are required: prompts"),
+    ],
+)
+def test_magic_mistakes_are_one_line(emu, ip, line, message):
+    from IPython.core.error import UsageError
+
+    ip.user_ns["df"] = pd.DataFrame({"question": PROMPTS[:2]})
+    with pytest.raises(UsageError) as info:
+        ip.run_cell(line + f" --panel {','.join(PANEL)} -j {JUDGE}")
+    assert type(info.value) is UsageError and message in str(info.value)
+    assert emu.chats() == []

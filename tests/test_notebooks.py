@@ -175,3 +175,25 @@ def test_quickstart_command_writes_the_executed_notebook(tmp_path, capsys):
     assert "running against the built-in emulator, answers are scripted" in out
     assert f"executed notebook written to {target}" in out and "FusionResult(status='ok'" in out
     assert target.is_file() and Path(target).stat().st_size > 1000
+
+
+def test_compare_notebook(served):
+    emu, env = served
+    emu.script(JUDGE, Reply())  # listed in /models with a price, so the notebook's max_cost can be checked
+    notebook = execute_notebook(EXAMPLES / "compare.ipynb", env=env, timeout=120)
+    assert_no_errors(notebook)
+    scored = code_cell(notebook, "fusion = Fusion(")
+    page = next(html_of(o) for o in outputs(scored) if html_of(o))
+    assert "fusion (budget)" in page and "score [95% CI]" in page and "data:image/png;base64," in page
+    assert any("compare: 3 prompts × (budget fusion + 3 baselines): about $" in o.get("text", "")
+               for o in outputs(scored))
+    judged = next(html_of(o) for o in outputs(code_cell(notebook, "open_questions = ")) if html_of(o))
+    assert "fusion wins [95% CI] (w/t/l)" in judged
+    # Pairwise: 3 prompts × 3 baselines, each graded in both orders by the judge.
+    grading = [r for r in emu.chats(JUDGE) if '<response id="A">' in r.body["messages"][-1]["content"]]
+    assert len(grading) == 3 * 3 * 2
+    # The baselines are the panel's members: their answers are the panel's, bought once.
+    assert all(len(emu.chats(m)) == 6 for m in BUDGET)
+    again = code_cell(notebook, "%fusion compare quiz.question").outputs[-1]["data"]["text/plain"]
+    assert again == "0.0", "the magic's re-run came from the cache"
+    assert code_cell(notebook, "path = ").outputs[-1]["data"]["text/plain"] == "True"
