@@ -55,31 +55,30 @@ class _Plan:
 
 def run_compare(fusion: Fusion, prompts: Any, baselines: Any = None, *, progress: bool = True,
                 **options: Any) -> Comparison:
-    "The blocking form of `acompare` (works inside Jupyter); shows the estimate and a progress bar."
+    "The blocking form of `acompare` (works inside Jupyter); shows the estimate, then a progress bar."
     from .batch import _Progress
 
     plan = _plan(fusion, prompts, baselines, **options)
-    bar: list[Any] = []
-
-    def started(n: int) -> None:
-        if progress:
-            bar.append(_Progress(n))
-
+    ready = run_sync(_prepare(fusion, plan))
+    bar = None
+    if progress:
+        print(_estimate_line(fusion, plan, ready))
+        bar = _Progress(len(plan.prompts))
     try:
-        return run_sync(_run(fusion, plan, started=started, show=print if progress else None,
-                             done=lambda row: bar[0].add(row) if bar else None),
-                        on_tick=lambda: bar[0].show() if bar else None)
+        return run_sync(_execute(fusion, plan, ready, done=bar.add if bar else None),
+                        on_tick=bar.show if bar else None)
     finally:
         if bar:
-            bar[0].show(final=True)
+            bar.show(final=True)
 
 
 async def acompare(fusion: Fusion, prompts: Any, baselines: Any = None, **options: Any) -> Comparison:
-    "Compare ``fusion`` with each baseline on ``prompts`` (see `Fusion.compare`)."
+    "Compare ``fusion`` with each baseline on ``prompts`` (see `Fusion.compare`); no display."
     from .runner import on_background
 
     plan = _plan(fusion, prompts, baselines, **options)
-    return await on_background(_run(fusion, plan))
+    ready = await on_background(_prepare(fusion, plan))
+    return await on_background(_execute(fusion, plan, ready))
 
 
 # -- checking the inputs (nothing is sent before this passes) ----------------------------------------
@@ -170,16 +169,26 @@ def _grading(fusion: Fusion, has_reference: bool, grader: Any) -> tuple[str, Any
 
 
 # -- running -----------------------------------------------------------------------------------------
-async def _run(fusion: Fusion, plan: _Plan, *, started: Callable[[int], None] | None = None,
-               show: Callable[[str], None] | None = None,
-               done: Callable[[dict[str, Any]], None] | None = None) -> Comparison:
+@dataclasses.dataclass
+class _Ready:
+    """The shared call and the batch estimate, made before anything is sent."""
+
+    call: Call
+    began: float
+    total: float | None
+    new: float | None
+    unknown: list[str]
+
+
+async def _prepare(fusion: Fusion, plan: _Plan) -> _Ready:
     began = time.perf_counter()
     call = await fusion._call(None)
-    total, new, unknown = await _estimate(fusion, call, plan)
-    if show:
-        show(_estimate_line(fusion, plan, total, new, unknown))
-    if started:
-        started(len(plan.prompts))
+    return _Ready(call, began, *(await _estimate(fusion, call, plan)))
+
+
+async def _execute(fusion: Fusion, plan: _Plan, ready: _Ready, *,
+                   done: Callable[[dict[str, Any]], None] | None = None) -> Comparison:
+    call = ready.call
     gate = asyncio.Semaphore(plan.concurrency)
     label = f"fusion ({fusion.preset_label})"
 
@@ -187,10 +196,8 @@ async def _run(fusion: Fusion, plan: _Plan, *, started: Callable[[int], None] | 
         async with gate:
             run = await _one(fusion, call, plan, i, label)
         if done:
-            failed = not run.answers[0].ok
-            done({"status": "error" if failed else "ok",
-                  "cost_usd": sum(a.paid_usd for a in run.answers) + sum(
-                      g.paid_usd for p in run.pairings for g in p.grades)})
+            paid = sum(a.paid_usd for a in run.answers) + sum(g.paid_usd for p in run.pairings for g in p.grades)
+            done({"status": "ok" if run.answers[0].ok else "error", "cost_usd": paid})
         return run
 
     runs = list(await asyncio.gather(*(one(i) for i in range(len(plan.prompts)))))
@@ -200,17 +207,16 @@ async def _run(fusion: Fusion, plan: _Plan, *, started: Callable[[int], None] | 
                 "endpoint": call.client.endpoint.label, "temperature": fusion.temperature,
                 "max_tokens": fusion.max_tokens, "system": fusion.system}
     return Comparison(fusion=label, baselines=[m.name for m in plan.baselines], runs=runs, grading=plan.mode,
-                      grader=plan.grader_name, estimate_usd=total, estimate_new_usd=new,
-                      elapsed_s=round(time.perf_counter() - began, 4), settings=settings)
+                      grader=plan.grader_name, estimate_usd=ready.total, estimate_new_usd=ready.new,
+                      elapsed_s=round(time.perf_counter() - ready.began, 4), settings=settings)
 
 
 async def _one(fusion: Fusion, call: Call, plan: _Plan, i: int, label: str) -> PromptRun:
     prompt = plan.prompts[i]
     later = tuple(m for m in plan.baselines if m in fusion.panel)  # answered from the panel's cache
     now = tuple(m for m in plan.baselines if m not in later)
-    deliberation = asyncio.ensure_future(_fuse(fusion, prompt, label))
-    early = await _ask_baselines(fusion, call, now, prompt)
-    fused = await deliberation
+    # gather: an interrupt cancels the deliberation and the baselines alike.
+    fused, early = await asyncio.gather(_fuse(fusion, prompt, label), _ask_baselines(fusion, call, now, prompt))
     answers = {**early, **(await _ask_baselines(fusion, call, later, prompt))}
     run = PromptRun(label=plan.labels[i], prompt=prompt,
                     reference=plan.references[i] if plan.references is not None else None,
@@ -290,6 +296,13 @@ async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order:
               "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None}
     response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable, **params)
     ledger().record_response(response, purpose="grade", label=prompt)
+    if not response.ok:  # e.g. a server without structured output: the instructions alone ask for the JSON
+        first = response
+        response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable,
+                                **{**params, "response_format": None})
+        ledger().record_response(response, purpose="grade", label=prompt)
+        if not response.ok:
+            response.error = f"{first.error}; without response_format: {response.error}"
     grade = Grade(order, cost_usd=(response.cost_usd or 0.0) + response.saved_usd,
                   paid_usd=0.0 if response.cached else (response.cost_usd or 0.0), cached=response.cached)
     if not response.ok:
@@ -377,8 +390,9 @@ async def _estimate(fusion: Fusion, call: Call, plan: _Plan) -> tuple[float | No
     return total, new, sorted(unknown)
 
 
-def _estimate_line(fusion: Fusion, plan: _Plan, total: float | None, new: float | None, unknown: list[str]) -> str:
+def _estimate_line(fusion: Fusion, plan: _Plan, ready: _Ready) -> str:
     "The batch estimate as one line, shown before anything is sent."
+    total, new, unknown = ready.total, ready.new, ready.unknown
     n, k = len(plan.prompts), len(plan.baselines)
     what = f"{n} prompt{'s' * (n != 1)} × ({fusion.preset_label} fusion + {k} baseline{'s' * (k != 1)})"
     if plan.mode == "pairwise":

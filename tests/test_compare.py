@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pandas as pd
 import pytest
+from helpers import interrupt_when
 
 from fusion_magic import Comparison, Fusion, ledger
 from fusion_magic.emulator import Emulator, Reply
@@ -141,6 +144,38 @@ def test_the_estimate_counts_every_call(emu):
     assert result.estimate_new_usd == pytest.approx(result.estimate_usd)
 
 
+def test_an_interrupt_keeps_what_arrived_and_the_rerun_pays_only_the_rest(emu):
+    emu.script("y/two", Reply(latency=5))
+    # Interrupt once both deliberations and the fast baseline are paid for, while y/two still thinks.
+    def ready() -> bool:
+        paid = [m for m, _ in emu.charges]
+        return paid.count(JUDGE) == 2 and paid.count("x/one") == 2
+
+    watcher = interrupt_when(ready, after=0.1)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fusion().compare(PROMPTS[:2], BASELINES, grader=GRADER, progress=False)
+    watcher.join()
+    assert time.monotonic() - started < 4, "the slow baseline was cancelled, not waited for"
+    time.sleep(0.3)  # let the server see the cancelled requests
+    assert all(r.cancelled for r in emu.chats("y/two")) and not emu.chats(GRADER)
+    emu.script("y/two", Reply())
+    since, paid_before = len(emu.requests), len(emu.charges)
+    result = fusion().compare(PROMPTS[:2], BASELINES, grader=GRADER, progress=False)
+    assert sorted({r.model for r in emu.chats(since=since)}) == [GRADER, "y/two"]
+    assert len(emu.chats("y/two", since)) == 2 and len(emu.chats(GRADER, since)) == 2 * 2 * 2
+    assert result.paid_usd == pytest.approx(charged(emu, "y/two", GRADER, since=paid_before), rel=1e-9)
+
+
+def test_the_async_form(emu):
+    async def main():
+        return await fusion().acompare(PROMPTS[:2], ["x/one"], grader=GRADER)
+
+    result = asyncio.run(main())
+    assert isinstance(result, Comparison) and len(result.runs) == 2 and result.grading == "pairwise"
+    assert result.paid_usd == pytest.approx(emu.total_cost, rel=1e-9)
+
+
 # -- pairwise grading ----------------------------------------------------------------------------
 def test_every_pair_is_graded_in_both_orders(emu):
     emu.script(GRADER, Reply(grade="A"))  # a grader that always prefers the first answer
@@ -223,6 +258,15 @@ def test_an_unreadable_grader_reply_is_kept_as_an_error(emu):
     assert all(g.error and "no verdict" in g.error for g in pairing.grades)
     assert result.to_frame().loc["x/one", "fusion_win_rate"] is None or pd.isna(
         result.to_frame().loc["x/one", "fusion_win_rate"])
+
+
+def test_a_server_without_structured_output_still_grades(emu):
+    # The first grading request is refused for its response_format; asked again without it, it answers.
+    emu.script(GRADER, Reply(status=400, error_message="response_format is not supported"), Reply(grade="tie"))
+    result = fusion().compare(PROMPTS[:1], ["x/one"], grader=GRADER, progress=False)
+    requests = grades_of(emu)
+    assert len(requests) == 3 and sum("response_format" not in r.body for r in requests) == 1
+    assert [g.winner for g in result.runs[0].pairings[0].grades] == ["tie", "tie"]
 
 
 def test_the_judge_grades_by_default(emu):
