@@ -247,7 +247,8 @@ class Comparison:
             "pairwise": f"graded pairwise by {self.grader}, both orders",
             "none": "not graded",
         }[self.grading]
-        return (f"Comparison: {len(self.runs)} prompts, {self.fusion} vs {', '.join(self.baselines)}; {grading}; "
+        n = len(self.runs)
+        return (f"Comparison: {n} prompt{'s' * (n != 1)}, {self.fusion} vs {', '.join(self.baselines)}; {grading}; "
                 f"grading cost {f.fmt_cost(self.grading_cost_usd)}; paid {f.fmt_cost(self.paid_usd)} in this run")
 
     def _cells(self) -> tuple[list[str], list[list[str]]]:

@@ -31,3 +31,19 @@ def test_local_preset_deliberates_for_real():
     html = result._repr_html_()
     assert html.count("<details") >= 3 and "smollm2 (plain)" in html
     assert fusion.endpoint is not None and fusion.endpoint.base_url.startswith("http://127.0.0.1:")
+
+
+def test_local_preset_compares_for_real():
+    # The baselines are the panel's members, so their answers come from the deliberation's own
+    # calls; the judge model grades each pair twice, in both orders, and its reasons are kept.
+    fusion = Fusion(preset="local", timeout=240)
+    result = fusion.compare(["Name one primary colour. Answer in one sentence."],
+                            baselines=[fusion.panel[0]], progress=False)
+    assert result.baselines == ["smollm2 (plain)"] and result.grading == "pairwise"
+    fused, solo = result.runs[0].answers
+    assert fused.ok and solo.ok and solo.cached, (fused.error, solo.error)
+    grades = result.runs[0].pairings[0].grades
+    assert [g.order for g in grades] == ["fusion_first", "baseline_first"]
+    # A 135M model may not always give a readable verdict; when it does, it is kept with its order.
+    assert all(g.winner in ("fusion", "baseline", "tie") or g.error for g in grades)
+    assert result.to_frame().loc["fusion (local)", "cost_total_usd"] == 0.0
