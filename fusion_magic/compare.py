@@ -371,7 +371,8 @@ async def _estimate(fusion: Fusion, call: Call, plan: _Plan) -> tuple[float | No
         for member, (_, cost) in zip(plan.baselines, solo.members, strict=True):
             base_new = not is_cached(call, member, fusion._messages(member, prompt))
             total += cost or 0.0
-            new += (cost or 0.0) if base_new else 0.0
+            if member not in fusion.panel:  # a panel member's answer is paid for once, by the deliberation
+                new += (cost or 0.0) if base_new else 0.0
             if plan.grader is not None:
                 reads = tokens + 2 * solo.completion_tokens + JUDGE_OVERHEAD_TOKENS // 2
                 grade = 2 * (cost_from_tokens(grader_price, reads, GRADER_OUT_TOKENS) or 0.0)

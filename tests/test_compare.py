@@ -113,6 +113,9 @@ def test_baselines_default_to_the_panel_and_reuse_its_answers(emu):
         assert len(emu.chats(model)) == 3, "each panel answer is bought once and reused as the baseline"
         assert all(run.answer(model).cached and run.answer(model).paid_usd == 0 for run in result.runs)
     assert result.to_frame().loc["a/alpha", "cost_total_usd"] == pytest.approx(charged(emu, "a/alpha"))
+    # The estimate of what is new counts each panel answer once: the baselines add only their grading.
+    alone = fusion().compare(["A fresh question?"], grader=False, progress=False)
+    assert alone.estimate_new_usd == pytest.approx(alone.estimate_usd - _solo_estimate("A fresh question?", PANEL))
 
 
 def test_max_cost_refuses_before_sending_and_counts_only_what_is_new(emu, capsys):
@@ -131,7 +134,7 @@ def test_max_cost_refuses_before_sending_and_counts_only_what_is_new(emu, capsys
 
 
 def test_the_estimate_counts_every_call(emu):
-    from fusion_magic.pricing import cost_from_tokens, count_tokens, estimate, load_models  # noqa: F401
+    from fusion_magic.pricing import count_tokens
 
     result = fusion().compare(PROMPTS[:1], ["x/one"], grader=GRADER, progress=False)
     price = {m: (float(p["prompt"]), float(p["completion"])) for m, p in PRICES.items()}
@@ -448,3 +451,11 @@ def test_magic_mistakes_are_one_line(emu, ip, line, message):
         ip.run_cell(line + f" --panel {','.join(PANEL)} -j {JUDGE}")
     assert type(info.value) is UsageError and message in str(info.value)
     assert emu.chats() == []
+
+
+def _solo_estimate(prompt: str, models: list[str]) -> float:
+    "The documented estimate of single calls: ~4 characters a token in, 600 tokens out."
+    from fusion_magic.pricing import count_tokens
+
+    tokens = count_tokens(prompt)
+    return sum(tokens * float(PRICES[m]["prompt"]) + 600 * float(PRICES[m]["completion"]) for m in models)
