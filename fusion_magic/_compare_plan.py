@@ -1,0 +1,200 @@
+"""What `Fusion.compare` settles before anything is sent: checked inputs and the batch estimate.
+
+A mistake in the prompts, references, baselines or grader is one `ConfigError` line; a batch
+whose new part would cost more than ``max_cost`` is one `BudgetError` line. Either way nothing
+has been sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import grading
+from .config import Member, check_prompt, parse_members
+from .errors import BudgetError, ConfigError
+from .panel import Call, is_cached
+from .pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price, load_models
+
+if TYPE_CHECKING:
+    from .pipeline import Fusion
+
+__all__ = ["Plan", "estimate_batch", "estimate_line", "make_plan"]
+
+GRADER_OUT_TOKENS = 150  # a reason and a verdict
+
+
+@dataclasses.dataclass
+class Plan:
+    """The checked inputs of one comparison."""
+
+    prompts: list[str]
+    labels: list[Any]
+    references: list[Any] | None
+    baselines: tuple[Member, ...]
+    mode: str  # reference | pairwise | none
+    scorer: Callable[[str, Any], Any] | None
+    grader: Member | None
+    grader_name: str | None
+    concurrency: int
+    max_cost: float | None
+
+
+# -- checking the inputs --------------------------------------------------------------------------
+def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = None, grader: Any = None,
+          concurrency: int = 8, max_cost: float | None = None) -> Plan:
+    from .pipeline import _check_number
+
+    texts, labels = _sequence(prompts, "prompts")
+    if not texts:
+        raise ConfigError("compare() needs at least one prompt")
+    for label, text in zip(labels, texts, strict=True):
+        try:
+            check_prompt(text)
+        except ConfigError as exc:
+            raise ConfigError(f"prompt {label!r}: {exc}") from None
+    references = None
+    if reference is not None:
+        references, _ = _sequence(reference, "reference")
+        if len(references) != len(texts):
+            raise ConfigError(f"reference has {len(references)} entries for {len(texts)} prompts; give one each")
+    members = fusion.panel if baselines is None else _baselines(fusion, baselines)
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
+    _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
+    mode, scorer, judge, name = _grading(fusion, references is not None, grader)
+    return Plan([t.strip() for t in texts], labels, references, members, mode, scorer, judge, name,
+                 concurrency, max_cost)
+
+
+def _sequence(values: Any, what: str) -> tuple[list[Any], list[Any]]:
+    "The items and their labels (a Series keeps its index) of a list-like input."
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    if pd is not None and isinstance(values, pd.DataFrame):
+        raise ConfigError(f"compare() takes one column as {what}, e.g. df['question']")
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"{what} must be a list or a column of text, got {type(values).__name__}")
+    items = list(values)
+    labels = list(values.index) if pd is not None and isinstance(values, pd.Series) else list(range(len(items)))
+    return [_plain(v) for v in items], [_plain(v) for v in labels]
+
+
+def _plain(value: Any) -> Any:
+    "A JSON-ready copy of a label or reference (numpy scalars become Python numbers, the rest text)."
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _baselines(fusion: Fusion, baselines: Any) -> tuple[Member, ...]:
+    if isinstance(baselines, (str, Member)):
+        baselines = [baselines] if isinstance(baselines, Member) else baselines
+    members = parse_members(baselines, what="baselines", openrouter=fusion._strict_ids)
+    if not members:
+        raise ConfigError("baselines is empty; name at least one model to compare with")
+    names = [m.name for m in members]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"baseline {name!r} is listed twice")
+    return members
+
+
+def _grading(fusion: Fusion, has_reference: bool, grader: Any) -> tuple[str, Any, Member | None, str | None]:
+    if has_reference:
+        if grader is None:
+            return "reference", grading.contains, None, "contains"
+        if callable(grader):
+            return "reference", grader, None, getattr(grader, "__name__", type(grader).__name__)
+        if isinstance(grader, str) and grader in grading.SCORERS:
+            return "reference", grading.SCORERS[grader], None, grader
+        raise ConfigError("with reference=, grader is a scorer: 'exact', 'contains' or a function "
+                          "(answer, reference) -> score in [0, 1]")
+    if grader is False or grader == "none":
+        return "none", None, None, None
+    if callable(grader) or grader in grading.SCORERS:
+        raise ConfigError("a scorer needs expected answers: pass reference=[...] (one per prompt)")
+    if grader is None or grader == "judge":
+        return "pairwise", None, fusion.judge, fusion.judge.name
+    if isinstance(grader, (str, Member)):
+        (member,) = parse_members([grader], what="grader", openrouter=fusion._strict_ids)
+        return "pairwise", None, member, member.name
+    raise ConfigError(f"grader must be 'judge', a model id, a scorer or None, got {type(grader).__name__}")
+
+
+# -- the batch estimate ------------------------------------------------------------------------------
+async def estimate_batch(fusion: Fusion, call: Call, plan: Plan) -> tuple[float | None, float | None, list[str]]:
+    """(everything, the part not in the cache) in USD; `BudgetError` when that part exceeds max_cost.
+
+    A deliberation counts as new when a panel answer is not cached; a baseline when its answer
+    is not; a grader call when either answer it reads is new (its own key depends on them).
+    """
+    try:
+        call.prices = await load_models(call.client.http, call.client.endpoint.base_url, call.client.headers())
+    except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
+        if plan.max_cost is not None:
+            raise BudgetError(f"cannot check max_cost: model prices unavailable ({exc})") from None
+        return None, None, []
+    total = new = 0.0
+    unknown: set[str] = set()
+    grader_price = find_price(call.prices, plan.grader.model) if plan.grader else None
+    for prompt in plan.prompts:
+        tokens = count_tokens(prompt)
+        models = [m.model for m in fusion.panel]
+        fused = estimate(tokens, models, fusion.judge.model, call.prices, max_tokens=fusion.max_tokens)
+        solo = estimate(tokens, [m.model for m in plan.baselines], fusion.judge.model, call.prices,
+                        max_tokens=fusion.max_tokens)
+        unknown.update(fused.unknown, (m for m, c in solo.members if c is None))
+        fused_new = not all(is_cached(call, m, fusion._messages(m, prompt)) for m in fusion.panel)
+        total += fused.total
+        new += fused.total if fused_new else 0.0
+        for member, (_, cost) in zip(plan.baselines, solo.members, strict=True):
+            base_new = not is_cached(call, member, fusion._messages(member, prompt))
+            total += cost or 0.0
+            if member not in fusion.panel:  # a panel member's answer is paid for once, by the deliberation
+                new += (cost or 0.0) if base_new else 0.0
+            if plan.grader is not None:
+                reads = tokens + 2 * solo.completion_tokens + JUDGE_OVERHEAD_TOKENS // 2
+                grade = 2 * (cost_from_tokens(grader_price, reads, GRADER_OUT_TOKENS) or 0.0)
+                total += grade
+                new += grade if fused_new or base_new else 0.0
+    if plan.grader is not None and grader_price is None:
+        unknown.add(plan.grader.model)
+    if plan.max_cost is not None:
+        priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
+        if unknown and priced:
+            raise BudgetError(f"cannot estimate the cost of {', '.join(sorted(unknown))} (not in /models); "
+                              "drop max_cost or choose listed models")
+        if new > plan.max_cost:
+            raise BudgetError(f"estimated cost {_usd(new)} of what is not cached yet exceeds max_cost "
+                              f"${plan.max_cost:g}; nothing was sent")
+    return total, new, sorted(unknown)
+
+
+def estimate_line(fusion: Fusion, plan: Plan, total: float | None, new: float | None, unknown: list[str]) -> str:
+    "The batch estimate as one line, shown before anything is sent."
+    n, k = len(plan.prompts), len(plan.baselines)
+    what = f"{n} prompt{'s' * (n != 1)} × ({fusion.preset_label} fusion + {k} baseline{'s' * (k != 1)})"
+    if plan.mode == "pairwise":
+        what += f" + {2 * n * k} grader calls"
+    if total is None or new is None:
+        return f"compare: {what}: cost unknown (the endpoint lists no prices)"
+    text = f"compare: {what}: about {_usd(new)} to pay now"
+    if total > new:
+        text += f" ({_usd(total - new)} more is already cached)"
+    if unknown:
+        text += f"; price unknown for {', '.join(unknown)}"
+    return text
+
+
+def _usd(value: float | None) -> str:
+    from ._format import fmt_cost
+
+    return fmt_cost(value)
+
