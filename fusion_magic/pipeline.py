@@ -175,7 +175,8 @@ class Fusion:
         the panel's members). ``reference``: one expected answer per prompt, scored by ``grader``
         ("contains" by default, "exact", or a function ``(answer, reference) -> float in [0, 1]``).
         Without references ``grader`` is an LLM ("judge", the default, or a model id) comparing the
-        fused answer with each baseline's in both orders; ``grader=False`` grades nothing.
+        fused answer with each baseline's in both orders (the judge wrote the fused answer and may
+        favour it: another model is the fairer grader); ``grader=False`` grades nothing.
         Cached like every call; ``max_cost`` refuses before sending (see `fusion_magic.compare`).
         """
         from .compare import run_compare

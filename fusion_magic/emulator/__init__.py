@@ -5,6 +5,7 @@
     with Emulator() as emu:
         emu.script("a/x", Reply(status=429, retry_after=0.1), Reply(content="hello"))
         ...  # point a client at emu.base_url; read emu.requests and emu.total_cost
+        emu.script("g/grader", Reply(grade="A"))  # a pairwise grader that always prefers answer A
 
 Run it on its own with ``python -m fusion_magic.emulator --port 8765``. It needs aiohttp (the
 ``test`` extra); nothing else in fusion_magic imports this package.
