@@ -29,6 +29,7 @@ from .errors import (
 from .ledger import ledger
 from .pipeline import Fusion
 from .result import Analysis, FusionResult, Response
+from .saved import load_frame, save_frame
 
 __all__ = [
     "PRESETS",
@@ -49,7 +50,9 @@ __all__ = [
     "Response",
     "add_preset",
     "ledger",
+    "load_frame",
     "load_ipython_extension",
+    "save_frame",
     "unload_ipython_extension",
 ]
 

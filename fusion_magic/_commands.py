@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import io
+import keyword
 import os
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -25,7 +27,7 @@ from .result import FusionResult
 if TYPE_CHECKING:
     from .magic import FusionMagics
 
-__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "widget"]
+__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "show", "widget"]
 
 
 def _pandas() -> Any:
@@ -386,3 +388,41 @@ def _lookup(namespace: dict[str, Any], text: str) -> tuple[Any, Any]:
     except (AttributeError, KeyError, IndexError, TypeError):
         raise UsageError(f"{text!r}: {name} has no {attr_name or key!r}") from None
     return value, value
+
+
+# -- show -------------------------------------------------------------------------------------------
+_SHOW = MagicArgumentParser(prog="%fusion show", description="Show a saved result or frame; sends nothing.")
+_SHOW.add_argument("-o", "--output", metavar="NAME", help="also bind what was loaded to NAME")
+_SHOW.add_argument("--format", choices=display.FORMATS, metavar="FORMAT", help="as for %%fusion")
+_SHOW.add_argument("path", help="a file written by result.save(...) or fusion_magic.save_frame(...)")
+
+
+def show(magics: FusionMagics, rest: str) -> Any:
+    """`%fusion show [-o NAME] [--format FMT] PATH`: the saved result's view, or the saved frame.
+
+    A result is bound to `_fusion` (so `%fusion rejudge` works on it) and to NAME with -o.
+    """
+    from .saved import kind_of, load_frame, read_json, result_from_dict
+
+    try:
+        args = _SHOW.parse_args(shlex.split(rest))
+    except (UsageError, ValueError) as exc:
+        raise UsageError(f"%fusion show: {exc}; usage: %fusion show [-o NAME] [--format FMT] PATH") from None
+    name = args.output
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise UsageError(f"-o needs a Python variable name, got {name!r}")
+    data = read_json(args.path)
+    kind = kind_of(data)
+    if kind == "frame":
+        frame = load_frame(args.path)
+        if name:
+            magics.user_ns[name] = frame
+        return frame
+    if kind is None:
+        raise UsageError(f"{args.path}: neither a saved fusion result nor a saved frame")
+    try:
+        result = result_from_dict(data)
+    except FusionError as exc:
+        raise UsageError(f"{args.path}: {exc}") from None
+    magics._bind(result, name)
+    return display.present(result, args.format or magics.session_format or magics.format)

@@ -46,7 +46,7 @@ def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: boo
             try:
                 rows[i] = row(await fusion.arun(prompt), prompt)
             except FusionError as exc:
-                rows[i] = {"prompt": prompt, "status": "error", "error": str(exc)}
+                rows[i] = failed_row(prompt, str(exc))
         if bar:
             bar.add(rows[i])
 
@@ -59,9 +59,14 @@ def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: boo
     finally:
         if bar:
             bar.show(final=True)
-    missing = {"status": "error", "error": "interrupted"}
-    filled = [r or {"prompt": p, **missing} for r, p in zip(rows, items, strict=True)]
+    filled = [r or failed_row(p, "interrupted") for r, p in zip(rows, items, strict=True)]
     return pd.DataFrame(filled, columns=COLUMNS, index=index)
+
+
+def failed_row(prompt: Any, error: str) -> dict[str, Any]:
+    "The row of a prompt that got no result: its list columns are empty lists, so they iterate like the rest."
+    return {"prompt": prompt, "status": "error", "error": error, "failed_models": [],
+            **{s: [] for s in Analysis.SECTIONS}}
 
 
 def row(result: FusionResult, prompt: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ SETTINGS = tuple(
     "preset panel judge system temperature max_tokens timeout quorum web tool max_cost cache base_url "
     "api_key_env".split()
 )
-SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "help")
+SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "show", "help")
 
 
 def _setting(kind: type, help: str) -> Any:
@@ -163,6 +163,7 @@ class FusionMagics(Magics):
         %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`)
         %fusion compare PROMPTS [-b M1,M2] [--reference REF] [--grader G] [-o NAME]
                                       fusion against single models on your prompts (`_compare`)
+        %fusion show [-o NAME] PATH   a saved result (result.save) or frame (save_frame), offline
         %fusion help                  this text
         """
         from . import _commands as commands

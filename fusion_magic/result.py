@@ -6,7 +6,9 @@ Rendering lives in `fusion_magic.render`; this module only holds data.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -123,6 +125,13 @@ class Response:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Response:
+        "The inverse of `to_dict`."
+        from .saved import from_fields
+
+        return from_fields(cls, data)
+
 
 @dataclass
 class FusionResult:
@@ -218,6 +227,26 @@ class FusionResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FusionResult:
+        "The exact inverse of `to_dict` (derived totals are recomputed); `ConfigError` if it is not one."
+        from .saved import result_from_dict
+
+        return result_from_dict(data)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        "Write `to_json()` to ``path`` (replacing it); `FusionResult.load(path)` gives this result back."
+        from .saved import save_result
+
+        return save_result(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FusionResult:
+        "A result saved with `save`: no network, no key; displays exactly as it did."
+        from .saved import load_result
+
+        return load_result(path)
 
     def to_frame(self) -> pd.DataFrame:
         "One row per panel member: model, content, status, error, latency_s, tokens, cost_usd, cached."
