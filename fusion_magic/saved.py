@@ -167,6 +167,6 @@ def load_frame(path: PathLike) -> pd.DataFrame:
         raise ConfigError(f"{path}: not a saved frame (pandas orient='table' JSON){hint}")
     frame = pd.read_json(io.StringIO(json.dumps(data)), orient="table")
     # JSON null in an object column (e.g. `error` when no row failed) was None, not NaN.
-    for column in frame.select_dtypes(include=["object"]).columns:
+    for column in [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c])]:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame
