@@ -3,6 +3,10 @@
     python -m fusion_magic quickstart [--output PATH] [--emulator]
     python -m fusion_magic local [--port N]
 
+The example notebooks ship inside the package (``fusion_magic/examples/``, read through
+`importlib.resources`), so the quickstart works the same from a source checkout and after
+``pip install fusion-magic``.
+
 The quickstart picks its endpoint and says which: OpenRouter when a key is set (the ``budget``
 preset, real money), else the local model (the ``local`` preset), else the built-in emulator.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.resources
 import importlib.util
 import json
 import os
@@ -20,10 +25,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["execute_notebook", "kernel_manager", "kernel_env", "main"]
+__all__ = ["example", "execute_notebook", "kernel_manager", "kernel_env", "main"]
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding fusion_magic/
-EXAMPLES = PACKAGE_ROOT / "examples"
+DEFAULT_OUTPUT = Path("fusion-quickstart.ipynb")  # in the current folder: never inside the installed package
 PRESET_ENV = "FUSION_QUICKSTART_PRESET"  # the example notebooks read their preset from here
 KERNEL_NAME = "fusion-magic-python"
 KEY_VARS = ("FUSION_API_KEY", "OPENROUTER_API_KEY")
@@ -68,8 +73,24 @@ def kernel_manager() -> Iterator[Any]:
         yield KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
 
 
-def execute_notebook(path: Path, *, env: Mapping[str, str] | None = None, timeout: int = 600) -> Any:
-    "Run every cell of the notebook at ``path`` in a fresh kernel; returns the executed notebook."
+@contextlib.contextmanager
+def example(name: str) -> Iterator[Path]:
+    "A file path to the example notebook ``name`` shipped in the package (e.g. ``quickstart.ipynb``)."
+    resource = importlib.resources.files(__package__ or "fusion_magic").joinpath("examples").joinpath(name)
+    if not resource.is_file():
+        raise FileNotFoundError(f"fusion_magic ships no example named {name!r}")
+    with importlib.resources.as_file(resource) as path:
+        yield path
+
+
+def execute_notebook(
+    path: Path, *, env: Mapping[str, str] | None = None, timeout: int = 600, cwd: Path | None = None
+) -> Any:
+    """Run every cell of the notebook at ``path`` in a fresh kernel; returns the executed notebook.
+
+    The kernel starts in ``cwd`` (default: the notebook's folder), where the notebook's relative
+    paths (files it saves or reads) resolve.
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -80,7 +101,7 @@ def execute_notebook(path: Path, *, env: Mapping[str, str] | None = None, timeou
             km=km,
             timeout=timeout,
             kernel_name=KERNEL_NAME,
-            resources={"metadata": {"path": str(path.parent)}},
+            resources={"metadata": {"path": str(cwd or path.parent)}},
         )
         # cleanup_kc: nbclient only shuts down kernels it created itself; this one is ours to stop.
         client.execute(env=kernel_env(env), cleanup_kc=True)
@@ -130,12 +151,11 @@ def _start_emulator() -> Any:
 
 
 def quickstart(output: Path | None, force_emulator: bool) -> int:
-    "Execute examples/quickstart.ipynb and write the executed copy."
-    source = EXAMPLES / "quickstart.ipynb"
-    if not source.is_file():
-        print(f"error: {source} not found; run this from a fusion_magic source checkout", file=sys.stderr)
+    "Execute the shipped quickstart notebook in a fresh kernel and write the executed copy to ``output``."
+    output = (output or DEFAULT_OUTPUT).expanduser().resolve()
+    if output.is_dir():
+        print(f"error: {output} is a folder; give --output a notebook file name", file=sys.stderr)
         return 1
-    output = output or EXAMPLES / "out" / "quickstart.ipynb"
     env: dict[str, str] = {}
     emulator = None
     key_var = None if force_emulator else next((v for v in KEY_VARS if os.environ.get(v)), None)
@@ -157,9 +177,11 @@ def quickstart(output: Path | None, force_emulator: bool) -> int:
         print(f"{why}: running against the built-in emulator, answers are scripted")
         emulator = _start_emulator()
         env.update({PRESET_ENV: "budget", "FUSION_BASE_URL": emulator.base_url})
-    print(f"executing {source} in a fresh kernel...", flush=True)
+    print("executing the quickstart notebook in a fresh kernel...", flush=True)
     try:
-        notebook = execute_notebook(source, env=env)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with example("quickstart.ipynb") as source:
+            notebook = execute_notebook(source, env=env, cwd=output.parent)
     except Exception as exc:  # nbclient's CellExecutionError carries the failing cell and its traceback
         print(f"error: the notebook failed:\n{exc}", file=sys.stderr)
         return 1
@@ -168,7 +190,6 @@ def quickstart(output: Path | None, force_emulator: bool) -> int:
             emulator.stop()
     import nbformat
 
-    output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, output)
     print(f"executed notebook written to {output}")
     print(answer_summary(notebook))
@@ -186,12 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m fusion_magic", description="fusion_magic command line tools."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{quickstart,local}")
-    quick = commands.add_parser("quickstart", help="run examples/quickstart.ipynb in a real kernel")
+    quick = commands.add_parser("quickstart", help="run the quickstart notebook in a real kernel")
     quick.add_argument(
         "--output",
         type=Path,
         default=None,
-        help="where to write the executed notebook (default examples/out/quickstart.ipynb)",
+        help=f"where to write the executed notebook (default ./{DEFAULT_OUTPUT})",
     )
     quick.add_argument(
         "--emulator",

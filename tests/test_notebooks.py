@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fusion_magic.__main__ import (
-    EXAMPLES,
     PRESET_ENV,
     answer_summary,
+    example,
     execute_notebook,
     kernel_env,
     kernel_manager,
@@ -74,9 +74,10 @@ def assert_result_shown_once(cell) -> None:
     assert len(plain) == 1
 
 
-def test_quickstart_notebook(served):
+def test_quickstart_notebook(served, tmp_path):
     emu, env = served
-    notebook = execute_notebook(EXAMPLES / "quickstart.ipynb", env=env, timeout=60)
+    with example("quickstart.ipynb") as path:
+        notebook = execute_notebook(path, env=env, timeout=60, cwd=tmp_path)
     assert_no_errors(notebook)
     first = code_cell(notebook, "%%fusion -p $preset\n")
     assert_result_shown_once(first)
@@ -101,9 +102,10 @@ def test_quickstart_notebook(served):
     assert "contradictions" in frames
 
 
-def test_research_workflow_notebook(served):
+def test_research_workflow_notebook(served, tmp_path):
     emu, env = served
-    notebook = execute_notebook(EXAMPLES / "research_workflow.ipynb", env=env, timeout=60)
+    with example("research_workflow.ipynb") as path:
+        notebook = execute_notebook(path, env=env, timeout=60, cwd=tmp_path)
     assert_no_errors(notebook)
     answers = code_cell(notebook, "fusion = Fusion(").outputs[-1]["data"]["text/plain"]
     assert len(re.findall(r"\bok\b", answers)) == 3 and "error" not in answers
@@ -112,6 +114,14 @@ def test_research_workflow_notebook(served):
     assert_result_shown_once(code_cell(notebook, "%%fusion -p $preset -o review"))
     # {summary} reached the panel as a Markdown table, not as a DataFrame repr.
     assert any("| prompt | answer |" in json.dumps(r.body["messages"]) for r in emu.chats())
+    # Saved next to the notebook, reloaded equal, and replayed by %fusion show with no request.
+    saved = code_cell(notebook, "from fusion_magic import FusionResult, load_frame")
+    assert saved.outputs[-1]["data"]["text/plain"] == "(True, True)"
+    assert (tmp_path / "review.json").is_file() and (tmp_path / "answers.json").is_file()
+    replay = [o for o in outputs(code_cell(notebook, "%fusion show review.json")) if "<details" in html_of(o)]
+    review = code_cell(notebook, "%%fusion -p $preset -o review")
+    shown = [o for o in outputs(review) if "<details" in html_of(o)]
+    assert len(replay) == 1 and html_of(replay[0]) == html_of(shown[0])
 
 
 def _wait_reply(kc, msg_id: str, timeout: float) -> dict:
@@ -126,13 +136,13 @@ def _wait_reply(kc, msg_id: str, timeout: float) -> dict:
     raise AssertionError(f"no reply within {timeout} s")
 
 
-def test_interrupting_a_running_cell_keeps_the_fast_answers(served):
+def test_interrupting_a_running_cell_keeps_the_fast_answers(served, tmp_path):
     emu, env = served
     emu.script("s/slow", Reply(latency=5))
     emu.script("a/x", "fast answer one")
     emu.script("b/y", "fast answer two")
     with kernel_manager() as km:
-        km.start_kernel(env=kernel_env(env), cwd=str(EXAMPLES))
+        km.start_kernel(env=kernel_env(env), cwd=str(tmp_path))
         kc = km.client()
         kc.start_channels()
         try:
@@ -177,10 +187,11 @@ def test_quickstart_command_writes_the_executed_notebook(tmp_path, capsys):
     assert target.is_file() and Path(target).stat().st_size > 1000
 
 
-def test_compare_notebook(served):
+def test_compare_notebook(served, tmp_path):
     emu, env = served
     emu.script(JUDGE, Reply())  # listed in /models with a price, so the notebook's max_cost can be checked
-    notebook = execute_notebook(EXAMPLES / "compare.ipynb", env=env, timeout=120)
+    with example("compare.ipynb") as path:
+        notebook = execute_notebook(path, env=env, timeout=120, cwd=tmp_path)
     assert_no_errors(notebook)
     scored = code_cell(notebook, "fusion = Fusion(")
     page = next(html_of(o) for o in outputs(scored) if html_of(o))
