@@ -148,11 +148,21 @@ def load_result(path: PathLike) -> FusionResult:
 
 def save_frame(frame: pd.DataFrame, path: PathLike) -> Path:
     "Write a `Fusion.map` frame (or any DataFrame) as pandas ``orient='table'`` JSON; returns the path."
-    try:
-        text = frame.to_json(orient="table", indent=1, force_ascii=False)
-    except (AttributeError, TypeError) as exc:
-        raise ConfigError(f"save_frame needs a pandas DataFrame ({exc})") from None
-    return _write_text(path, text + "\n")
+    import math
+
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"save_frame needs a pandas DataFrame, got {type(frame).__name__}")
+    table = json.loads(frame.to_json(orient="table"))
+    # pandas writes floats with at most 15 decimals (0.000148 -> 1.48e-4 survives, 1/3 does not):
+    # put back the exact values, which json writes in full.
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    for row, (_, values) in zip(table["data"], frame[floats].iterrows(), strict=True):
+        for column in floats:
+            value = float(values[column])
+            row[str(column)] = None if math.isnan(value) else value
+    return _write_text(path, json.dumps(table, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def load_frame(path: PathLike) -> pd.DataFrame:
@@ -165,7 +175,7 @@ def load_frame(path: PathLike) -> pd.DataFrame:
     if kind_of(data) != "frame":
         hint = "; read a result with FusionResult.load" if kind_of(data) == "result" else ""
         raise ConfigError(f"{path}: not a saved frame (pandas orient='table' JSON){hint}")
-    frame = pd.read_json(io.StringIO(json.dumps(data)), orient="table")
+    frame = pd.read_json(io.StringIO(json.dumps(data)), orient="table", precise_float=True)
     # JSON null in an object column (e.g. `error` when no row failed) was None, not NaN.
     for column in [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c])]:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)

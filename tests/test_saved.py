@@ -140,7 +140,8 @@ def test_map_frame_round_trip(emulator, tmp_path):
     assert list(frame["status"]) == ["partial", "partial", "error"]
     path = save_frame(frame, tmp_path / "answers.json")
     back = load_frame(path)
-    pd.testing.assert_frame_equal(back, frame)
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    assert back.equals(frame)
     assert back.loc["q1", "contradictions"] == frame.loc["q1", "contradictions"]
     assert back.loc["q2", "failed_models"] == ["b/beta"]
     assert back.loc["q3", "consensus"] == [] and back.loc["q3", "failed_models"] == [], "no NaN to trip a loop"
@@ -148,6 +149,16 @@ def test_map_frame_round_trip(emulator, tmp_path):
         FusionResult.load(path)
     with pytest.raises(ConfigError, match="not a saved frame"):
         load_frame(panel_fusion().run("Q?").save(tmp_path / "one.json"))
+
+
+def test_frame_floats_and_missing_values_come_back_exactly(tmp_path):
+    frame = pd.DataFrame({"x": [0.0939, 1 / 3, 3.14e-9, float("nan"), 1e300], "s": ["a", None, "c", "d", "e"],
+                          "n": [1, 2, 3, 4, 5], "o": [None, [1], {"k": "v"}, "t", None]}, index=list("abcde"))
+    back = load_frame(save_frame(frame, tmp_path / "f.json"))
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    assert back.loc["a", "o"] is None and back.loc["c", "o"] == {"k": "v"}
+    with pytest.raises(ConfigError, match="save_frame needs a pandas DataFrame, got list"):
+        save_frame([1, 2], tmp_path / "g.json")
 
 
 # -- %fusion show --------------------------------------------------------------------------------------
