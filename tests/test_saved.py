@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 import pytest
-from helpers import JUDGE, panel_fusion
+from helpers import JUDGE, PANEL, panel_fusion
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.display import Markdown
@@ -87,6 +87,17 @@ def test_round_trip_of_a_cached_rerun_and_hostile_text(emulator, tmp_path):
     html = loaded._repr_html_()
     assert "<script" not in html and not re.search(r"<[^>]*\bon\w+\s*=", html), "hostile text stays inert"
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
+
+
+def test_round_trip_of_a_follow_up_and_following_up_a_loaded_result(emulator, tmp_path):
+    first = panel_fusion().run("Which database?")
+    loaded = FusionResult.load(first.save(tmp_path / "first.json"))
+    mark = len(emulator.requests)
+    second = loaded.follow_up("Why?")  # a result read from disk carries on the conversation
+    assert [r.model for r in second.responses] == PANEL and second.judge.model == JUDGE
+    assert {r.model for r in emulator.chats(since=mark)} == {*PANEL, JUDGE}
+    assert second.history and second.history[0]["prompt"] == "Which database?"
+    assert assert_round_trip(second, tmp_path).history == second.history
 
 
 def test_save_replaces_the_file_and_loading_is_offline(emulator, tmp_path, monkeypatch):
