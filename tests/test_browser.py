@@ -144,6 +144,8 @@ def lab(tmp_path_factory, emulator):
 @pytest.fixture(scope="module")
 def page(lab):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):  # only this run's screenshots
+        old.unlink()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_FLAGS)
         try:
@@ -279,7 +281,7 @@ def test_quickstart_through_jupyterlab(page: Page, lab, emulator):
         shot(page, "05-widget")
 
     with checks.step("widget-estimate-dollars"):
-        label = widget.locator(".widget-label", has_text="Estimated cost").first
+        label = widget.locator(".widget-html, .widget-label", has_text="Estimated cost").first
         expect(label).to_contain_text(re.compile(r"about \$\d+\.\d+ \(\$\d+\.\d+ to \$\d+\.\d+\)"), use_inner_text=True)
         assert label.locator("mjx-container").count() == 0, "MathJax typeset the estimate"
 
