@@ -219,6 +219,9 @@ def test_quickstart_through_jupyterlab(page: Page, lab, emulator):
     expect(page.locator(".jp-KernelName")).to_have_text(re.compile("Python"))
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
     shot(page, "01-opened")
+    page.evaluate("alert('probe')")  # the dialog listener works: a real alert is caught
+    assert page.dialogs == ["probe"]
+    page.dialogs.clear()
 
     # Run All, as a person does; the tagged mistake cell does not stop the run.
     menu(page, "Run", "runmenu:run-all")
