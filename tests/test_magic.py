@@ -507,3 +507,51 @@ def test_help(ip, capsys):
     ip.run_cell("%fusion help")
     out = capsys.readouterr().out
     assert "%fusion rejudge [-j JUDGE] [NAME]" in out and "%%fusion?" in out
+
+
+# -- %fusion show: a saved result or frame, replayed offline -------------------------------------------
+def test_fusion_show_replays_a_saved_result_with_no_network(emulator, tmp_path, monkeypatch, ip):
+    from helpers import panel_fusion
+
+    emulator.script("a/alpha", '<img src=x onerror="alert(1)"> costs $0.0056 (estimate $0.0086)')
+    result = panel_fusion().run("Which database?")
+    result.save(tmp_path / "saved result.json")
+    emulator.stop()
+    for name in ("FUSION_BASE_URL", "OPENROUTER_API_KEY", "FUSION_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    shown = ip.run_line_magic("fusion", f'show -o kept "{tmp_path / "saved result.json"}"')
+    assert isinstance(shown, FusionResult) and shown == result
+    assert shown._repr_html_() == result._repr_html_()
+    assert ip.user_ns["_fusion"] == result and ip.user_ns["kept"] == result
+    markdown = ip.run_line_magic("fusion", f'show --format markdown "{tmp_path / "saved result.json"}"')
+    assert isinstance(markdown, Markdown) and markdown.data == result._repr_markdown_()
+
+
+def test_fusion_show_reloads_a_saved_frame(emulator, tmp_path, ip):
+    import pandas as pd
+    from helpers import panel_fusion
+
+    from fusion_magic import save_frame
+
+    frame = panel_fusion().map(["One?", "Two?"], progress=False)
+    save_frame(frame, tmp_path / "answers.json")
+    shown = ip.run_line_magic("fusion", f"show -o answers {tmp_path / 'answers.json'}")
+    pd.testing.assert_frame_equal(shown, frame)
+    assert ip.user_ns["answers"] is shown and "_fusion" not in ip.user_ns
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("show", "%fusion show: the following arguments are required: path"),
+        ("show {tmp}/missing.json", "missing.json: no such file"),
+        ("show {tmp}/other.json", "other.json: neither a saved fusion result nor a saved frame"),
+        ("show -o 1x {tmp}/other.json", "-o needs a Python variable name, got '1x'"),
+        ('show "{tmp}/unclosed', "%fusion show: No closing quotation"),
+    ],
+)
+def test_fusion_show_mistakes_are_one_line(ip, tmp_path, line, message):
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    with pytest.raises(UsageError) as caught:
+        ip.run_line_magic("fusion", line.format(tmp=tmp_path))
+    assert message in str(caught.value) and "\n" not in str(caught.value)

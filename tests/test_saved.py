@@ -8,15 +8,10 @@ import re
 import pandas as pd
 import pytest
 from helpers import JUDGE, PANEL, panel_fusion
-from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.display import Markdown
-from traitlets.config import Config
 
 from fusion_magic import FusionResult, Response, load_frame, save_frame
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
-from fusion_magic.magic import register, unregister
 
 HOSTILE = '<img src=x onerror="alert(1)"> costs $0.0056 (estimate $0.0086) <script>alert(2)</script>'
 
@@ -170,61 +165,3 @@ def test_frame_floats_and_missing_values_come_back_exactly(tmp_path):
     assert back.loc["a", "o"] is None and back.loc["c", "o"] == {"k": "v"}
     with pytest.raises(ConfigError, match="save_frame needs a pandas DataFrame, got list"):
         save_frame([1, 2], tmp_path / "g.json")
-
-
-# -- %fusion show --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryAccessor.enabled = False
-    ip = InteractiveShell.instance(config=config)
-    yield ip
-    InteractiveShell.clear_instance()
-
-
-@pytest.fixture
-def ip(shell):
-    shell.reset()
-    register(shell)
-    yield shell
-    unregister(shell)
-
-
-def test_fusion_show_replays_a_saved_result_with_no_network(emulator, tmp_path, monkeypatch, ip):
-    emulator.script("a/alpha", HOSTILE)
-    result = panel_fusion().run("Which database?")
-    result.save(tmp_path / "saved result.json")
-    emulator.stop()
-    for name in ("FUSION_BASE_URL", "OPENROUTER_API_KEY", "FUSION_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    shown = ip.run_line_magic("fusion", f'show -o kept "{tmp_path / "saved result.json"}"')
-    assert isinstance(shown, FusionResult) and shown == result
-    assert shown._repr_html_() == result._repr_html_()
-    assert ip.user_ns["_fusion"] == result and ip.user_ns["kept"] == result
-    markdown = ip.run_line_magic("fusion", f'show --format markdown "{tmp_path / "saved result.json"}"')
-    assert isinstance(markdown, Markdown) and markdown.data == result._repr_markdown_()
-
-
-def test_fusion_show_reloads_a_saved_frame(emulator, tmp_path, ip):
-    frame = panel_fusion().map(["One?", "Two?"], progress=False)
-    save_frame(frame, tmp_path / "answers.json")
-    shown = ip.run_line_magic("fusion", f"show -o answers {tmp_path / 'answers.json'}")
-    pd.testing.assert_frame_equal(shown, frame)
-    assert ip.user_ns["answers"] is shown and "_fusion" not in ip.user_ns
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [
-        ("show", "%fusion show: the following arguments are required: path"),
-        ("show {tmp}/missing.json", "missing.json: no such file"),
-        ("show {tmp}/other.json", "other.json: neither a saved fusion result nor a saved frame"),
-        ("show -o 1x {tmp}/other.json", "-o needs a Python variable name, got '1x'"),
-        ('show "{tmp}/unclosed', "%fusion show: No closing quotation"),
-    ],
-)
-def test_fusion_show_mistakes_are_one_line(ip, tmp_path, line, message):
-    (tmp_path / "other.json").write_text('{"a": 1}')
-    with pytest.raises(UsageError) as caught:
-        ip.run_line_magic("fusion", line.format(tmp=tmp_path))
-    assert message in str(caught.value) and "\n" not in str(caught.value)
