@@ -2,22 +2,25 @@
 
 Panel answers reach the judge under anonymous labels (A, B, C...) so that brand names do not
 sway it; every model named in its reply is mapped back to a panel member, and names that are
-not panel members are dropped, never invented.
+not panel members are dropped (and counted), never invented. Reading the reply, whatever its
+shape, is `fusion_magic._verdict`'s job.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 import string
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from .result import Analysis, Contradiction, PartialCoverage, Stance, UniqueInsight
+from ._verdict import Salvage, salvage
+from .result import Analysis
 
-__all__ = ["Verdict", "build_messages", "labels_for", "parse_verdict", "reask_message", "response_format"]
+__all__ = [
+    "Verdict", "build_messages", "labels_for", "parse_verdict", "reask_message", "response_format", "verdict_of",
+]
 
 INSTRUCTIONS = """\
 You are the judge of a panel. Several assistants answered the same question; their answers \
@@ -32,7 +35,10 @@ Read every answer critically, then reply with ONE JSON object and nothing else:
 - "blind_spots": what every member missed that matters.
 Refer to members only by their labels ({labels}): in "model" fields the bare label, in text \
 "member X". The answer must stand on its own, without mentioning members. Keep each item to one \
-or two sentences. Use empty lists where nothing applies."""
+or two sentences. Use empty lists where nothing applies. The shape:
+{{"answer": "...", "consensus": ["..."], "contradictions": [{{"topic": "...", "stances": \
+[{{"model": "A", "stance": "..."}}]}}], "partial_coverage": [{{"models": ["A"], "point": "..."}}], \
+"unique_insights": [{{"model": "A", "insight": "..."}}], "blind_spots": ["..."]}}"""
 
 
 class Verdict(Analysis):
@@ -77,7 +83,15 @@ def response_format(labels: list[str]) -> dict[str, Any]:
     }
 
 
-_SCHEMA = Verdict.model_json_schema()
+def _answer_first(schema: dict[str, Any]) -> dict[str, Any]:
+    # A grammar-constrained model writes the fields in schema order: with the answer first it
+    # writes real sentences while it still has tokens to spend, and the analysis follows.
+    props = schema["properties"]
+    schema["properties"] = {"answer": props["answer"], **{k: v for k, v in props.items() if k != "answer"}}
+    return schema
+
+
+_SCHEMA = _answer_first(Verdict.model_json_schema())
 
 
 def _strict(schema: dict[str, Any], labels: list[str]) -> dict[str, Any]:
@@ -105,75 +119,33 @@ def _strict(schema: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     return schema
 
 
-def parse_verdict(text: str, labels: dict[str, str]) -> Verdict:
-    """Parse the judge's reply and map labels back to member names.
+def parse_verdict(text: str, labels: dict[str, str], aliases: dict[str, str] | None = None) -> Verdict:
+    """Read the judge's reply (any shape `fusion_magic._verdict` salvages) and map labels to members.
 
-    Raises `ValueError` (JSON) or `pydantic.ValidationError` (shape) for the re-ask.
+    Raises `ValueError` when nothing usable came back (no analysis and no answer).
     """
-    # strict=False: accept raw newlines inside strings, which small judges and some grammars emit.
-    data = json.loads(_json_part(text), strict=False)
-    verdict = Verdict.model_validate(data)
-    return _map_names(verdict, labels)
+    found = salvage(text, labels, aliases)
+    if not found.usable:
+        raise ValueError(_failure_text(found))
+    return verdict_of(found)
 
 
-def reask_message(error: Exception) -> dict[str, str]:
-    "The follow-up turn asking the judge to fix its JSON."
-    if isinstance(error, ValidationError):
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:12])
-    else:
-        detail = str(error)
+def verdict_of(found: Salvage) -> Verdict:
+    "The `Verdict` of a salvaged reply (items the result's models do not know are left out)."
+    return Verdict.model_validate({"answer": found.answer, **found.sections})
+
+
+def _failure_text(found: Salvage) -> str:
+    if found.found_json:
+        return "the JSON has none of the analysis sections and no answer"
+    return "no JSON object in the reply"
+
+
+def reask_message(error: Exception | str) -> dict[str, str]:
+    "The follow-up turn asking the judge for the JSON object, when nothing usable came back."
     return {
         "role": "user",
-        "content": f"Your reply was not valid JSON for the required schema ({detail}). "
-        "Reply again with the corrected JSON object only, no prose and no code fences.",
+        "content": f"Your reply was not valid JSON for the required shape ({error}). Reply again with the JSON "
+        "object only, "
+        f"with the keys {', '.join(_SCHEMA['properties'])}; no prose and no code fences.",
     }
-
-
-def _json_part(text: str) -> str:
-    text = text.strip()
-    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
-    if fence:
-        text = fence.group(1).strip()
-    start, end = text.find("{"), text.rfind("}")
-    return text[start : end + 1] if start != -1 and end > start else text
-
-
-def _map_names(verdict: Verdict, labels: dict[str, str]) -> Verdict:
-    names = set(labels.values())
-    lookup = {k.lower(): v for k, v in labels.items()} | {n.lower(): n for n in names}
-
-    def who(model: str) -> str | None:
-        key = re.sub(r"^(member|answer|model|assistant)\s+", "", model.strip(), flags=re.I).strip(" \"'[]()")
-        return lookup.get(key.lower())
-
-    def text(value: str) -> str:
-        return _relabel(value, labels)
-
-    contradictions = []
-    for c in verdict.contradictions:
-        stances = [Stance(model=m, stance=text(s.stance)) for s in c.stances if (m := who(s.model))]
-        if len(stances) >= 2:
-            contradictions.append(Contradiction(topic=text(c.topic), stances=stances))
-    partial = []
-    for p in verdict.partial_coverage:
-        models = list(dict.fromkeys(m for x in p.models if (m := who(x))))
-        if models:
-            partial.append(PartialCoverage(models=models, point=text(p.point)))
-    unique = [UniqueInsight(model=m, insight=text(u.insight)) for u in verdict.unique_insights if (m := who(u.model))]
-    return Verdict(
-        answer=text(verdict.answer),
-        consensus=[text(c) for c in verdict.consensus],
-        contradictions=contradictions,
-        partial_coverage=partial,
-        unique_insights=unique,
-        blind_spots=[text(b) for b in verdict.blind_spots],
-    )
-
-
-def _relabel(value: str, labels: dict[str, str]) -> str:
-    "Replace 'member A' / 'answer B' in free text with the member's name."
-    def sub(match: re.Match[str]) -> str:
-        name = labels.get(match.group(2).upper())
-        return name if name else match.group(0)
-
-    return re.sub(r"\b((?i:member|answer|model|assistant))\s+([A-Z]\d?)\b", sub, value)

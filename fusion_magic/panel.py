@@ -57,6 +57,7 @@ async def ask(
     key = key or member.name
     params = _params(call, member, params)
     errors: list[str] = []
+    status_code: int | None = None
     tracker = call.tracker
     call.note(key, state="waiting")
     for model in member.models:
@@ -76,6 +77,7 @@ async def ask(
             )
         except ProviderError as exc:
             errors.append(str(exc))
+            status_code = exc.status_code
             if len(member.models) > 1:
                 call.note(key, state="retrying", note=f"{model} failed, trying the next fallback")
             continue
@@ -87,7 +89,7 @@ async def ask(
         return response, done
     reason = " | ".join(errors)
     call.note(key, state="failed", note=reason)
-    return Response(member.name, status="failed", error=reason), None
+    return Response(member.name, status="failed", error=reason, status_code=status_code), None
 
 
 def _params(call: Call, member: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +117,7 @@ def _response(name: str, model: str, done: Completion, prices: dict[str, ModelPr
         model=name, content=done.content, latency_s=round(done.latency_s, 4),
         prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
         cost_usd=cost, cost_estimated=estimated, served_by=done.served_model or model,
+        sources=list(done.sources),
     )
 
 
@@ -123,7 +126,7 @@ def _record(response: Response, done: Completion) -> dict[str, Any]:
         "content": response.content, "served_by": response.served_by, "latency_s": response.latency_s,
         "prompt_tokens": response.prompt_tokens, "completion_tokens": response.completion_tokens,
         "cost_usd": response.cost_usd, "finish_reason": done.finish_reason, "tool_calls": done.tool_calls,
-        "created_at": time.time(),
+        "sources": response.sources, "created_at": time.time(),
     }
 
 
@@ -134,6 +137,7 @@ def _from_cache(name: str, hit: dict[str, Any]) -> Response:
         prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
         cost_usd=0.0, cached=True, served_by=hit.get("served_by"), saved_usd=hit.get("cost_usd") or 0.0,
         first_latency_s=hit.get("latency_s"),
+        sources=list(hit.get("sources") or []),
     )
 
 
@@ -205,4 +209,5 @@ def merge_calls(name: str, calls: list[Response]) -> Response:
         cached=all(c.cached for c in calls), served_by=last.served_by,
         cost_estimated=any(c.cost_estimated for c in calls), saved_usd=sum(c.saved_usd for c in calls),
         first_latency_s=total("first_latency_s"),
+        status_code=last.status_code,
     )

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from . import followup
-from . import judge as judging
 from .cache import Cache
 from .client import ChatClient
 from .config import (
@@ -31,11 +30,12 @@ from .config import (
     resolve_endpoint,
 )
 from .errors import BudgetError, ConfigError
+from .judge_seat import merged, run_judge
 from .ledger import ledger
-from .panel import Call, ask, ask_panel, merge_calls
+from .panel import Call, ask_panel
 from .pricing import count_tokens, estimate, load_models
 from .progress import JUDGE, Tracker
-from .result import Analysis, FusionResult
+from .result import Analysis, FusionResult, Response
 from .runner import on_background, run_sync
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Fusion"]
 
 T = TypeVar("T")
+LOCAL_JUDGE_NOTE = "the local judge is a tiny model (SmolLM2-135M): read its analysis as a demo, not a verdict"
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("fusion_depth", default=0)
 
 
@@ -67,6 +68,7 @@ class Fusion:
         api_key: str | None = None,
         api_key_env: str | None = None,
         timeout: float | None = 120,
+        judge_timeout: float | None = None,
         quorum: int | None = None,
         cache: bool = True,
         refresh: bool = False,
@@ -100,6 +102,7 @@ class Fusion:
         if web and not strict_ids:
             raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
         _check_number("timeout", timeout, allow_none=True)
+        _check_number("judge_timeout", judge_timeout, allow_none=True)
         _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
         _check_number("stall_timeout", stall_timeout)
         if temperature is not None and not 0 <= temperature <= 2:
@@ -109,6 +112,7 @@ class Fusion:
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
+        self.judge_timeout = judge_timeout  # None: the judge has the same deadline as a member
         self.system, self.temperature, self.web = system, temperature, web
         self.max_tokens = max_tokens if max_tokens is not None else chosen.max_tokens
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
@@ -231,8 +235,10 @@ class Fusion:
         except asyncio.CancelledError:
             tracker.cancel_pending("interrupted")  # the judge too: it will not start now
             result.responses = call.partial or result.responses
-            result.interrupted, result.status = True, "error" if not any(r.ok for r in call.partial) else "partial"
-            result.error = "interrupted: the answers that arrived are kept (and cached)"
+            result.interrupted, result.status, result.failure_reason = True, "interrupted", "cancelled"
+            kept = sum(r.ok for r in result.responses)
+            result.error = (f"interrupted: the {kept} answers that arrived are kept (and cached)" if kept
+                            else "interrupted before any answer arrived")
             result.elapsed_s = round(time.perf_counter() - started, 4)
             self.last_result = result
             ledger().record_fusion(result)  # what arrived was paid for
@@ -251,48 +257,32 @@ class Fusion:
             result.error = f"all {len(self.panel)} panel members failed: " + "; ".join(
                 r.reason for r in result.responses
             )
+            result.failure_reason = panel_failure(result.responses)
             call.note(JUDGE, state="skipped", note="no panel answers")
             return
         await self._judge(call, result, prompt, self.judge)
 
     async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
         answered = [r for r in result.responses if r.ok]
-        labels = judging.labels_for([r.model for r in answered])
+        # Names a judge may use for a member besides its label: its model ids and the model that served it.
+        aliases = {model: m.name for m in self.panel for model in m.models}
+        aliases |= {r.served_by: r.model for r in answered if r.served_by}
+        timeout = self.judge_timeout if self.judge_timeout is not None else self.timeout
         question = followup.judge_question(result.history, prompt) if result.history else prompt
-        answers = {label: r.content for label, r in zip(labels, answered, strict=True)}
-        messages = judging.build_messages(question, answers)
-        temperature = 0.0 if judge.temperature is None else judge.temperature
-        params = {"response_format": judging.response_format(list(labels)), "temperature": temperature}
-        if self.max_tokens:
-            params["max_tokens"] = max(self.max_tokens, 2048)
-        verdict, calls, raw, errors = None, [], "", ""
-        for _attempt in range(2):
-            response, _ = await ask(call, judge, messages, key=JUDGE,
-                                    accept=lambda text: _parses(text, labels), **params)
-            calls.append(response)
-            if not response.ok:
-                errors = response.error or "judge call failed"
-                break
-            raw = response.content
-            try:
-                verdict = judging.parse_verdict(raw, labels)
-                break
-            except ValueError as exc:  # json and pydantic errors both derive from ValueError
-                errors = str(exc).splitlines()[0]
-                messages = [*messages, {"role": "assistant", "content": raw}, judging.reask_message(exc)]
-        result.judge = merge_calls(judge.name, calls)
-        if verdict is None:
-            result.status, result.judge_raw = "judge_failed", raw or None
-            failed_call = not calls[-1].ok
-            result.error = f"judge {judge.name} {'failed' if failed_call else 'gave no valid analysis'}: {errors}"
-            result.judge.status = "failed"
-            result.judge.error = result.error
-            call.note(JUDGE, state="failed", note=errors)
+        outcome = await run_judge(call, judge, question, answered, timeout=timeout,
+                                  max_tokens=self.max_tokens, aliases=aliases)
+        result.judge = merged(judge.name, outcome)
+        result.notes += outcome.notes
+        if self._local:
+            result.notes.append(LOCAL_JUDGE_NOTE)
+        if not outcome.ok:
+            result.status, result.judge_raw = "judge_failed", outcome.raw or None
+            result.error, result.failure_reason = outcome.error, outcome.failure_reason
             return
-        result.answer = verdict.answer
-        result.analysis = Analysis(**verdict.model_dump(exclude={"answer"}))
+        result.answer = outcome.answer
+        result.analysis = outcome.analysis or Analysis()
         result.status = "ok" if all(r.ok for r in result.responses) else "partial"
-        result.judge_raw, result.error = None, None
+        result.judge_raw, result.error, result.failure_reason = None, None, None
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge over the panel answers kept in ``result``."
@@ -365,12 +355,16 @@ class Fusion:
         await run_tool_mode(self, call, result)
 
 
-def _parses(text: str, labels: dict[str, str]) -> bool:
-    try:
-        judging.parse_verdict(text, labels)
-    except ValueError:
-        return False
-    return True
+def panel_failure(responses: list[Response]) -> str:
+    "Fusion's failure code when no member answered: one shared cause, else all_panels_failed."
+    codes = {r.status_code for r in responses}
+    if codes == {429}:
+        return "rate_limited"
+    if 402 in codes:
+        return "insufficient_credits"
+    if codes <= {400, 404} and all("model" in (r.error or "").lower() for r in responses):
+        return "invalid_model"
+    return "all_panels_failed"
 
 
 def _check_number(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Analysis",
     "Contradiction",
+    "FAILURE_REASONS",
     "FusionResult",
     "PartialCoverage",
     "Response",
@@ -26,7 +27,13 @@ __all__ = [
     "UniqueInsight",
 ]
 
-Status = Literal["ok", "partial", "judge_failed", "error"]
+Status = Literal["ok", "partial", "judge_failed", "error", "interrupted"]
+# OpenRouter Fusion's failure codes (its tool result's `failure_reason`), as `FusionResult.failure_reason`.
+FAILURE_REASONS = (
+    "all_panels_failed", "rate_limited", "insufficient_credits", "invalid_model", "cancelled",
+    "judge_not_valid_json", "judge_schema_mismatch", "judge_upstream_error", "judge_empty_completion",
+    "unexpected_error",
+)
 ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
 
 
@@ -111,6 +118,8 @@ class Response:
     cost_estimated: bool = False  # True when cost_usd comes from /models prices, not usage.cost
     saved_usd: float = 0.0  # a cache hit: what this answer cost when it was first paid for
     first_latency_s: float | None = None  # a cache hit: how long this answer took when first paid for
+    status_code: int | None = None  # the HTTP status of the failure, when a server gave one
+    sources: list[dict[str, str]] = field(default_factory=list)  # web citations: [{url, title}]
 
     @property
     def ok(self) -> bool:
@@ -138,7 +147,10 @@ class FusionResult:
     """The outcome of one deliberation.
 
     ``status`` is "ok", "partial" (some members failed), "judge_failed" (panel answers kept,
-    raw judge text in ``judge_raw``) or "error" (nobody answered, or interrupted before any answer).
+    raw judge text in ``judge_raw``), "error" (nobody answered) or "interrupted" (stopped by the
+    user; the answers that arrived are kept). ``failure_reason`` gives OpenRouter Fusion's code
+    for what went wrong (None when nothing did); ``notes`` says what the judge's reply lacked or
+    what was dropped from it.
     """
 
     prompt: str
@@ -155,6 +167,8 @@ class FusionResult:
     tool: dict[str, Any] | None = None  # --tool mode: {"primary": id, "called": bool, "question": str}
     primary: Response | None = None  # --tool mode: the primary model's call(s)
     interrupted: bool = False
+    failure_reason: str | None = None  # one of FAILURE_REASONS
+    notes: list[str] = field(default_factory=list)
     # A follow-up: the earlier turns, oldest first, each {"prompt", "answer", "responses": {member: text}}.
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -198,6 +212,23 @@ class FusionResult:
     def failed(self) -> list[Response]:
         return [r for r in self.responses if not r.ok]
 
+    @property
+    def failed_models(self) -> list[dict[str, Any]]:
+        "Fusion's `failed_models`: one {model, error, status_code} per member without an answer."
+        return [{"model": r.model, "error": r.error or r.status, "status_code": r.status_code, "status": r.status}
+                for r in self.failed]
+
+    @property
+    def sources(self) -> list[dict[str, str]]:
+        "The web pages the members cited (``--web``), deduplicated by URL: [{url, title}]."
+        seen: dict[str, dict[str, str]] = {}
+        for r in self.responses:
+            for source in r.sources:
+                url = source.get("url")
+                if url and (url not in seen or not seen[url].get("title")):
+                    seen[url] = {"url": url, "title": source.get("title") or ""}
+        return list(seen.values())
+
     # -- export -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         "JSON-ready dict: status, answer, analysis (five lists), responses, judge, totals."
@@ -207,9 +238,10 @@ class FusionResult:
             "answer": self.answer,
             "analysis": self.analysis.model_dump(),
             "responses": [r.to_dict() for r in self.responses],
-            "failed_models": [
-                {"model": r.model, "status": r.status, "error": r.error} for r in self.failed
-            ],
+            "failed_models": self.failed_models,
+            "failure_reason": self.failure_reason,
+            "sources": self.sources,
+            "notes": list(self.notes),
             "judge": self.judge.to_dict() if self.judge else None,
             "primary": self.primary.to_dict() if self.primary else None,
             "judge_raw": self.judge_raw,

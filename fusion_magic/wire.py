@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "error_from",
     "error_from_response",
     "loads",
+    "names_response_format",
     "read_body",
     "read_stream",
 ]
@@ -45,6 +47,17 @@ class Completion:
     reasoning: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
+    sources: list[dict[str, str]] = field(default_factory=list)  # url_citation annotations: [{url, title}]
+
+    def take_annotations(self, annotations: Any) -> None:
+        "Keep the web citations (`url_citation` annotations) of a message or delta."
+        for note in annotations if isinstance(annotations, list) else []:
+            cite = note.get("url_citation") if isinstance(note, dict) else None
+            cite = cite if isinstance(cite, dict) else note if isinstance(note, dict) else {}
+            url = cite.get("url")
+            if (note.get("type") in (None, "url_citation")) and isinstance(url, str) and url:
+                title = cite.get("title")
+                self.sources.append({"url": url, "title": title if isinstance(title, str) else ""})
 
     def take_usage(self, usage: dict[str, Any] | None) -> None:
         if not usage:
@@ -115,6 +128,7 @@ class _Stream:
                 if self.on_delta:
                     self.on_delta(text)
             done.reasoning += delta.get("reasoning") or ""
+            done.take_annotations(delta.get("annotations"))
             for call in delta.get("tool_calls") or []:
                 slot = self.tools.setdefault(call.get("index", 0), {"id": None, "name": "", "arguments": ""})
                 slot["id"] = call.get("id") or slot["id"]
@@ -158,6 +172,7 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
         ],
     )
     done.take_usage(data.get("usage"))
+    done.take_annotations(message.get("annotations"))
     return done
 
 
@@ -204,13 +219,22 @@ def error_from(
         404: " (unknown model or no endpoint serves it; see `%fusion models`)",
     }.get(status or 0, "")
     label = f"{status} " if status else (f"{code} " if code else "")
+    retryable = status in RETRYABLE_STATUS if status else isinstance(code, str)
+    if retryable and status == 500 and names_response_format(message):
+        retryable = False  # a server that cannot do structured output will not learn it on a retry
     return ProviderError(
         f"{who}: {label}{message}{hint}".strip(),
         model=model,
         status_code=status,
-        retryable=status in RETRYABLE_STATUS if status else isinstance(code, str),
+        retryable=retryable,
         retry_after=retry_after,
     )
+
+
+def names_response_format(message: str) -> bool:
+    "True when an error message is about the request's structured-output setting."
+    return bool(re.search(r"response_format|json_schema|json_object|structured.output|response.format",
+                          message, re.I))
 
 
 def _key_hint(source: str | None) -> str:

@@ -68,11 +68,11 @@ def test_frames(emulator):
 
 def test_unknown_names_from_the_judge_are_dropped(emulator):
     verdict = {
-        "answer": "Member A is right.", "consensus": ["x"], "blind_spots": [],
+        "answer": "Member A is right.", "consensus": ["All of them say so."], "blind_spots": [],
         "contradictions": [{"topic": "t", "stances": [{"model": "A", "stance": "yes"},
                                                       {"model": "gpt-9", "stance": "no"},
                                                       {"model": "member B", "stance": "no"}]}],
-        "partial_coverage": [{"models": ["Z", "C"], "point": "p"}],
+        "partial_coverage": [{"models": ["Z", "C"], "point": "Measure twice."}],
         "unique_insights": [{"model": "Q", "insight": "invented"}, {"model": "c/gamma", "insight": "real"}],
     }
     emulator.script(JUDGE, json.dumps(verdict))
@@ -82,6 +82,7 @@ def test_unknown_names_from_the_judge_are_dropped(emulator):
     assert result.analysis.partial_coverage[0].models == ["c/gamma"]
     assert [u.model for u in result.analysis.unique_insights] == ["c/gamma"]
     assert result.answer == "a/alpha is right."
+    assert "dropped 1 analysis items naming no panel member" in result.notes  # the invented "Q"
 
 
 def test_judge_reask_fixes_bad_json(emulator):
@@ -116,7 +117,8 @@ def test_failed_member_gives_partial(emulator):
     (failed,) = result.failed
     assert failed.model == "b/beta" and "400" in failed.error and "bad things" in failed.error
     assert "\n" not in failed.error
-    assert result.to_dict()["failed_models"] == [{"model": "b/beta", "status": "failed", "error": failed.error}]
+    assert result.to_dict()["failed_models"] == [
+        {"model": "b/beta", "status": "failed", "error": failed.error, "status_code": 400}]
 
 
 def test_all_members_failing_names_each(emulator):
