@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from .grades import grade_answer, is_grade_request
 
-__all__ = ["Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "split_pieces"]
+__all__ = [
+    "Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "rejection", "split_pieces",
+]
 
 
 @dataclass
@@ -38,6 +40,13 @@ class Reply:
     raw: bytes | None = None  # replay these exact bytes
     raw_content_type: str | None = None  # content type of `raw` (guessed when None)
     json_valid: bool = True  # judge requests: False answers prose instead of JSON
+    # Judge requests: how the judge writes its JSON. "ours" (fusion_magic's schema), "fusion"
+    # (OpenRouter Fusion's five lists, no answer), "nested" ({"analysis": {...}} plus the answer),
+    # "tool_result" (a Fusion tool result), "near_json" (fenced, camelCase, trailing commas, chatter).
+    judge_shape: Literal["ours", "fusion", "nested", "tool_result", "near_json"] = "ours"
+    # response_format types this server refuses (e.g. ["json_schema"]), answered with reject_status.
+    rejects: list[str] | None = None
+    reject_status: int = 400
     keepalive: float = 0.5  # seconds between ": OPENROUTER PROCESSING" comments while waiting
     linger: float = 0.0  # stream: seconds the body stays open after [DONE]
     error_message: str | None = None  # replaces the realistic default message of an error status
@@ -189,7 +198,34 @@ def _fit_schema(obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _judge_answer(model: str, body: dict[str, Any], json_valid: bool) -> str:
+def rejection(reply: Reply, body: dict[str, Any]) -> str | None:
+    "The error message when this reply refuses the request's response_format, else None."
+    fmt = body.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if reply.rejects and kind in reply.rejects:
+        return f"Invalid parameter: 'response_format' of type '{kind}' is not supported with this model."
+    return None
+
+
+def _shaped(obj: dict[str, Any], shape: str, labels: list[str]) -> str:
+    "The judge's JSON written the way a real judge of that kind writes it."
+    analysis = {k: v for k, v in obj.items() if k != "answer"}
+    if shape == "fusion":
+        return json.dumps(analysis, ensure_ascii=False)
+    if shape == "nested":
+        return json.dumps({"answer": obj["answer"], "analysis": analysis}, ensure_ascii=False)
+    if shape == "tool_result":
+        responses = [{"model": label, "content": "..."} for label in labels]
+        return json.dumps({"status": "ok", "analysis": analysis, "responses": responses}, ensure_ascii=False)
+    if shape == "near_json":
+        camel = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), k): v for k, v in obj.items()}
+        text = json.dumps(camel, ensure_ascii=False, indent=1)
+        text = re.sub(r"(\]|\}|\")(\n\s*[\]}])", r"\1,\2", text)  # trailing commas
+        return f"Here is my analysis of the panel:\n```json\n{text}\n```\nHope this helps {{the user}}."
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _judge_answer(model: str, body: dict[str, Any], json_valid: bool, shape: str = "ours") -> str:
     messages = body.get("messages") or []
     text = prompt_text(messages)
     labels = _labels(text) or ["A", "B"]
@@ -200,7 +236,10 @@ def _judge_answer(model: str, body: dict[str, Any], json_valid: bool) -> str:
             f'Here is my analysis of the panel. {labels[0]} and {labels[-1]} mostly agree on "{question}", '
             "but I would rather explain it in prose than as a structured object."
         )
-    return json.dumps(_fit_schema(_judge_object(model, labels, question), body), ensure_ascii=False)
+    obj = _judge_object(model, labels, question)
+    if shape != "ours":
+        return _shaped(obj, shape, labels)
+    return json.dumps(_fit_schema(obj, body), ensure_ascii=False)
 
 
 def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
@@ -214,5 +253,5 @@ def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
     if is_grade_request(body):
         return grade_answer(reply.grade, body, reply.json_valid)
     if is_judge_request(body):
-        return _judge_answer(model, body, reply.json_valid)
+        return _judge_answer(model, body, reply.json_valid, reply.judge_shape)
     return _default_answer(model, body.get("messages") or [])

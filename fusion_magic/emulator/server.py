@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import catalog
 from . import respond as rs
 from .plan import Plan
-from .replies import Reply
+from .replies import Reply, rejection
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -254,6 +254,8 @@ class Emulator:
             await asyncio.get_running_loop().create_future()  # until the client gives up
         if reply.raw is not None:
             return await rs.replay(ex, model, reply, self._charge)
+        if (refused := rejection(reply, body)) is not None:
+            return rs.error(ex, reply.reject_status, model, message=refused)
         if reply.status >= 400:
             await asyncio.sleep(reply.latency)
             return rs.error(
