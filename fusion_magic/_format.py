@@ -19,7 +19,8 @@ STATUS_LABEL = {
     "cancelled": "cancelled",
     "skipped": "skipped",
 }
-RESULT_LABEL = {"ok": "ok", "partial": "partial", "judge_failed": "judge failed", "error": "error"}
+RESULT_LABEL = {"ok": "ok", "partial": "partial", "judge_failed": "judge failed", "error": "error",
+                "interrupted": "interrupted"}
 SECTION_TITLES = {
     "consensus": "Consensus",
     "contradictions": "Contradictions",
@@ -185,12 +186,27 @@ def header_facts(result: Any) -> list[str]:
     hits = sum(1 for r in calls if attr(r, "cached"))
     if hits:
         facts.append(f"{hits} cached")
-    if attr(result, "interrupted"):
+    if attr(result, "interrupted") and attr(result, "status") != "interrupted":
         facts.append("interrupted")
     history = attr(result, "history")
     if history and isinstance(history, list):
         facts.append(f"follow-up {len(history)}")  # the number of turns before this one
     return facts
+
+
+def notes(result: Any) -> list[str]:
+    """The result's notes (what the judge's reply lacked, what was dropped), one clean line each."""
+    try:
+        return [clean_line(str(n), 300) for n in (attr(result, "notes") or []) if str(n).strip()]
+    except TypeError:
+        return []
+
+
+def no_answer_text(result: Any) -> str:
+    """Why a judged result has no answer, in a few words."""
+    if any("no synthesized answer" in n for n in notes(result)):
+        return "the judge gave an analysis but no synthesized answer"
+    return "the judge returned no answer"
 
 
 def tool_line(result: Any) -> str | None:

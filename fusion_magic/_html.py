@@ -24,6 +24,7 @@ _CSS = """<style>
 .fm-root .fm-badge{border-radius:999px;padding:0 .6em;font-weight:600;border:1px solid}
 .fm-root .fm-s-ok{background:rgba(46,160,67,.15);border-color:rgba(46,160,67,.6)}
 .fm-root .fm-s-partial{background:rgba(210,150,20,.15);border-color:rgba(210,150,20,.7)}
+.fm-root .fm-s-interrupted{background:rgba(158,158,158,.18);border-color:rgba(158,158,158,.8)}
 .fm-root .fm-s-judge_failed,.fm-root .fm-s-error{background:rgba(220,50,50,.14);
   border-color:rgba(220,50,50,.7)}
 .fm-root .fm-fact{opacity:.8;font-variant-numeric:tabular-nums}
@@ -107,9 +108,13 @@ def banners_html(result: Any) -> str:
         raw = f.attr(result, "judge_raw")
         if raw:
             out.append(_details("Raw judge output", safe_pre(raw, where="result.judge_raw"), open_=True))
+    if status == "interrupted":
+        why = _e(error or "interrupted", 2000)
+        out.append(f'<div class="fm-banner"><b>Interrupted</b>: {why}. The judge did not run; re-run to resume.</div>')
     tool = f.tool_line(result)
     if tool:
         out.append(f'<div class="fm-note">{html.escape(tool)}.</div>')
+    out += [f'<div class="fm-note">Note: {html.escape(n)}.</div>' for n in f.notes(result)]
     return "".join(out)
 
 
@@ -117,7 +122,7 @@ def answer_html(result: Any) -> str:
     answer = f.attr(result, "answer") or ""
     if not str(answer).strip():
         if f.attr(result, "status") in ("ok", "partial"):
-            return '<div class="fm-answer fm-muted">(the judge returned no answer)</div>'
+            return f'<div class="fm-answer fm-muted">({html.escape(f.no_answer_text(result))})</div>'
         return ""
     body = markdown_to_safe_html(answer, where="result.answer")
     return f'<div class="fm-label">Answer</div><div class="fm-answer fm-md">{body}</div>'

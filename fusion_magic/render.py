@@ -120,9 +120,13 @@ def _md(result: Any) -> str:
                 neutralize_markdown(raw, where="result.judge_raw", quote=True),
                 "",
             ]
+    if status == "interrupted":
+        out += [f"> **Interrupted**: {plain_markdown(error or 'interrupted', 2000)}. "
+                "The judge did not run; re-run to resume.", ""]
     tool = f.tool_line(result)
     if tool:
         out += [f"*{plain_markdown(tool, 300)}.*", ""]
+    out += [*(f"*Note: {plain_markdown(n, 300)}.*" for n in f.notes(result)), *([""] if f.notes(result) else [])]
     answer = f.attr(result, "answer") or ""
     if str(answer).strip():
         out += ["### Answer", "", neutralize_markdown(answer, where="result.answer"), ""]
@@ -171,6 +175,7 @@ def _text(result: Any) -> str:
     tool = f.tool_line(result)
     if tool:
         lines.append(f"  {tool}")
+    lines += [f"  note: {n}" for n in f.notes(result)]
     # Slice before cleaning: a 2 MB answer must not make repr slow.
     answer = clean_line(str(f.attr(result, "answer") or "")[: _ANSWER_PREVIEW * 4], _ANSWER_PREVIEW)
     if answer:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import JUDGE, PANEL
 
 from fusion_magic import Fusion
 from fusion_magic.emulator import Emulator
-
-from helpers import JUDGE, PANEL
 
 FULL = {
     "answer": "Start simple, then measure.",

@@ -376,6 +376,11 @@ def test_interrupt_keeps_the_answers_that_arrived(ip, emulator):
     result = ip.user_ns["_fusion"]
     assert result.interrupted and [r.status for r in result.responses] == ["ok", "ok", "cancelled"]
     assert not emulator.chats("c/z"), "the judge never ran"
+    # Shown as interrupted, not as a partial result whose judge "returned no answer".
+    assert (result.status, result.failure_reason) == ("interrupted", "cancelled")
+    assert result.to_dict()["status"] == "interrupted" and result.to_dict()["interrupted"]
+    shown = result._repr_html_()
+    assert "Interrupted" in shown and "no answer" not in shown and "Consensus" not in shown
 
 
 # -- line subcommands -----------------------------------------------------------------------------

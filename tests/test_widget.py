@@ -224,7 +224,9 @@ def test_stop_keeps_the_answers_that_arrived(emu):
     ui.stop_button.click()
     result = ui.wait(timeout=5)
     assert result is not None and result.interrupted
+    assert (result.status, result.failure_reason) == ("interrupted", "cancelled")  # as the magic shows it
     assert [r.status for r in result.responses] == ["ok", "ok", "cancelled"]
+    assert "Interrupted" in ui.answer.value and "no answer" not in ui.answer.value
     assert "stopped" in ui.error_label.value and not ui.run_button.disabled
     assert len(ui.sections.children) == len(BUDGET)  # answers shown, no analysis without a judge
 

@@ -53,6 +53,7 @@ class Reply:
     tool_calls: list[dict[str, Any]] | None = None  # [{"name", "arguments": dict|str, "id"?}]
     provider: str | None = None  # the response's "provider" (default: derived from the model id)
     grade: Any = None  # pairwise grading requests: "A", "B", "tie", "longer", "shorter" or a function (see grades)
+    citations: list[dict[str, str]] | None = None  # [{url, title}] sent as url_citation annotations
 
     @classmethod
     def coerce(cls, value: Reply | str | dict[str, Any]) -> Reply:

@@ -200,10 +200,11 @@ async def stream(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamResponse
         out += wire.sse(events[i])
     usage = plan.usage(cost=r.cost)
     finish = "tool_calls" if plan.tool_calls else "stop"
+    cites = wire.url_citations(r.citations)
     if r.usage_layout == "finish":
-        out += wire.sse(wire.chunk(g, "", finish=finish, usage=usage))
+        out += wire.sse(wire.chunk(g, "", finish=finish, usage=usage, annotations=cites))
     else:
-        out += wire.sse(wire.chunk(g, "", finish=finish))
+        out += wire.sse(wire.chunk(g, "", finish=finish, annotations=cites))
         out += wire.sse(wire.chunk(g, "", usage=usage))
     await _flush(resp, out)
     charge(plan.model, usage["cost"])  # only now has the client been told what it costs
@@ -238,6 +239,7 @@ async def complete(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamRespon
             usage,
             finish="tool_calls" if plan.tool_calls else "stop",
             tool_calls=plan.tool_calls,
+            annotations=wire.url_citations(r.citations),
         )
     data = dumps(obj)
     if r.stall_after is not None or r.cut_after is not None:

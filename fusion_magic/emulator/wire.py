@@ -19,6 +19,7 @@ __all__ = [
     "error_body",
     "sse",
     "tool_call_chunks",
+    "url_citations",
     "usage_block",
 ]
 
@@ -86,11 +87,14 @@ def chunk(
     usage: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     "A chat.completion.chunk; role is repeated on every delta, as recorded."
     delta: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls is not None:
         delta["tool_calls"] = tool_calls
+    if annotations:
+        delta["annotations"] = annotations
     out = gen.head("chat.completion.chunk")
     if error is not None:
         # The recorded mid-stream error puts `error` right after `provider`.
@@ -126,6 +130,13 @@ def tool_call_chunks(gen: Generation, calls: list[dict[str, Any]]) -> list[dict[
     return out
 
 
+def url_citations(sources: list[dict[str, str]] | None) -> list[dict[str, Any]]:
+    "Web-search annotations as in or_chat_web_search_annotations.json, from [{url, title}]."
+    return [{"type": "url_citation", "url_citation": {"content": "", "end_index": 0, "start_index": 0,
+                                                     "title": s.get("title", ""), "url": s["url"]}}
+            for s in sources or []]
+
+
 def usage_block(
     prompt_tokens: int, completion_tokens: int, prompt_cost: float, completion_cost: float
 ) -> dict[str, Any]:
@@ -159,9 +170,12 @@ def completion(
     finish: str = "stop",
     error: dict[str, Any] | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     "A non-streaming chat.completion body."
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None, "reasoning": None}
+    if annotations:
+        message["annotations"] = annotations
     if tool_calls:
         message["tool_calls"] = [
             {
