@@ -24,6 +24,7 @@ from .wire import Completion, error_from_response, loads, read_body, read_stream
 __all__ = ["ChatClient", "Completion", "aclose_shared", "shared_http"]
 
 MAX_BACKOFF_S = 8.0
+_busy: dict[str, int] = {}  # requests in flight per base URL, to spread them over an endpoint's replicas
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
@@ -145,7 +146,22 @@ class ChatClient:
     async def _once(
         self, model: str, body: dict[str, Any], stream: bool, on_delta: Callable[[str], None] | None
     ) -> Completion:
-        url = self.endpoint.base_url + "/chat/completions"
+        base = self._least_busy()
+        _busy[base] = _busy.get(base, 0) + 1
+        try:
+            return await self._once_at(base, model, body, stream, on_delta)
+        finally:
+            _busy[base] -= 1
+
+    def _least_busy(self) -> str:
+        "The base URL with the fewest requests in flight (the first on a tie)."
+        bases = (self.endpoint.base_url, *self.endpoint.replicas)
+        return min(bases, key=lambda b: _busy.get(b, 0)) if len(bases) > 1 else bases[0]
+
+    async def _once_at(
+        self, base: str, model: str, body: dict[str, Any], stream: bool, on_delta: Callable[[str], None] | None
+    ) -> Completion:
+        url = base + "/chat/completions"
         timeout = httpx.Timeout(self.stall_timeout, connect=10)
         started, source = time.perf_counter(), self.endpoint.key_source
         try:

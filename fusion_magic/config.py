@@ -71,6 +71,9 @@ class Endpoint:
     api_key: Secret | None = field(default=None, repr=False, compare=False)
     key_source: str | None = None  # the env var (or "argument") the key came from, for messages
     headers: Mapping[str, str] = field(default_factory=dict)
+    # More servers answering for the same models (the local model's processes): each request
+    # goes to the least busy of base_url and these.
+    replicas: tuple[str, ...] = ()
 
     @property
     def is_openrouter(self) -> bool:

@@ -31,7 +31,10 @@ import httpx
 
 from .errors import ConfigError, FusionError
 
-__all__ = ["MODEL_ID", "LocalServer", "local_base_url", "main_local", "model_path", "start_local"]
+__all__ = [
+    "MODEL_ID", "LocalServer", "local_base_url", "local_base_urls", "main_local", "model_path", "pool_size",
+    "start_local", "start_local_pool",
+]
 
 MODEL_ID = "smollm2-135m-instruct"  # the id the server lists; it answers any id with its one model
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -50,6 +53,7 @@ _RUN_CHILD = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.arg
 
 _lock = threading.RLock()  # stop() takes it too, also from inside start_local()
 _server: LocalServer | None = None
+_replicas: list[LocalServer] = []  # more processes serving the same weights, one per panel member
 _atexit_registered = False
 
 
@@ -164,6 +168,8 @@ class LocalServer:
         with _lock:
             if _server is self:
                 _server = None
+            if self in _replicas:
+                _replicas.remove(self)
 
     def __enter__(self) -> LocalServer:
         return self
@@ -206,10 +212,11 @@ def _pick_port(port: int | None) -> int:
         return probe.getsockname()[1]
 
 
-def _launch(model_file: Path, port: int, n_ctx: int, threads: int) -> LocalServer:
+def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads: int | None = None) -> LocalServer:
     handle, log_name = tempfile.mkstemp(prefix="fusion_magic-local-", suffix=".log")
     args = ["--model", str(model_file), "--alias", MODEL_ID, "--host", "127.0.0.1", "--port", str(port),
-            "--n-ctx", str(n_ctx), "--threads", str(threads), "--batch-threads", str(_batch_threads())]
+            "--n-ctx", str(n_ctx), "--threads", str(threads),
+            "--batch-threads", str(batch_threads or _batch_threads())]
     if not os.environ.get(MODEL_ENV):
         # SmolLM2's own template is ChatML that adds a default system prompt when none is given;
         # plain ChatML sends exactly the messages we pass.
@@ -255,11 +262,46 @@ def local_base_url() -> str:
     return start_local().base_url
 
 
+def pool_size(members: int) -> int:
+    "How many server processes a panel of ``members`` gets: one per member, up to the CPU count."
+    return max(1, min(members, _cpus()))
+
+
+def start_local_pool(size: int, *, timeout: float = START_TIMEOUT) -> list[LocalServer]:
+    """``size`` local servers sharing the weights file (the first is `start_local()`'s).
+
+    llama.cpp's server answers one request at a time, so a panel on one process waits for each
+    member in turn; on several processes the members answer side by side (the weights file is
+    memory-mapped, so the processes share it). Each process gets its share of the cores.
+    """
+    first = start_local(timeout=timeout)
+    with _lock:
+        _replicas[:] = [r for r in _replicas if r.alive]
+        wanted = max(0, size - 1) - len(_replicas)
+        share = max(1, _cpus() // max(1, size))
+        fresh = [_launch(first.model_file, _pick_port(None), first.n_ctx, first.threads, batch_threads=share)
+                 for _ in range(wanted)]
+        try:
+            for server in fresh:
+                server.wait_ready(timeout)
+        except BaseException:
+            for server in fresh:
+                server.stop()
+            raise
+        _replicas.extend(fresh)
+        return [first, *_replicas[: max(0, size - 1)]]
+
+
+def local_base_urls(size: int) -> list[str]:
+    "The base URLs of a pool of ``size`` local servers (see `start_local_pool`)."
+    return [server.base_url for server in start_local_pool(size)]
+
+
 def _stop_at_exit() -> None:
-    server = _server
-    # A forked child inherits this handler; only the process that started the server stops it.
-    if server is not None and server._owner == os.getpid():
-        server.stop()
+    # A forked child inherits this handler; only the process that started the servers stops them.
+    for server in [*_replicas, *([_server] if _server is not None else [])]:
+        if server._owner == os.getpid():
+            server.stop()
 
 
 def main_local(argv: list[str] | None = None) -> int:

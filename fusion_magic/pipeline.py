@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Coroutine
@@ -308,10 +309,12 @@ class Fusion:
     async def _call(self, tracker: Tracker) -> Call:
         endpoint = self.endpoint
         if endpoint is None:
-            from .local import local_base_url
+            from .local import local_base_urls, pool_size
 
-            base = await asyncio.get_running_loop().run_in_executor(None, local_base_url)
-            endpoint = self.endpoint = resolve_endpoint(base, api_key="", env={})
+            size = pool_size(len(self.panel))
+            bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
+            endpoint = resolve_endpoint(bases[0], api_key="", env={})
+            endpoint = self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
         client = ChatClient(endpoint, transport=self.transport, max_retries=self.max_retries,
                             stall_timeout=self.stall_timeout, depth=_depth.get())
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}

@@ -112,3 +112,29 @@ def test_every_request_carries_depth_header_and_key(emulator):
     assert logged.headers["x-fusion-depth"] == "1"
     assert logged.headers["authorization"] == "REDACTED"
     assert logged.body["stream"] is True and logged.body["model"] == "a/x"
+
+
+def test_requests_spread_over_an_endpoints_replicas():
+    "Concurrent calls go to the least busy of base_url and its replicas (the local model's processes)."
+    import asyncio
+    import dataclasses
+
+    from fusion_magic.client import ChatClient
+    from fusion_magic.config import resolve_endpoint
+    from fusion_magic.emulator import Emulator, Reply
+
+    with Emulator() as one, Emulator() as two:
+        for emu in (one, two):
+            emu.script("m/x", Reply(latency=0.3))
+        endpoint = dataclasses.replace(resolve_endpoint(one.base_url, api_key="", env={}),
+                                       replicas=(two.base_url,))
+
+        async def main() -> list[str]:
+            client = ChatClient(endpoint)
+            done = await asyncio.gather(*(client.chat("m/x", [{"role": "user", "content": f"q{i}"}])
+                                          for i in range(4)))
+            return [d.content for d in done]
+
+        answers = asyncio.run(main())
+        assert len(answers) == 4 and all(answers)
+        assert len(one.chats()) == 2 and len(two.chats()) == 2

@@ -7,7 +7,10 @@ import importlib.util
 import pytest
 
 from fusion_magic import Fusion
+from fusion_magic._verdict import _degenerate
 from fusion_magic.judge import Verdict, parse_verdict
+from fusion_magic.local import pool_size, start_local_pool
+from fusion_magic.pipeline import LOCAL_JUDGE_NOTE
 
 pytestmark = pytest.mark.local_model
 
@@ -31,6 +34,15 @@ def test_local_preset_deliberates_for_real():
     html = result._repr_html_()
     assert html.count("<details") >= 3 and "smollm2 (plain)" in html
     assert fusion.endpoint is not None and fusion.endpoint.base_url.startswith("http://127.0.0.1:")
+    # One server process per member up to the core count, all serving the same weights file.
+    assert len(fusion.endpoint.replicas) == pool_size(3) - 1
+    servers = start_local_pool(pool_size(3))
+    assert len({s.pid for s in servers}) == len(servers) and all(s.alive for s in servers)
+    assert len({s.model_file for s in servers}) == 1
+    # The tiny judge's view reads as text: no bare labels or fragments, and it says the judge is tiny.
+    assert not any(_degenerate(row["text"], lambda _t: None) for row in result.analysis.rows())
+    assert not any(row["text"].strip() in ("A", "B", "C") for row in result.analysis.rows())
+    assert LOCAL_JUDGE_NOTE in result.notes and "tiny model" in html
 
 
 def test_local_preset_compares_for_real():
