@@ -71,7 +71,7 @@ class FusionMagics(Magics):
     @magic_arguments(name="%fusion")
     @argument("-p", "--preset", help="preset: quality (default), budget, free, local, or one you added")
     @argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated; a|b falls back to b")
-    @argument("-j", "--judge", help="judge model id")
+    @argument("-j", "--judge", help="judge model id; a|b tries b when a fails or gives no analysis")
     @argument("--system", metavar="TEXT", help="system prompt for every panel member (quote it)")
     @argument("-t", "--temperature", type=float, metavar="TEMP", help="sampling temperature, 0 to 2")
     @argument("--max-tokens", type=int, metavar="N", help="maximum tokens per answer")

@@ -119,7 +119,7 @@ def test_requests_spread_over_an_endpoints_replicas():
     import asyncio
     import dataclasses
 
-    from fusion_magic.client import ChatClient
+    from fusion_magic.client import ChatClient, aclose_shared
     from fusion_magic.config import resolve_endpoint
     from fusion_magic.emulator import Emulator, Reply
 
@@ -131,8 +131,11 @@ def test_requests_spread_over_an_endpoints_replicas():
 
         async def main() -> list[str]:
             client = ChatClient(endpoint)
-            done = await asyncio.gather(*(client.chat("m/x", [{"role": "user", "content": f"q{i}"}])
-                                          for i in range(4)))
+            try:
+                done = await asyncio.gather(*(client.chat("m/x", [{"role": "user", "content": f"q{i}"}])
+                                              for i in range(4)))
+            finally:
+                await aclose_shared()
             return [d.content for d in done]
 
         answers = asyncio.run(main())

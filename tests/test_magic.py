@@ -560,3 +560,11 @@ def test_fusion_show_mistakes_are_one_line(ip, tmp_path, line, message):
     with pytest.raises(UsageError) as caught:
         ip.run_line_magic("fusion", line.format(tmp=tmp_path))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_judge_fallback_flag(ip, emulator):
+    emulator.script("j/broke", Reply(status=402))
+    ip.run_cell("%%fusion --panel a/x,b/y -j j/broke|k/good --format none\nWho judges?")
+    result = ip.user_ns["_fusion"]
+    assert result.status == "ok" and result.judge.served_by == "k/good"
+    assert len(emulator.chats("j/broke")) == 1 and len(emulator.chats("k/good")) == 1
