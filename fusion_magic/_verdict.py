@@ -126,6 +126,7 @@ def _score(s: Salvage) -> tuple[int, int]:
 # -- finding the JSON ---------------------------------------------------------------------------
 
 _OPENER = re.compile(r"[{\[]")
+_KEYED = re.compile(r"""["']\s*:|[{,]\s*\w+\s*:""")  # a quoted key and a colon, or {key: / , key:
 
 
 def _candidates(text: str) -> list[Any]:
@@ -152,7 +153,7 @@ def _candidates(text: str) -> list[Any]:
     for fence in re.findall(r"```[\w-]*\s*\n?(.*?)```", text, re.S):
         out.append(_repaired(fence))
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if start >= 0:
+    if start >= 0 and _KEYED.search(text, start, start + 4000):  # only text that looks like an object
         out.append(_repaired(text[start:]))
     return [c for c in out if isinstance(c, (dict, list)) and c]
 
