@@ -158,3 +158,13 @@ def test_notes_are_shown_in_every_view(emulator):
     note = "dropped 1 degenerate analysis items"
     assert any(n.startswith(note) for n in result.notes)
     assert note in to_html(result) and note in to_markdown(result) and note in to_text(result)
+
+
+def test_the_typed_outcome_survives_save_and_load(emulator, tmp_path):
+    emulator.script(PANEL[0], Reply(citations=[{"url": "https://example.org/a", "title": "A page"}]))
+    emulator.script(PANEL[2], Reply(status=429))
+    emulator.script(JUDGE, Reply(judge_shape="fusion"))
+    result = panel_fusion(cache=False, max_retries=0).run("Saved?")
+    assert result.notes and result.sources and result.failed_models[0]["status_code"] == 429
+    back = type(result).load(result.save(tmp_path / "r.json"))
+    assert back == result and back.to_dict() == result.to_dict()
