@@ -21,9 +21,7 @@ from .errors import (
     BudgetError,
     ConfigError,
     FusionError,
-    JudgeError,
     MissingKeyError,
-    PanelError,
     ProviderError,
 )
 from .ledger import ledger
@@ -41,10 +39,8 @@ __all__ = [
     "FusionError",
     "FusionResult",
     "FusionWidget",
-    "JudgeError",
     "Member",
     "MissingKeyError",
-    "PanelError",
     "Preset",
     "ProviderError",
     "Response",

@@ -19,9 +19,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from .config import DEPTH_HEADER, Endpoint
 from .errors import ProviderError
-from .wire import Completion, error_from_response, loads, read_body, read_stream
+from .wire import Billing, Completion, error_from_response, loads, read_body, read_stream
 
-__all__ = ["ChatClient", "Completion", "aclose_shared", "shared_http"]
+__all__ = ["Billing", "ChatClient", "Completion", "aclose_shared", "shared_http"]
 
 MAX_BACKOFF_S = 8.0
 _busy: dict[str, int] = {}  # requests in flight per base URL, to spread them over an endpoint's replicas
@@ -118,25 +118,38 @@ class ChatClient:
         stream: bool = True,
         on_delta: Callable[[str], None] | None = None,
         on_retry: Callable[[str], None] | None = None,
+        deadline: float | None = None,
+        billing: Billing | None = None,
         **params: Any,
     ) -> Completion:
         """Send one chat request, retrying 408/429/5xx and broken streams with backoff.
 
         Raises `ProviderError` when the call fails for good. ``on_delta`` receives each
-        streamed text fragment; ``on_retry`` a one-line reason before each retry.
+        streamed text fragment; ``on_retry`` a one-line reason before each retry. ``deadline``
+        (on the running loop's clock) ends the retries early: a wait that would pass it is not
+        taken, and the error says why at once (a 429 whose Retry-After is too long: "rate
+        limited"). What the server billed for attempts whose answer was not kept is added to
+        ``billing`` as it happens (and carried by the final error).
         """
         body = {"model": model, "messages": messages, **{k: v for k, v in params.items() if v is not None}}
         if stream:
             body["stream"] = True
+        billing = billing if billing is not None else Billing()
+        spent_before = (billing.cost_usd, billing.prompt_tokens, billing.completion_tokens)
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             try:
                 return await self._once(model, body, stream, on_delta)
             except ProviderError as exc:
                 exc = self._scrubbed(exc)
-                if not exc.retryable or attempt >= self.max_retries:
-                    raise exc from None
+                billing.take(exc)
                 delay = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+                if exc.retryable and attempt < self.max_retries and deadline is not None \
+                        and loop.time() + delay >= deadline:
+                    exc = _no_time_left(exc, model, delay)
+                if not exc.retryable or attempt >= self.max_retries:
+                    raise _with_spent(exc, billing, spent_before) from None
                 reason = str(exc)
             attempt += 1
             if on_retry:
@@ -188,7 +201,9 @@ class ChatClient:
             ) from None
         done.latency_s = time.perf_counter() - started
         if not done.content.strip() and not done.tool_calls:
-            raise ProviderError(f"{model}: empty answer", model=model, retryable=True)
+            # Retried, but an empty answer may still have been billed: the error carries its cost.
+            raise ProviderError(f"{model}: empty answer", model=model, retryable=True, cost_usd=done.cost_usd,
+                                prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
         return done
 
     def secrets(self) -> tuple[str, ...]:
@@ -202,7 +217,8 @@ class ChatClient:
         if clean == text:
             return exc
         return ProviderError(clean, model=exc.model, status_code=exc.status_code,
-                             retryable=exc.retryable, retry_after=exc.retry_after)
+                             retryable=exc.retryable, retry_after=exc.retry_after, cost_usd=exc.cost_usd,
+                             prompt_tokens=exc.prompt_tokens, completion_tokens=exc.completion_tokens)
 
     def _scrub(self, text: str) -> str:
         "Remove the API key from text a server echoed back."
@@ -212,6 +228,28 @@ class ChatClient:
     async def aclose(self) -> None:
         if self._own_http is not None:
             await self._own_http.aclose()
+
+
+def _no_time_left(exc: ProviderError, model: str, delay: float) -> ProviderError:
+    "``exc`` made final: waiting ``delay`` s to retry would pass the deadline, so say why now."
+    if exc.status_code == 429:
+        why = f"{model}: rate limited (429, retry after {delay:g} s)"
+    else:
+        why = f"{exc}; no time left for a retry before the deadline"
+    return ProviderError(why, model=exc.model, status_code=exc.status_code, retry_after=exc.retry_after,
+                         cost_usd=exc.cost_usd, prompt_tokens=exc.prompt_tokens,
+                         completion_tokens=exc.completion_tokens)
+
+
+def _with_spent(exc: ProviderError, billing: Billing, before: tuple[Any, Any, Any]) -> ProviderError:
+    "``exc`` carrying what every attempt of this call was billed, not just the last one."
+    def spent(total: Any, start: Any) -> Any:
+        return total if start is None or total is None else total - start
+
+    exc.cost_usd = spent(billing.cost_usd, before[0])
+    exc.prompt_tokens = spent(billing.prompt_tokens, before[1])
+    exc.completion_tokens = spent(billing.completion_tokens, before[2])
+    return exc
 
 
 def _is_timeout(exc: httpx.TransportError) -> bool:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, MissingKeyError
 
@@ -23,6 +24,8 @@ __all__ = [
     "Preset",
     "Secret",
     "add_preset",
+    "check_base_url",
+    "check_text",
     "parse_members",
     "resolve_endpoint",
 ]
@@ -82,7 +85,15 @@ class Endpoint:
     @property
     def label(self) -> str:
         "The base URL without credentials, safe to show."
-        return re.sub(r"//[^/@]*@", "//", self.base_url)
+        return _without_credentials(self.base_url)
+
+    def __repr__(self) -> str:
+        key = f"set from {self.key_source}" if self.api_key else "none"
+        return f"Endpoint({self.label!r}, key={key})"
+
+
+def _without_credentials(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//", url)
 
 
 def resolve_endpoint(
@@ -93,34 +104,83 @@ def resolve_endpoint(
 ) -> Endpoint:
     """Build the endpoint from arguments, then env vars, then built-ins.
 
-    Raises `MissingKeyError` when OpenRouter is the target and no key is found.
+    Surrounding whitespace (a trailing newline from ``export X=$(cat file)``) is stripped from the
+    base URL and the key. Raises `ConfigError` naming the setting for a malformed base URL or key,
+    and `MissingKeyError` when OpenRouter is the target and no key is found, or when
+    ``api_key_env`` names a variable that is not set.
     """
     env = os.environ if env is None else env
-    base = (base_url or env.get("FUSION_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    if not re.match(r"^https?://[^\s/]+", base):
-        raise ConfigError(f"base URL must start with http:// or https://, got {base!r}")
-    key, source = None, None
-    if api_key:
-        key, source = api_key, "argument"
+    if base_url is not None and base_url.strip():
+        base = check_base_url(base_url, "base_url")
+    elif (env.get("FUSION_BASE_URL") or "").strip():
+        base = check_base_url(env["FUSION_BASE_URL"], "FUSION_BASE_URL")
     else:
-        names = (api_key_env,) if api_key_env else KEY_ENV_VARS
-        for name in names:
-            if env.get(name):
-                key, source = env[name], name
+        base = DEFAULT_BASE_URL
+    key, source = None, None
+    named = (api_key_env or "").strip()
+    if api_key is not None and api_key.strip():
+        key, source = api_key.strip(), "argument"
+    else:
+        for name in (named,) if named else KEY_ENV_VARS:
+            if (env.get(name) or "").strip():
+                key, source = env[name].strip(), name
                 break
+    if key is not None:
+        _check_key(key, source or "")
     endpoint = Endpoint(
         base_url=base,
         api_key=Secret(key) if key else None,
         key_source=source,
         headers=_default_headers(base),
     )
+    if named and not key:
+        # An explicitly named variable that is unset is a mistake, whatever the server.
+        raise MissingKeyError(f"no API key: {named} (named by api_key_env / --api-key-env) is not set")
     if endpoint.is_openrouter and not key:
-        wanted = api_key_env or " or ".join(reversed(KEY_ENV_VARS))
+        wanted = " or ".join(reversed(KEY_ENV_VARS))
         raise MissingKeyError(
             f"no API key: set {wanted} (or pass api_key=...), or point FUSION_BASE_URL at another "
             "OpenAI-compatible server (the `local` preset runs a model on this machine)"
         )
     return endpoint
+
+
+def check_base_url(value: str, setting: str) -> str:
+    """``value`` as a clean base URL (whitespace stripped, no trailing /), or `ConfigError` naming ``setting``.
+
+    Credentials in the URL (``https://user:pw@host``) are refused: a key belongs in FUSION_API_KEY
+    (or ``api_key=``), where it is never shown; the message never repeats them.
+    """
+    url = value.strip().rstrip("/")
+    shown = _without_credentials(url)[:120]
+    if not re.match(r"^https?://", url, re.IGNORECASE):
+        raise ConfigError(f"{setting} must start with http:// or https://, got {shown!r}")
+    if re.search(r"[\s\x00-\x1f\x7f]", url):
+        raise ConfigError(f"{setting} contains a space or control character: {shown!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", a non-numeric port
+        raise ConfigError(f"{setting} is not a valid URL ({exc}): {shown!r}") from None
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"{setting} contains credentials (user:password@host); remove them and put the key in "
+            "FUSION_API_KEY (or pass api_key=...)"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{setting} has no host: {shown!r}")
+    if port == 0:
+        raise ConfigError(f"{setting} has port 0; use a port from 1 to 65535: {shown!r}")
+    return url
+
+
+def _check_key(key: str, source: str) -> None:
+    # Never show the key itself: only where it came from and what is wrong with it.
+    where = "the api_key argument" if source == "argument" else f"the API key in {source}"
+    if re.search(r"[\s\x00-\x1f\x7f]", key):
+        raise ConfigError(f"{where} contains a space or control character inside it; check its value")
+    if not key.isascii():
+        raise ConfigError(f"{where} contains a character that is not plain ASCII; check its value")
 
 
 def _default_headers(base_url: str) -> dict[str, str]:
@@ -273,12 +333,24 @@ def check_model_id(model: str, *, what: str = "panel", openrouter: bool = True) 
 
 
 def check_prompt(prompt: object) -> str:
-    "Return the prompt stripped, or raise `ConfigError` when it is not text or is empty."
+    "Return the prompt stripped, or raise `ConfigError` when it is not text, is empty or cannot be sent."
     if not isinstance(prompt, str):
         raise ConfigError(f"the prompt must be text, got {type(prompt).__name__}")
     if not prompt.strip():
         raise ConfigError("empty prompt: write the question in the cell body (or pass it to run())")
+    check_text(prompt, "the prompt")
     return prompt.strip()
+
+
+def check_text(text: str, what: str) -> None:
+    "Raise `ConfigError` when ``text`` cannot be encoded as UTF-8 (a lone surrogate), naming where."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"{what} contains a broken character at position {exc.start} (half of a character such as an "
+            "emoji, often from copy and paste); delete or retype it"
+        ) from None
 
 
 def check_panel(panel: tuple[Member, ...], *, max_size: int = MAX_PANEL) -> None:

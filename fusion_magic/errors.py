@@ -4,12 +4,11 @@
     ├── ConfigError              a usage mistake: bad flag, preset, model id, prompt...  nothing was sent
     │   ├── MissingKeyError      no API key for an endpoint that needs one
     │   └── BudgetError          the cost estimate exceeds ``max_cost``
-    ├── ProviderError            one HTTP call failed for good (after retries, or not retryable)
-    ├── PanelError               every panel member failed; names each one and why
-    └── JudgeError               the judge gave no valid analysis (raw text kept)
+    └── ProviderError            one HTTP call failed for good (after retries, or not retryable)
 
-A failing panel member is data (``Response.error``), not an exception: a deliberation
-raises only when nobody answered or the configuration is wrong.
+A failing panel member is data (``Response.error``), not an exception, and so is a failing
+judge (``status="judge_failed"``) or a panel where nobody answered (``status="error"``): a
+deliberation raises only when the configuration is wrong, before anything is sent.
 """
 
 from __future__ import annotations
@@ -18,9 +17,7 @@ __all__ = [
     "BudgetError",
     "ConfigError",
     "FusionError",
-    "JudgeError",
     "MissingKeyError",
-    "PanelError",
     "ProviderError",
 ]
 
@@ -52,26 +49,17 @@ class ProviderError(FusionError):
         status_code: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        cost_usd: float | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
     ) -> None:
         super().__init__(message)
         self.model = model
         self.status_code = status_code
         self.retryable = retryable
         self.retry_after = retry_after
-
-
-class PanelError(FusionError):
-    "Every panel member failed; the message names each member and its reason."
-
-    def __init__(self, message: str, *, result: object = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-class JudgeError(FusionError):
-    "The judge did not return a valid analysis, even after one re-ask."
-
-    def __init__(self, message: str, *, raw: str = "", errors: str = "") -> None:
-        super().__init__(message)
-        self.raw = raw
-        self.errors = errors
+        # What the server billed for the failed call(s) (a 200 with no usable answer, an in-band error
+        # after some output): paid for, so it is counted even though the answer is not kept.
+        self.cost_usd = cost_usd
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import Cache, cache_key
-from .client import ChatClient, Completion
+from .client import Billing, ChatClient, Completion
 from .config import Member
 from .errors import ProviderError
 from .pricing import ModelPrice, cost_from_tokens, find_price
@@ -48,12 +48,18 @@ async def ask(
     *,
     key: str | None = None,
     accept: Callable[[str], bool] | None = None,
+    deadline: float | None = None,
+    billing: Billing | None = None,
     **params: Any,
 ) -> tuple[Response, Completion | None]:
     """One member's answer: from the cache, else from its model, else from its fallbacks.
 
     ``accept`` decides whether an answer is good enough to cache (and to take from the cache).
+    ``deadline`` (loop clock) stops retries that could not finish in time. Calls that were billed
+    but not kept (an empty answer, a failed fallback) are added to ``billing`` as they happen and
+    to the returned `Response`'s cost and tokens.
     """
+    billing = billing if billing is not None else Billing()
     key = key or member.name
     params = _params(call, member, params)
     errors: list[str] = []
@@ -73,7 +79,7 @@ async def ask(
                 model, messages, stream=call.stream,
                 on_delta=(lambda text: tracker.delta(key, text)) if tracker else None,
                 on_retry=(lambda why: call.note(key, state="retrying", note=why, chars=0, chunks=0)),
-                **params,
+                deadline=deadline, billing=billing, **params,
             )
         except ProviderError as exc:
             errors.append(str(exc))
@@ -84,12 +90,13 @@ async def ask(
         response = _response(member.name, model, done, call.prices)
         if call.cache is not None and (accept is None or accept(response.content)):
             call.cache.put(ckey, _record(response, done), secrets=call.client.secrets())
+        billing.onto(response)
         call.note(key, state="done", latency_s=response.latency_s, cost_usd=response.cost_usd,
                   tokens=response.completion_tokens)
         return response, done
     reason = " | ".join(errors)
     call.note(key, state="failed", note=reason)
-    return Response(member.name, status="failed", error=reason, status_code=status_code), None
+    return billing.onto(Response(member.name, status="failed", error=reason, status_code=status_code)), None
 
 
 def _params(call: Call, member: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +163,19 @@ async def ask_panel(
     in-flight calls are cancelled too and `asyncio.CancelledError` propagates after the
     answers so far are recorded on ``call.partial``.
     """
+    billed = {m.name: Billing() for m in panel}  # what each member was billed for answers not kept
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+
     async def guarded(member: Member) -> Response:
+        asked = ask(call, member, messages_for[member.name], deadline=deadline, billing=billed[member.name])
         try:
-            response, _ = await asyncio.wait_for(ask(call, member, messages_for[member.name]), timeout)
+            response, _ = await asyncio.wait_for(asked, timeout)
             return response
         except asyncio.TimeoutError:
             call.note(member.name, state="timed_out", note=f"no answer within {timeout:g}s")
-            return Response(member.name, status="timed_out", error=f"no answer within {timeout:g}s (cancelled)")
+            late = Response(member.name, status="timed_out", error=f"no answer within {timeout:g}s (cancelled)")
+            return billed[member.name].onto(late)
 
     tasks = {asyncio.ensure_future(guarded(m)): m for m in panel}
     done_responses: dict[str, Response] = {}
@@ -189,7 +202,8 @@ async def ask_panel(
                     done_responses[member.name] = task.result()
                 else:
                     call.note(member.name, state="cancelled", note=why_cancelled)
-                    done_responses[member.name] = Response(member.name, status="cancelled", error=why_cancelled)
+                    cancelled = Response(member.name, status="cancelled", error=why_cancelled)
+                    done_responses[member.name] = billed[member.name].onto(cancelled)
         call.partial = [done_responses[m.name] for m in panel]
     return [done_responses[m.name] for m in panel]
 

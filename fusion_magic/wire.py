@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import EventSource
@@ -19,6 +19,7 @@ from .errors import ProviderError
 
 __all__ = [
     "RETRYABLE_STATUS",
+    "Billing",
     "Completion",
     "error_from",
     "error_from_response",
@@ -26,7 +27,10 @@ __all__ = [
     "names_response_format",
     "read_body",
     "read_stream",
+    "repair_text",
 ]
+
+T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
@@ -67,6 +71,37 @@ class Completion:
         self.completion_tokens = _int(usage.get("completion_tokens"))
         cost = usage.get("cost")
         self.cost_usd = float(cost) if isinstance(cost, (int, float)) else None
+
+
+@dataclass
+class Billing:
+    """What the server billed for calls whose answer was not kept (an empty 200 with a cost, an in-band error).
+
+    Those calls were paid for, so their cost is added to the member's figures rather than lost.
+    """
+
+    cost_usd: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def add(self, cost_usd: float | None, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        self.cost_usd = _plus(self.cost_usd, cost_usd)
+        self.prompt_tokens = _plus(self.prompt_tokens, prompt_tokens)
+        self.completion_tokens = _plus(self.completion_tokens, completion_tokens)
+
+    def take(self, error: ProviderError) -> None:
+        "Add what ``error``'s call was billed."
+        self.add(error.cost_usd, error.prompt_tokens, error.completion_tokens)
+
+    def onto(self, figures: T) -> T:
+        "``figures`` (a `Response`) with this billing added to its cost_usd and token counts."
+        for name in ("cost_usd", "prompt_tokens", "completion_tokens"):
+            setattr(figures, name, _plus(getattr(figures, name), getattr(self, name)))
+        return figures
+
+
+def _plus(a: Any, b: Any) -> Any:
+    return a if b is None else b if a is None else a + b
 
 
 def _int(value: object) -> int | None:
@@ -119,7 +154,7 @@ class _Stream:
         done.take_usage(chunk.get("usage"))
         if chunk.get("error"):
             # In-band error: the status was already 200. Key on `error`, not on finish_reason.
-            raise error_from(chunk["error"], model, key_source=self.key_source)
+            raise billed(error_from(chunk["error"], model, key_source=self.key_source), done)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             text = delta.get("content")
@@ -139,9 +174,32 @@ class _Stream:
                 done.finish_reason = choice["finish_reason"]
 
     def completion(self) -> Completion:
-        self.done.content = "".join(self.parts)
-        self.done.tool_calls = [self.tools[i] for i in sorted(self.tools)]
+        # Joined before repair: the two halves of an emoji may arrive in different chunks.
+        self.done.content = repair_text("".join(self.parts))
+        self.done.reasoning = repair_text(self.done.reasoning)
+        self.done.tool_calls = [{k: repair_text(v) if isinstance(v, str) else v for k, v in self.tools[i].items()}
+                                for i in sorted(self.tools)]
         return self.done
+
+
+def repair_text(text: str) -> str:
+    """``text`` with lone surrogates (half an emoji, from a JSON ``\\ud83d`` escape) as U+FFFD; pairs recombine.
+
+    Such text cannot be encoded as UTF-8: left alone it would crash the cache, the judge request
+    and the notebook's writer, and lose an answer that was paid for.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def billed(error: ProviderError, done: Completion) -> ProviderError:
+    "``error`` carrying what the server billed for the call that failed (from its usage block)."
+    error.cost_usd, error.prompt_tokens, error.completion_tokens = (
+        done.cost_usd, done.prompt_tokens, done.completion_tokens)
+    return error
 
 
 def read_body(text: str, model: str, *, key_source: str | None = None) -> Completion:
@@ -150,24 +208,26 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
     data = loads(text, model)
     if not isinstance(data, dict):
         raise ProviderError(f"{model}: malformed response body", model=model, retryable=True)
+    usage = Completion()
+    usage.take_usage(data.get("usage"))
     if data.get("error"):
-        raise error_from(data["error"], model, key_source=key_source)
+        raise billed(error_from(data["error"], model, key_source=key_source), usage)
     choices = data.get("choices") or []
     if not choices:
-        raise ProviderError(f"{model}: response has no choices", model=model, retryable=True)
+        raise billed(ProviderError(f"{model}: response has no choices", model=model, retryable=True), usage)
     if choices[0].get("error"):  # a provider error that cut the generation short
-        raise error_from(choices[0]["error"], model, key_source=key_source)
+        raise billed(error_from(choices[0]["error"], model, key_source=key_source), usage)
     message = choices[0].get("message") or {}
     done = Completion(
-        content=message.get("content") or "",
+        content=repair_text(message.get("content") or ""),
         served_model=data.get("model"),
         provider=data.get("provider"),
         finish_reason=choices[0].get("finish_reason"),
         generation_id=data.get("id"),
-        reasoning=message.get("reasoning") or "",
+        reasoning=repair_text(message.get("reasoning") or ""),
         tool_calls=[
-            {"id": c.get("id"), "name": (c.get("function") or {}).get("name", ""),
-             "arguments": (c.get("function") or {}).get("arguments", "")}
+            {"id": c.get("id"), "name": repair_text((c.get("function") or {}).get("name", "")),
+             "arguments": repair_text((c.get("function") or {}).get("arguments", ""))}
             for c in message.get("tool_calls") or []
         ],
     )
@@ -223,7 +283,7 @@ def error_from(
     if retryable and status == 500 and names_response_format(message):
         retryable = False  # a server that cannot do structured output will not learn it on a retry
     return ProviderError(
-        f"{who}: {label}{message}{hint}".strip(),
+        repair_text(f"{who}: {label}{message}{hint}".strip()),
         model=model,
         status_code=status,
         retryable=retryable,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import sys
 import threading
 import time
 
@@ -36,9 +37,15 @@ class RaisingShell(InteractiveShell):
 def shell():
     config = Config()
     config.HistoryAccessor.enabled = False  # no sqlite history: avoids "too many open files"
+    # The shell installs its own `__main__` module; put the real one back afterwards, or
+    # multiprocessing's spawn (which re-imports `__main__` in the child) breaks in later tests.
+    main = sys.modules["__main__"]
     ip = RaisingShell.instance(config=config)
-    yield ip
-    RaisingShell.clear_instance()
+    try:
+        yield ip
+    finally:
+        RaisingShell.clear_instance()
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture
