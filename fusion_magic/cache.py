@@ -137,14 +137,20 @@ class Cache:
     """Answers keyed by `cache_key`, in SQLite (WAL mode: several kernels can share it).
 
     One connection per object, guarded by a lock, so a background event-loop thread and the
-    notebook thread can both use it. The file is created on the first `put`.
+    notebook thread can both use it. The file is created on the first `put`. A deliberation
+    closes its cache when it ends; a file removed or replaced meanwhile is noticed and reopened.
+    A busy database (another kernel writing) is waited for, never skipped silently.
     """
+
+    BUSY_TIMEOUT_S = 10.0  # SQLite's own wait for a lock, per statement
+    BUSY_RETRY_S = 10.0  # then retry a locked statement this long before giving up (with a warning)
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else cache_dir() / DB_NAME
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file the connection opened
         self._orphans: list[sqlite3.Connection] = []  # inherited over fork: never closed here
         self._warned = False
 
@@ -165,7 +171,7 @@ class Cache:
         cost = _as_float(clean.get("cost_usd"))
         created = _as_float(clean.get("created_at")) or time.time()
         with self._lock:
-            self._run(self._put, key, text, cost, created, create=True)
+            self._run(self._put, key, text, cost, created, create=True, losing="an answer was not cached")
 
     def record_hit(self, key: str) -> None:
         """Count a hit for ``key`` after a ``get(key, hit=False)`` whose record was then served."""
@@ -242,20 +248,33 @@ class Cache:
         return n
 
     # -- connection handling ---------------------------------------------------------------------
-    def _run(self, fn: Any, *args: Any, create: bool) -> Any:
-        """Run one statement helper; recover from a corrupt file once, degrade on other errors."""
-        for attempt in (0, 1):
+    def _run(self, fn: Any, *args: Any, create: bool, losing: str = "") -> Any:
+        """Run one statement helper; wait out a busy file, recover from a corrupt one once, degrade on
+        other errors. ``losing`` says what a failure loses: such a failure is reported every time."""
+        attempt, waited, pause = 0, 0.0, 0.05
+        while attempt < 2:
             try:
                 conn = self._connection(create)
                 return None if conn is None else fn(conn, *args)
-            except sqlite3.OperationalError as exc:  # locked for too long, read-only disk...: skip
-                self._warn(f"answer cache unavailable ({exc}); going on without it. Check {self.path}")
+            except sqlite3.OperationalError as exc:  # locked, read-only disk...
+                if _busy(exc) and waited < self.BUSY_RETRY_S:
+                    # SQLite answers "locked" without waiting in some WAL cases (and after its busy
+                    # timeout): another kernel is writing, so wait and try again rather than skip.
+                    time.sleep(pause)
+                    waited, pause = waited + pause, min(1.0, pause * 2)
+                    continue
+                # A file that stays busy loses this write: say so every time (a broken path, once).
+                lost = bool(losing) and _busy(exc)
+                what = f" ({losing})" if lost else ""
+                self._warn(f"answer cache unavailable ({exc}){what}; going on without it. Check {self.path}",
+                           always=lost)
                 return None
             except sqlite3.DatabaseError as exc:  # not a database / malformed: set it aside once
                 if attempt:
                     self._warn(f"answer cache unusable ({exc}); going on without it. Check {self.path}")
                     return None
                 self._set_aside(exc)
+                attempt += 1
             except (ValueError, OSError) as exc:  # a damaged record, or the directory is not writable
                 self._warn(f"answer cache unavailable ({exc}); going on without it. Check {self.path}")
                 return None
@@ -266,29 +285,35 @@ class Cache:
             # A forked child must not use (or close) its parent's SQLite connection.
             self._orphans.append(self._conn)
             self._conn = None
+        if self._conn is not None and self._file != _identity(self.path):
+            # The file was removed or replaced (`rm`, `%fusion cache clear` elsewhere, a restore):
+            # the old connection would write into a ghost, or wait on its stale locks.
+            self._conn.close()
+            self._conn = None
         if self._conn is not None:
             return self._conn
         if not create and not self.path.exists():
             return None  # lazy: reading an absent cache creates nothing
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit: every statement is its own short transaction, durable once it returns.
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
         try:
-            self._set_up(conn)
+            self._set_up(conn, self.BUSY_TIMEOUT_S)
         except BaseException:
             conn.close()
             raise
-        self._conn, self._pid = conn, os.getpid()
+        self._conn, self._pid, self._file = conn, os.getpid(), _identity(self.path)
         return conn
 
     @staticmethod
-    def _set_up(conn: sqlite3.Connection) -> None:
+    def _set_up(conn: sqlite3.Connection, busy_timeout: float) -> None:
         # Two kernels opening a new cache at once race for the switch to WAL, and SQLite's busy
         # handler does not cover that switch: retry it briefly instead of giving up the cache.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + busy_timeout
         while True:
             try:
-                conn.execute("PRAGMA busy_timeout = 10000")
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 # NORMAL in WAL mode: a commit survives a killed kernel; only an OS crash loses the last ones.
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -315,10 +340,23 @@ class Cache:
                 pass
         self._warn(f"answer cache was unreadable ({exc}); moved it to {aside.name} and started a fresh one")
 
-    def _warn(self, message: str) -> None:
-        if not self._warned:
+    def _warn(self, message: str, *, always: bool = False) -> None:
+        if always or not self._warned:
             self._warned = True
             warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _as_float(value: Any) -> float | None:

@@ -36,6 +36,11 @@ class Call:
     params: dict[str, Any] = field(default_factory=dict)
     partial: list[Response] = field(default_factory=list)  # the panel's answers so far, kept on interrupt
 
+    def close(self) -> None:
+        "Release what the run opened (the cache's SQLite connection); safe to call twice."
+        if self.cache is not None:
+            self.cache.close()
+
     def note(self, key: str, **changes: Any) -> None:
         if self.tracker is not None:
             self.tracker.update(key, **changes)

@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,7 @@ from .config import (
     check_model_id,
     check_panel,
     check_prompt,
+    check_text,
     get_preset,
     parse_members,
     resolve_endpoint,
@@ -34,10 +36,10 @@ from .errors import BudgetError, ConfigError
 from .judge_seat import merged, run_judge
 from .ledger import ledger
 from .panel import Call, ask_panel
-from .pricing import count_tokens, estimate, load_models
+from .pricing import Models, count_tokens, estimate, find_price, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult, Response
-from .runner import on_background, run_sync
+from .runner import in_background, on_background, run_sync
 
 if TYPE_CHECKING:
     from .comparison import Comparison
@@ -47,6 +49,10 @@ __all__ = ["Fusion"]
 T = TypeVar("T")
 LOCAL_JUDGE_NOTE = "the local judge is a tiny model (SmolLM2-135M): read its analysis as a demo, not a verdict"
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("fusion_depth", default=0)
+# Set on a thread while it waits in run()/map()/rejudge(): its progress callbacks run inside that
+# deliberation. (A ContextVar would not do: the caller's context also reaches the private loop.)
+_waiting = threading.local()
+NESTING = "fusion_magic does not start a deliberation inside another one"
 
 
 class Fusion:
@@ -98,6 +104,11 @@ class Fusion:
         if judge is not None:
             (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
         check_panel(self.panel, max_size=max_panel)
+        if system is not None:
+            check_text(system, "the system prompt")
+        for member in (*self.panel, self.judge):
+            if member.system is not None:
+                check_text(member.system, f"the system prompt of {member.name}")
         if tool:
             check_model_id(tool, what="--tool", openrouter=strict_ids)
         if web and not strict_ids:
@@ -146,8 +157,9 @@ class Fusion:
         is re-raised.
         """
         tracker = self.tracker()
-        return run_sync(self.arun(prompt, tracker=tracker, follow_up_of=follow_up_of),
-                        on_tick=(lambda: on_tick(tracker)) if on_tick else None)
+        with _sync_caller():
+            return run_sync(self.arun(prompt, tracker=tracker, follow_up_of=follow_up_of),
+                            on_tick=(lambda: on_tick(tracker)) if on_tick else None)
 
     def follow_up(self, previous: FusionResult, question: str, **kw: Any) -> FusionResult:
         "Ask this panel ``question`` with ``previous`` (and the turns before it) as context; judged again."
@@ -155,13 +167,15 @@ class Fusion:
 
     def rejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge over the stored panel answers of ``result``."
-        return run_sync(self.arejudge(result, judge))
+        with _sync_caller():
+            return run_sync(self.arejudge(result, judge))
 
     def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True) -> Any:
         "Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`)."
         from .batch import run_map
 
-        return run_map(self, prompts, concurrency=concurrency, progress=progress)
+        with _sync_caller():
+            return run_map(self, prompts, concurrency=concurrency, progress=progress)
 
     def compare(
         self,
@@ -209,8 +223,7 @@ class Fusion:
         """
         prompt = check_prompt(prompt)
         turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
-        if _depth.get() > 0:
-            raise ConfigError("fusion_magic does not start a deliberation inside another one")
+        _refuse_nesting()
         return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns)))
 
     @staticmethod
@@ -244,6 +257,8 @@ class Fusion:
             self.last_result = result
             ledger().record_fusion(result)  # what arrived was paid for
             raise
+        finally:
+            call.close()  # a run's SQLite connection ends with it: a replaced cache file is reopened at once
         result.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = result
         ledger().record_fusion(result)
@@ -290,6 +305,7 @@ class Fusion:
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
         member = parse_members([judge], what="judge", openrouter=self._strict_ids)[0] if judge else self.judge
+        _refuse_nesting()
         tracker = Tracker([r.model for r in result.responses], member.name)
         return await on_background(self._nested(self._rejudge(result, member, tracker)))
 
@@ -299,7 +315,10 @@ class Fusion:
         fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses),
                              history=list(result.history))
         fresh._fusion = self  # type: ignore[attr-defined]
-        await self._judge(call, fresh, result.prompt, member)
+        try:
+            await self._judge(call, fresh, result.prompt, member)
+        finally:
+            call.close()
         fresh.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = fresh
         ledger().record_fusion(fresh)
@@ -337,6 +356,7 @@ class Fusion:
             if self.max_cost is not None:
                 raise BudgetError(f"cannot check --max-cost: model prices unavailable ({exc})") from None
             return None
+        self._check_context(prompt, call.prices)
         models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
         est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
         if self.max_cost is not None:
@@ -351,6 +371,25 @@ class Fusion:
                 raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; "
                                   "nothing was sent")
         return est.total
+
+    def _check_context(self, prompt: str, prices: Models) -> None:
+        """Raise `ConfigError` when the prompt cannot fit a model's context (from ``/models``): sending it
+        would be refused at best, and billed at worst. Unknown contexts are not checked."""
+        seats = [(m, f"panel member {m.name}", m.system if m.system is not None else self.system)
+                 for m in self.panel]
+        seats.append((self.judge, "the judge", None))  # it reads the prompt plus every answer
+        if self.tool:
+            seats.append((Member(self.tool), "the --tool primary", self.system))
+        for member, role, system in seats:
+            need = count_tokens(prompt) + count_tokens(system or "")
+            for model in member.models:
+                price = find_price(prices, model)
+                if price is not None and price.context_length and need > price.context_length:
+                    who = role if model == member.name else f"{role}, model {model}"
+                    raise ConfigError(
+                        f"the prompt is about {need:,} tokens, more than the {price.context_length:,}-token "
+                        f"context of {model} ({who}); shorten it or choose another model; nothing was sent"
+                    )
 
     async def _tool_mode(self, call: Call, result: FusionResult) -> None:
         from .tool import run_tool_mode
@@ -368,6 +407,27 @@ def panel_failure(responses: list[Response]) -> str:
     if codes <= {400, 404} and all("model" in (r.error or "").lower() for r in responses):
         return "invalid_model"
     return "all_panels_failed"
+
+
+def _refuse_nesting(*, sync: bool = False) -> None:
+    "Raise the nesting `ConfigError` when called from inside a running deliberation, however reached."
+    # _depth: inside the async core (a custom transport, a tool); _waiting: a progress callback of a
+    # sync run on this thread; in_background: a blocking call on fusion_magic's own loop (where
+    # `map` and the widget rightly await `arun`) would wait for itself forever.
+    if _depth.get() > 0 or getattr(_waiting, "active", False) or (sync and in_background()):
+        raise ConfigError(NESTING)
+
+
+class _sync_caller:
+    "Refuse nesting, then mark this thread as waiting on a deliberation until the block ends."
+
+    def __enter__(self) -> None:
+        _refuse_nesting(sync=True)
+        _waiting.active = True
+
+    def __exit__(self, *exc: object) -> None:
+        _waiting.active = False
+
 
 
 def _check_number(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:

@@ -15,25 +15,31 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["background_loop", "on_background", "run_sync"]
+__all__ = ["background_loop", "in_background", "on_background", "run_sync"]
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
     "The session's private event loop, started on first use."
-    global _loop
+    global _loop, _thread
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="fusion_magic-loop", daemon=True)
             thread.start()
-            _loop = loop
+            _loop, _thread = loop, thread
             atexit.register(_shutdown, loop)
         return _loop
+
+
+def in_background() -> bool:
+    "True on the private loop's thread, where waiting for that loop would wait forever."
+    return _thread is not None and threading.current_thread() is _thread
 
 
 async def on_background(coro: Coroutine[Any, Any, T]) -> T:
@@ -73,6 +79,9 @@ def run_sync(
     generation and billing upstream), given ``cancel_grace`` seconds to wind down, and the
     interrupt is re-raised.
     """
+    if in_background():
+        coro.close()
+        raise RuntimeError("run_sync() called from fusion_magic's own event loop; it would wait forever")
     finished = threading.Event()
 
     async def tracked() -> T:
