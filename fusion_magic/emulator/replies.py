@@ -230,7 +230,7 @@ def _judge_answer(model: str, body: dict[str, Any], json_valid: bool, shape: str
     messages = body.get("messages") or []
     text = prompt_text(messages)
     labels = _labels(text) or ["A", "B"]
-    outside = re.sub(r"<answer\b.*?</answer>", " ", _last(messages, "user"), flags=re.S)
+    outside = re.sub(r"<answer\b.*?</answer[^>]*>", " ", _last(messages, "user"), flags=re.S)
     question = _echo(re.sub(r"</?\w+[^>]*>", " ", outside), 60) or "the question"
     if not json_valid:
         return (
