@@ -183,9 +183,10 @@ def safe_pre(text: object, *, where: str = "the FusionResult", limit: int = MAX_
 # -- Markdown output ---------------------------------------------------------------------------------
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # the only ways an HTML tag, comment or PI can begin
-_IMAGE = re.compile(r"!\[(?=[^\]\n]*\]\s*[(\[])")
 _INLINE_DEST = re.compile(r"(\]\(\s*)(<[^>\n]*>|(?:[^\s()]|\([^\s()]*\))+)")
-_REF_DEST = re.compile(r"^((?:[ >]*)\[[^\]\n]+\]:[ \t]*)(<[^>\n]*>|\S+)", re.MULTILINE)
+# A link reference definition; its destination may sit on the next line.
+_REF_DEST = re.compile(r"^((?:[ >]*)\[[^\]\n]+\]:[ \t]*(?:\n[ \t>]*)?)(<[^>\n]*>|\S+)", re.MULTILINE)
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
 _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -206,6 +207,33 @@ def _defang_links(text: str) -> str:
         return match.group(1) + ("#unsafe-link-removed" if _unsafe_destination(dest) else dest)
 
     return _REF_DEST.sub(fix, _INLINE_DEST.sub(fix, text))
+
+
+def _no_images(text: str) -> str:
+    """Every image CommonMark has made literal text, so rendering the Markdown fetches nothing.
+
+    Inline images, full, collapsed and shortcut references (``![x][r]``, ``![r][]``, ``![r]`` with a
+    ``[r]: https://...`` definition), alt text with brackets or over several lines: all start with
+    ``![``, which becomes ``!\\[`` outside code. Code blocks come from markdown-it's tokens (not
+    guessed), so ``vec![1]`` in a Rust block stays as written; so do inline code spans.
+    """
+    if "![" not in text:
+        return text
+    code: set[int] = set()
+    for token in _MD.parse(text):
+        if token.type in ("fence", "code_block") and token.map:
+            code.update(range(*token.map))
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if i in code or "![" not in line:
+            continue
+        spans = [m.span() for m in _CODE_SPAN.finditer(line)]
+        out, at = [], 0
+        for start, end in [*spans, (len(line), len(line))]:
+            out += [line[at:start].replace("![", "!\\["), line[start:end]]
+            at = end
+        lines[i] = "".join(out)
+    return "\n".join(lines)
 
 
 def _close_fences(text: str) -> str:
@@ -267,7 +295,7 @@ def neutralize_markdown(
     """Untrusted Markdown made inert: no HTML, no unsafe links, no auto-fetched images, fences closed."""
     body, note = _truncate(clean_text(text), limit, where)
     body = _defang_links(body)
-    body = _IMAGE.sub(r"!\\[", body)
+    body = _no_images(body)
     body = _TAG_START.sub("&lt;", body)
     # A zero-width space before the colon breaks the scheme even inside a link we failed to spot.
     body = _SCRIPT_SCHEME.sub("\\1\\2\u200b:", body)

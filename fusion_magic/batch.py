@@ -47,6 +47,8 @@ def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: boo
                 rows[i] = row(await fusion.arun(prompt), prompt)
             except FusionError as exc:
                 rows[i] = failed_row(prompt, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad row must not lose the rows already paid for
+                rows[i] = failed_row(prompt, f"{type(exc).__name__}: {exc}")
         if bar:
             bar.add(rows[i])
 
