@@ -96,7 +96,10 @@ async def _execute(fusion: Fusion, plan: Plan, ready: _Ready, *,
             done({"status": "ok" if run.answers[0].ok else "error", "cost_usd": paid})
         return run
 
-    runs = list(await asyncio.gather(*(one(i) for i in range(len(plan.prompts)))))
+    try:
+        runs = list(await asyncio.gather(*(one(i) for i in range(len(plan.prompts)))))
+    finally:
+        call.close()  # the cache connection this comparison opened
     if plan.mode == "reference":
         _score(plan, runs)
     settings = {"preset": fusion.preset_label, "panel": [m.name for m in fusion.panel], "judge": fusion.judge.name,

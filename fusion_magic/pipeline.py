@@ -200,8 +200,9 @@ class Fusion:
         """
         from .compare import run_compare
 
-        return run_compare(self, prompts, baselines, reference=reference, grader=grader,
-                           concurrency=concurrency, max_cost=max_cost, progress=progress)
+        with _sync_caller():
+            return run_compare(self, prompts, baselines, reference=reference, grader=grader,
+                               concurrency=concurrency, max_cost=max_cost, progress=progress)
 
     async def acompare(self, prompts: Any, baselines: Any = None, **options: Any) -> Comparison:
         "The async form of `compare` (no progress display)."
