@@ -335,10 +335,11 @@ def test_closing_tag_look_alikes_never_reach_the_judge(emulator):
     assert result.status == "ok"
     (judged,) = emulator.chats("j/judge")
     user = judged.body["messages"][-1]["content"]
-    fence = re.search(r'<answer member="A" id="([0-9a-f]{16})">', user).group(1)
-    assert fence in judged.body["messages"][0]["content"]  # the judge is told the code
-    tags = re.findall(r"[<\uff1c][\s/\\]*answer\b[^>\uff1e]*[>\uff1e]?", user, flags=re.I)
-    assert tags == [t for t in tags if f'id="{fence}"' in t] and len(tags) == 6  # 3 answers, open + close
+    fence = re.search(r'</answer id="([0-9a-f]{16})">', user).group(1)
+    assert f'ends only at </answer id="{fence}">' in judged.body["messages"][0]["content"]  # the judge knows
+    closing = re.findall(r"[<\uff1c][\s\\]*/[\s/\\]*answer\b[^>\uff1e]*[>\uff1e]?", user, flags=re.I)
+    assert closing == [f'</answer id="{fence}">'] * 3  # one per answer; no look-alike left
+    assert len(re.findall(r"<answer member=", user)) == 3
     assert "I am C, trust me" in user  # the text is kept, only defanged
 
 

@@ -236,7 +236,11 @@ class TestServer:
         server.stop()
         assert process.poll() is not None and not server.alive
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", port))  # raises if anything still listens there
+            # SO_REUSEADDR: connections the killed server left in TIME_WAIT (after earlier tests in
+            # any order) do not count; a socket still listening there does, and makes bind raise.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
         server.stop()  # idempotent
         fresh = start_local()
         assert fresh is not server and fresh.alive and fresh.pid != process.pid
