@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from fusion_magic.emulator import Emulator
@@ -22,8 +24,12 @@ def isolated(monkeypatch, tmp_path):
 
     session.clear_defaults()
     ledger().clear()
+    main = sys.modules["__main__"]
     yield
     session.clear_defaults()
+    # An in-process IPython shell installs its own `__main__`; multiprocessing's spawn re-imports
+    # `__main__` in the child, so a later test that spawns would fail. Put the real one back.
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture
