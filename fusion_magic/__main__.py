@@ -1,7 +1,9 @@
-"""``python -m fusion_magic``: ``quickstart`` (run the example notebook in a real kernel) and ``local``.
+"""``python -m fusion_magic`` (also ``fusion-magic``): ``quickstart``, ``local``, ``serve`` and ``mcp``.
 
     python -m fusion_magic quickstart [--output PATH] [--emulator]
     python -m fusion_magic local [--port N]
+    fusion-magic serve [--host 127.0.0.1] [--port 8787] [--preset P] [--token T]
+    fusion-magic mcp [--preset P]
 
 The example notebooks ship inside the package (``fusion_magic/examples/``, read through
 `importlib.resources`), so the quickstart works the same from a source checkout and after
@@ -203,10 +205,18 @@ def main(argv: list[str] | None = None) -> int:
         from .local import main_local
 
         return main_local(argv[1:])
+    if argv[:1] == ["serve"]:
+        from .serve import main_serve
+
+        return main_serve(argv[1:])
+    if argv[:1] == ["mcp"]:
+        from .mcp_server import main_mcp
+
+        return main_mcp(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m fusion_magic", description="fusion_magic command line tools."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{quickstart,local}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{quickstart,local,serve,mcp}")
     quick = commands.add_parser("quickstart", help="run the quickstart notebook in a real kernel")
     quick.add_argument(
         "--output",
@@ -220,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         help="use the built-in emulator even when a key or the local model is available",
     )
     commands.add_parser("local", help="serve the local model until Ctrl-C (see: local --help)")
+    commands.add_parser("serve", help="an OpenAI-compatible endpoint for deliberation (see: serve --help)")
+    commands.add_parser("mcp", help="an MCP server (stdio) with a `fusion` tool (see: mcp --help)")
     args = parser.parse_args(argv)
     return quickstart(args.output, args.emulator)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from . import followup
+from . import conversation, followup
 from .cache import Cache
 from .client import ChatClient
 from .config import (
@@ -53,6 +53,16 @@ _depth: contextvars.ContextVar[int] = contextvars.ContextVar("fusion_depth", def
 # deliberation. (A ContextVar would not do: the caller's context also reaches the private loop.)
 _waiting = threading.local()
 NESTING = "fusion_magic does not start a deliberation inside another one"
+
+
+@dataclasses.dataclass
+class Chat:
+    "A caller's conversation around the prompt: context for the panel; messages and tools for a primary."
+
+    context: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    tool_choice: Any = "auto"
 
 
 class Fusion:
@@ -215,17 +225,35 @@ class Fusion:
         "A fresh progress tracker for this panel and judge."
         return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout)
 
-    async def arun(self, prompt: str, *, tracker: Tracker | None = None,
-                   follow_up_of: FusionResult | None = None) -> FusionResult:
+    async def arun(
+        self,
+        prompt: str,
+        *,
+        tracker: Tracker | None = None,
+        follow_up_of: FusionResult | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+    ) -> FusionResult:
         """Deliberate on ``prompt``: the panel concurrently, then the judge.
 
         With ``follow_up_of``, ``prompt`` is a follow-up question: each member also sees the earlier
         questions, its own earlier answers and the synthesized answers (see `fusion_magic.followup`).
+        ``messages``: the conversation ``prompt`` comes from (OpenAI shape). The turns before its
+        last user message are context every member sees; the ``tool`` primary gets it as is.
+        ``tools``: function tools offered to the ``tool`` primary besides `fusion`; its calls to
+        them are returned in ``result.tool["tool_calls"]`` for the caller to run. ``tool_choice``:
+        the primary's first choice (OpenAI shape, default "auto"; naming `fusion` forces the panel).
         """
         prompt = check_prompt(prompt)
         turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
         _refuse_nesting()
-        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns)))
+        context: list[dict[str, Any]] = []
+        if messages is not None:
+            context = conversation.panel_context(messages[: conversation.question_index(messages)])
+        chat = Chat(context, list(messages) if messages is not None else None, list(tools or []),
+                    tool_choice or "auto")
+        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns, chat)))
 
     @staticmethod
     async def _nested(coro: Coroutine[Any, Any, T]) -> T:
@@ -236,7 +264,7 @@ class Fusion:
         finally:
             _depth.reset(token)
 
-    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]]) -> FusionResult:
+    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]], chat: Chat) -> FusionResult:
         started = time.perf_counter()
         call = await self._call(tracker)
         result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns)
@@ -244,9 +272,9 @@ class Fusion:
         try:
             result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
             if self.tool:
-                await self._tool_mode(call, result)
+                await self._tool_mode(call, result, chat)
             else:
-                await self._deliberate(call, result, prompt)
+                await self._deliberate(call, result, prompt, chat.context)
         except asyncio.CancelledError:
             tracker.cancel_pending("interrupted")  # the judge too: it will not start now
             result.responses = call.partial or result.responses
@@ -265,8 +293,11 @@ class Fusion:
         ledger().record_fusion(result)
         return result
 
-    async def _deliberate(self, call: Call, result: FusionResult, prompt: str) -> None:
-        messages = {m.name: self._messages(m, prompt, result.history) for m in self.panel}
+    async def _deliberate(
+        self, call: Call, result: FusionResult, prompt: str, context: list[dict[str, Any]] | None = None
+    ) -> None:
+        context = context or []
+        messages = {m.name: self._messages(m, prompt, result.history, context) for m in self.panel}
         result.responses = await ask_panel(call, self.panel, messages, timeout=self.timeout, quorum=self.quorum)
         answered = [r for r in result.responses if r.ok]
         if not answered:
@@ -277,7 +308,7 @@ class Fusion:
             result.failure_reason = panel_failure(result.responses)
             call.note(JUDGE, state="skipped", note="no panel answers")
             return
-        await self._judge(call, result, prompt, self.judge)
+        await self._judge(call, result, conversation.judge_question(prompt, context), self.judge)
 
     async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
         answered = [r for r in result.responses if r.ok]
@@ -343,11 +374,14 @@ class Fusion:
         return Call(client=client, cache=Cache() if self.use_cache else None, refresh=self.refresh,
                     stream=self.stream, tracker=tracker, params={k: v for k, v in params.items() if v is not None})
 
-    def _messages(self, member: Member, prompt: str, turns: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def _messages(self, member: Member, prompt: str, turns: list[dict[str, Any]] | None = None,
+                  context: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        "A member's chat: a follow-up's turns, else the caller's context turns, then the prompt."
         system = member.system if member.system is not None else self.system
         if turns:
             return followup.member_messages(member.name, system, turns, prompt)
-        return [*([{"role": "system", "content": system}] if system else []), {"role": "user", "content": prompt}]
+        return [*([{"role": "system", "content": system}] if system else []), *(context or []),
+                {"role": "user", "content": prompt}]
 
     async def _estimate(self, call: Call, prompt: str) -> float | None:
         "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
@@ -392,10 +426,11 @@ class Fusion:
                         f"context of {model} ({who}); shorten it or choose another model; nothing was sent"
                     )
 
-    async def _tool_mode(self, call: Call, result: FusionResult) -> None:
+    async def _tool_mode(self, call: Call, result: FusionResult, chat: Chat) -> None:
         from .tool import run_tool_mode
 
-        await run_tool_mode(self, call, result)
+        await run_tool_mode(self, call, result, messages=chat.messages, tools=chat.tools, context=chat.context,
+                            tool_choice=chat.tool_choice)
 
 
 def panel_failure(responses: list[Response]) -> str:

@@ -37,11 +37,26 @@ FUSION_TOOL: dict[str, Any] = {
 }
 
 
-async def run_tool_mode(fusion: Fusion, call: Call, result: FusionResult) -> None:
-    "Fill ``result`` by letting ``fusion.tool`` decide whether to deliberate."
+async def run_tool_mode(
+    fusion: Fusion,
+    call: Call,
+    result: FusionResult,
+    *,
+    messages: list[dict[str, Any]] | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    context: list[dict[str, Any]] | None = None,
+) -> None:
+    """Fill ``result`` by letting ``fusion.tool`` decide whether to deliberate.
+
+    ``messages`` is the primary's conversation (default: the prompt alone) and ``context`` the
+    turns the panel sees. ``tools`` are the caller's own function tools: the primary may call
+    them too; those calls are not run here but returned in ``result.tool["tool_calls"]``.
+    """
     primary = Member(fusion.tool or "")
-    messages: list[dict[str, Any]] = [{"role": "user", "content": result.prompt}]
-    first, done = await ask(call, primary, messages, key=primary.name, tools=[FUSION_TOOL], tool_choice="auto")
+    tools = list(tools or [])
+    messages = list(messages) if messages is not None else [{"role": "user", "content": result.prompt}]
+    first, done = await ask(call, primary, messages, key=primary.name, tools=[FUSION_TOOL, *tools],
+                            tool_choice="auto")
     calls = [first]
     tool_calls = [c for c in (done.tool_calls if done else []) if c.get("name") == "fusion"]
     result.tool = {"primary": primary.model, "called": bool(tool_calls), "question": None}
@@ -49,10 +64,11 @@ async def run_tool_mode(fusion: Fusion, call: Call, result: FusionResult) -> Non
         result.status, result.error = "error", f"primary {primary.model} failed: {first.error}"
     elif not tool_calls:
         result.answer = first.content
+        _hand_back(result, done)
     else:
         question = _question(tool_calls[0], result.prompt)
         result.tool["question"] = question
-        await fusion._deliberate(call, result, question)
+        await fusion._deliberate(call, result, question, context)
         if result.status in ("ok", "partial"):
             payload = {"status": result.status, "answer": result.answer, "analysis": result.analysis.model_dump()}
             follow = [
@@ -64,11 +80,25 @@ async def run_tool_mode(fusion: Fusion, call: Call, result: FusionResult) -> Non
                 {"role": "tool", "tool_call_id": tool_calls[0].get("id") or "call_fusion",
                  "content": json.dumps(payload, ensure_ascii=False)},
             ]
-            final, _ = await ask(call, primary, follow, key=primary.name, tools=[FUSION_TOOL], tool_choice="none")
+            # The panel has spoken: the caller's tools stay available, `fusion` is not offered again.
+            final, final_done = await ask(call, primary, follow, key=primary.name, tools=tools or [FUSION_TOOL],
+                                          tool_choice="auto" if tools else "none")
             calls.append(final)
             if final.ok:
                 result.answer = final.content
+                _hand_back(result, final_done)
     result.primary = merge_calls(primary.model, calls)
+
+
+def _hand_back(result: FusionResult, done: Any) -> None:
+    "Record the primary's calls to the caller's tools (OpenAI shape) for the caller to run."
+    calls = [c for c in (done.tool_calls if done else []) if c.get("name") != "fusion"]
+    if calls and result.tool is not None:
+        result.tool["tool_calls"] = [
+            {"id": c.get("id") or f"call_{i}", "type": "function",
+             "function": {"name": c.get("name") or "", "arguments": c.get("arguments") or "{}"}}
+            for i, c in enumerate(calls)
+        ]
 
 
 def _question(tool_call: dict[str, Any], fallback: str) -> str:
