@@ -27,7 +27,7 @@ from .result import FusionResult
 if TYPE_CHECKING:
     from .magic import FusionMagics
 
-__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "show", "widget"]
+__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "serve", "show", "widget"]
 
 
 def _pandas() -> Any:
@@ -426,3 +426,10 @@ def show(magics: FusionMagics, rest: str) -> Any:
         raise UsageError(f"{args.path}: {exc}") from None
     magics._bind(result, name)
     return display.present(result, args.format or magics.session_format or magics.format)
+
+
+def serve(magics: FusionMagics, rest: str) -> None:
+    "`%fusion serve [--port N]` / `%fusion serve stop` (see `fusion_magic.launch`)."
+    from .launch import serve_magic
+
+    serve_magic(magics, rest)

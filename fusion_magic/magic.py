@@ -33,7 +33,9 @@ SETTINGS = tuple(
     "preset panel judge system temperature max_tokens timeout quorum web tool max_cost cache base_url "
     "api_key_env".split()
 )
-SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "show", "help")
+SUBCOMMANDS = (
+    "config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "show", "serve", "help"
+)
 
 
 def _setting(kind: type, help: str) -> Any:
@@ -164,6 +166,7 @@ class FusionMagics(Magics):
         %fusion compare PROMPTS [-b M1,M2] [--reference REF] [--grader G] [-o NAME]
                                       fusion against single models on your prompts (`_compare`)
         %fusion show [-o NAME] PATH   a saved result (result.save) or frame (save_frame), offline
+        %fusion serve [--port N] | stop     an OpenAI-compatible endpoint in this kernel's background
         %fusion help                  this text
         """
         from . import _commands as commands

@@ -234,8 +234,8 @@ def completion_id() -> str:
 def fusion_object(result: FusionResult) -> dict[str, Any]:
     "The result's `to_dict()`, with Fusion's ``failure_reason`` filled in when it has none."
     data = result.to_dict()
-    if data.get("failure_reason") is None and result.status in ("error", "judge_failed"):
-        data["failure_reason"] = _failure_reason(result)
+    if data.get("failure_reason") is None:
+        data["failure_reason"] = _failure_reason(result) if result.status in ("error", "judge_failed") else None
     return data
 
 

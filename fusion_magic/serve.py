@@ -38,7 +38,7 @@ from .runner import background_loop
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["DEFAULT_PORT", "FusionServer", "main_serve"]
+__all__ = ["DEFAULT_PORT", "FusionServer", "background_server", "main_serve", "serve_in_background", "stop_background"]
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8787
 TOKEN_ENV = "FUSION_SERVE_TOKEN"
@@ -307,6 +307,34 @@ def _progress(tracker: Tracker, shown: dict[str, tuple[str, str]]) -> list[str]:
             line = state.line()
             lines.append(("judge: " + line) if key == JUDGE else line)
     return lines
+
+
+# -- in a kernel ----------------------------------------------------------------------------------
+_background: FusionServer | None = None
+
+
+def background_server() -> FusionServer | None:
+    "The server `serve_in_background` started in this process, if it still runs."
+    return _background if _background is not None and _background.running else None
+
+
+def serve_in_background(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, preset: str = "quality",
+                        token: str | None = None) -> FusionServer:
+    "Start this process's one background server (`%fusion serve`); it shares the session's cache and ledger."
+    global _background
+    if (running := background_server()) is not None:
+        raise ConfigError(f"already serving on {running.url}; stop it first (%fusion serve stop)")
+    _background = FusionServer(host, port, preset=preset, token=token).start()
+    return _background
+
+
+def stop_background() -> FusionServer | None:
+    "Stop the background server; returns it (None when none was running)."
+    global _background
+    server, _background = background_server(), None
+    if server is not None:
+        server.stop()
+    return server
 
 
 # -- command line ---------------------------------------------------------------------------------
