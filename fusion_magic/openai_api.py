@@ -99,6 +99,7 @@ class ChatRequest:
     settings: dict[str, Any]  # `Fusion` keyword arguments
     stream: bool = False
     tools: list[dict[str, Any]] = field(default_factory=list)  # the client's own tools (tool mode)
+    tool_choice: Any = None  # the primary's first tool_choice (tool mode)
 
     @property
     def tool_mode(self) -> bool:
@@ -168,7 +169,19 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
                        param="fusion.preset", code="model_not_found")
     question = text_of(messages[index].get("content")).strip()
     return ChatRequest(model=model, question=question, messages=messages, settings=settings, stream=stream,
-                       tools=own_tools)
+                       tools=own_tools, tool_choice=_tool_choice(body.get("tool_choice")) if fusion_tools else None)
+
+
+def _tool_choice(choice: Any) -> Any:
+    "The client's tool_choice for the primary; choosing the fusion tool names its function."
+    if choice is None:
+        return None
+    if isinstance(choice, dict) and choice.get("type") in FUSION_TOOL_TYPES:
+        return {"type": "function", "function": {"name": "fusion"}}
+    if choice in ("auto", "none", "required") or (isinstance(choice, dict) and choice.get("type") == "function"):
+        return choice
+    raise ApiError(400, f"`tool_choice` must be auto, none, required or a tool, got {json.dumps(choice)[:80]}",
+                   param="tool_choice")
 
 
 def _preset_of(model: str, default_preset: str) -> str:

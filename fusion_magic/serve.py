@@ -201,7 +201,8 @@ class FusionServer:
         self.requests += 1
         tracker = fusion.tracker()
         task = asyncio.ensure_future(
-            fusion.arun(chat.question, tracker=tracker, messages=chat.messages, tools=chat.tools or None))
+            fusion.arun(chat.question, tracker=tracker, messages=chat.messages, tools=chat.tools or None,
+                        tool_choice=chat.tool_choice))
         try:
             if chat.stream:
                 return await self._stream(request, chat, task, tracker)

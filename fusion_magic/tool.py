@@ -45,18 +45,21 @@ async def run_tool_mode(
     messages: list[dict[str, Any]] | None = None,
     tools: list[dict[str, Any]] | None = None,
     context: list[dict[str, Any]] | None = None,
+    tool_choice: Any = "auto",
 ) -> None:
     """Fill ``result`` by letting ``fusion.tool`` decide whether to deliberate.
 
     ``messages`` is the primary's conversation (default: the prompt alone) and ``context`` the
     turns the panel sees. ``tools`` are the caller's own function tools: the primary may call
     them too; those calls are not run here but returned in ``result.tool["tool_calls"]``.
+    ``tool_choice`` is the primary's first choice (``{"type": "function", "function": {"name":
+    "fusion"}}`` forces the panel).
     """
     primary = Member(fusion.tool or "")
     tools = list(tools or [])
     messages = list(messages) if messages is not None else [{"role": "user", "content": result.prompt}]
     first, done = await ask(call, primary, messages, key=primary.name, tools=[FUSION_TOOL, *tools],
-                            tool_choice="auto")
+                            tool_choice=tool_choice)
     calls = [first]
     tool_calls = [c for c in (done.tool_calls if done else []) if c.get("name") == "fusion"]
     result.tool = {"primary": primary.model, "called": bool(tool_calls), "question": None}

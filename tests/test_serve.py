@@ -327,3 +327,17 @@ def test_non_loopback_without_token_is_refused(emulator):
 
     with pytest.raises(ConfigError, match="without a token"):
         FusionServer("0.0.0.0", 0, preset="budget")
+
+
+def test_tool_choice_naming_fusion_forces_the_panel(client, emulator):
+    # The primary calls the tool, then judges (a default reply: the analysis JSON), then answers.
+    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Q?"}}]), Reply(),
+                    "Done.")
+    reply = ask(client, "Q?", model="p/primary", tools=[{"type": "fusion", "parameters": {"panel": PANEL}}],
+                tool_choice={"type": "openrouter:fusion"})
+    assert reply.choices[0].message.content == "Done."
+    first, judged, _ = emulator.chats("p/primary")
+    assert first.body["tool_choice"] == {"type": "function", "function": {"name": "fusion"}}
+    # Fusion's rule: in tool mode the judge is the primary unless `model` names one.
+    assert "response_format" in judged.body and emulator.chats(JUDGE) == []
+    assert reply.model_extra["fusion"]["judge"]["model"] == "p/primary"
