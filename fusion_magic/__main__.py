@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_local(argv[1:])
     if argv[:1] == ["serve"]:
-        from .serve import main_serve
+        from .launch import main_serve
 
         return main_serve(argv[1:])
     if argv[:1] == ["mcp"]:

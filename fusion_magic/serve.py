@@ -1,11 +1,10 @@
-"""`fusion-magic serve`: deliberation behind an OpenAI-compatible HTTP endpoint.
-
-    fusion-magic serve [--host 127.0.0.1] [--port 8787] [--preset P] [--token T]
+"""The server behind `fusion-magic serve`: deliberation as an OpenAI-compatible HTTP endpoint.
 
 ``GET /v1/models`` and ``POST /v1/chat/completions`` (JSON or SSE) on aiohttp's server, running
 on the same private event loop, HTTP client, answer cache and session ledger as `Fusion.run`,
 so `%fusion serve` in a kernel shares them with the notebook. The dialect (requests, answers,
-errors) lives in `fusion_magic.openai_api`.
+errors) lives in `fusion_magic.openai_api`; the command line and `%fusion serve` in
+`fusion_magic.launch`.
 
 Security: binds 127.0.0.1 by default; with a token (``--token`` or ``FUSION_SERVE_TOKEN``) every
 request needs ``Authorization: Bearer <token>``; a non-loopback host without a token is refused.
@@ -15,17 +14,13 @@ at this server cannot start a loop.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import ipaddress
 import json
 import logging
 import os
-import signal
 import socket
-import sys
-import threading
 from typing import TYPE_CHECKING, Any
 
 from . import openai_api as api
@@ -38,7 +33,7 @@ from .runner import background_loop
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["DEFAULT_PORT", "FusionServer", "background_server", "main_serve", "serve_in_background", "stop_background"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "TOKEN_ENV", "FusionServer"]
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8787
 TOKEN_ENV = "FUSION_SERVE_TOKEN"
@@ -134,14 +129,14 @@ class FusionServer:
     def _app(self) -> web.Application:
         from aiohttp import web
 
-        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._errors])
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._middleware()])
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{model:.+}", self._model)
         app.router.add_post("/v1/chat/completions", self._chat)
         return app
 
-    @property
-    def _errors(self) -> Any:
+    def _middleware(self) -> Any:
+        "Authorization first; every error, ours or aiohttp's (404, 405), as OpenAI's error JSON."
         from aiohttp import web
 
         @web.middleware
@@ -308,64 +303,3 @@ def _progress(tracker: Tracker, shown: dict[str, tuple[str, str]]) -> list[str]:
             line = state.line()
             lines.append(("judge: " + line) if key == JUDGE else line)
     return lines
-
-
-# -- in a kernel ----------------------------------------------------------------------------------
-_background: FusionServer | None = None
-
-
-def background_server() -> FusionServer | None:
-    "The server `serve_in_background` started in this process, if it still runs."
-    return _background if _background is not None and _background.running else None
-
-
-def serve_in_background(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, preset: str = "quality",
-                        token: str | None = None) -> FusionServer:
-    "Start this process's one background server (`%fusion serve`); it shares the session's cache and ledger."
-    global _background
-    if (running := background_server()) is not None:
-        raise ConfigError(f"already serving on {running.url}; stop it first (%fusion serve stop)")
-    _background = FusionServer(host, port, preset=preset, token=token).start()
-    return _background
-
-
-def stop_background() -> FusionServer | None:
-    "Stop the background server; returns it (None when none was running)."
-    global _background
-    server, _background = background_server(), None
-    if server is not None:
-        server.stop()
-    return server
-
-
-# -- command line ---------------------------------------------------------------------------------
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="fusion-magic serve",
-        description="Serve deliberation as an OpenAI-compatible model: GET /v1/models, POST /v1/chat/completions.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8787; 0 picks a free one)")
-    parser.add_argument("--preset", default="quality", help="the preset model `fusion` runs (default quality)")
-    parser.add_argument("--token", default=None, help=f"require Authorization: Bearer TOKEN (or set {TOKEN_ENV})")
-    return parser.parse_args(argv)
-
-
-def main_serve(argv: list[str]) -> int:
-    "Run the server until SIGINT/SIGTERM. The first line on stdout is ``serving on http://HOST:PORT/v1``."
-    args = parse_args(argv)
-    try:
-        server = FusionServer(args.host, args.port, preset=args.preset, token=args.token).start()
-    except FusionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"serving on {server.url}", flush=True)
-    upstream = Fusion(preset=args.preset)
-    where = "the local model" if upstream.endpoint is None else upstream.endpoint.label
-    print(f"upstream {where}; model 'fusion' runs preset {args.preset}; Ctrl-C stops", file=sys.stderr, flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
-    server.stop()
-    return 0

@@ -124,7 +124,7 @@ def ip(emulator):
     register(shell)
     yield shell
     unregister(shell)
-    from fusion_magic.serve import stop_background
+    from fusion_magic.launch import stop_background
 
     stop_background()
     InteractiveShell.clear_instance()
