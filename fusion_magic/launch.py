@@ -9,6 +9,7 @@ In a kernel the one background server shares the session's loop, cache and ledge
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -97,6 +98,12 @@ def main_serve(argv: list[str]) -> int:
     upstream = Fusion(preset=args.preset)
     where = "the local model" if upstream.endpoint is None else upstream.endpoint.label
     print(f"upstream {where}; model 'fusion' runs preset {args.preset}; Ctrl-C stops", file=sys.stderr, flush=True)
+    # One line per request on stderr (never a key: messages name models, statuses and costs).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    served = logging.getLogger("fusion_magic.serve")
+    served.addHandler(handler)
+    served.setLevel(logging.INFO)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

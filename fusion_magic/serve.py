@@ -145,6 +145,7 @@ class FusionServer:
                 self._authorize(request)
                 return await handler(request)
             except api.ApiError as exc:
+                log.info("%s %s -> %d %s", request.method, request.path, exc.status, exc.code or exc.type)
                 return self._error_response(exc)
             except web.HTTPException as exc:  # unknown path, wrong method
                 code = "not_found" if exc.status == 404 else "method_not_allowed" if exc.status == 405 else None
@@ -202,6 +203,7 @@ class FusionServer:
             if chat.stream:
                 return await self._stream(request, chat, task, tracker)
             result = await _outcome(task)
+            _log_result(chat, result)
             if (failed := api.outcome_error(result)) is not None:
                 raise failed
             return web_response(api.completion(result, chat.model))
@@ -240,8 +242,10 @@ class FusionServer:
         cid = api.completion_id()
         try:
             result = await _outcome(task)
+            _log_result(chat, result)
             failed = api.outcome_error(result)
         except api.ApiError as exc:
+            log.info("POST /v1/chat/completions (stream) -> %d %s", exc.status, exc.code or exc.type)
             failed = exc
         if failed is not None:
             events = [failed.body()]
@@ -256,6 +260,12 @@ def web_response(body: dict[str, Any]) -> web.Response:
     from aiohttp import web
 
     return web.Response(body=_json(body), content_type="application/json")
+
+
+def _log_result(chat: api.ChatRequest, result: Any) -> None:
+    answered = sum(r.ok for r in result.responses)
+    log.info("%s%s: %s, %d/%d members answered, %.2f s, $%.4f", chat.model, " (stream)" if chat.stream else "",
+             result.status, answered, len(result.responses), result.elapsed_s, result.cost_usd)
 
 
 def _check_depth(request: web.Request) -> None:

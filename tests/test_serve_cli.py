@@ -61,6 +61,7 @@ def test_cli_serves_prints_its_url_first_and_never_the_key(keyed):
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert CANARY not in out + err and "upstream" in err
+    assert "fusion: ok, 3/3 members answered" in err  # one line per request on stderr
 
 
 def test_cli_refuses_a_public_host_without_a_token(keyed):
