@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from fusion_magic.emulator import Emulator
+from fusion_magic.emulator import Emulator, Reply
 from fusion_magic.magic import register, unregister
 
 CANARY = "sk-or-v1-canary-0123456789abcdef"
@@ -94,11 +94,17 @@ def test_mcp_server_over_stdio(keyed):
     params = StdioServerParameters(command=sys.executable, args=["-m", "fusion_magic", "mcp", "--preset", "budget"],
                                    env={k: env[k] for k in ("FUSION_BASE_URL", "FUSION_API_KEY", "FUSION_CACHE_DIR")})
 
+    emu.script("c/gamma", Reply(latency=1.5))  # long enough for a progress report
+    reports = []
+
+    async def progress(done, total, message):
+        reports.append((done, total, message))
+
     async def session():
         async with Client(params) as client:
             tools = (await client.list_tools()).tools
             ok = await client.call_tool("fusion", {"question": "Why is the sky blue?", "panel": PANEL,
-                                                   "judge": JUDGE})
+                                                   "judge": JUDGE}, progress_callback=progress)
             bad = await client.call_tool("fusion", {"question": "Why?", "preset": "nope"})
             return tools, ok, bad
 
@@ -115,6 +121,7 @@ def test_mcp_server_over_stdio(keyed):
                                      "blind_spots"}
     assert bad.is_error and "unknown preset 'nope'" in bad.content[0].text
     assert len(emu.chats()) == 4 and CANARY not in analysis
+    assert reports and reports[0][1] == 4 and reports[0][2].endswith("of 4 calls finished")
 
 
 @pytest.fixture
