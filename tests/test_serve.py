@@ -341,3 +341,15 @@ def test_tool_choice_naming_fusion_forces_the_panel(client, emulator):
     # Fusion's rule: in tool mode the judge is the primary unless `model` names one.
     assert "response_format" in judged.body and emulator.chats(JUDGE) == []
     assert reply.model_extra["fusion"]["judge"]["model"] == "p/primary"
+
+
+def test_client_giving_up_on_a_plain_request_cancels_it_too(server, emulator):
+    emulator.script("c/gamma", Reply(hang=True))
+    body = {"model": "fusion", "messages": [{"role": "user", "content": "Plain cancel?"}], **OURS}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/chat/completions", json=body, timeout=httpx.Timeout(10, read=1.0))
+    deadline = time.monotonic() + 10
+    while not (emulator.chats("c/gamma") and emulator.chats("c/gamma")[0].cancelled):
+        assert time.monotonic() < deadline, "the hanging member was not cancelled"
+        time.sleep(0.05)
+    assert emulator.chats(JUDGE) == []
