@@ -327,3 +327,17 @@ def test_users_add_their_own_presets(emulator):
         assert "broken" not in PRESETS
     finally:
         PRESETS.pop("mine", None)
+
+
+def test_arun_with_a_conversation_and_caller_tools(emulator):
+    import asyncio
+
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    emulator.script("p/primary", Reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}]))
+    result = asyncio.run(fusion(tool="p/primary").arun("Weather?", tools=[weather]))
+    assert result.tool["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    history = [{"role": "user", "content": "I live in Oslo."}, {"role": "assistant", "content": "Noted."},
+               {"role": "user", "content": "Coat today?"}]
+    asyncio.run(fusion().arun("Coat today?", messages=history))
+    for model in PANEL:
+        assert emulator.chats(model)[-1].body["messages"] == history
