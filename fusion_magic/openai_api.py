@@ -56,6 +56,7 @@ OVERRIDES: dict[str, tuple[str, str]] = {
     "timeout": ("timeout", "number"),
     "quorum": ("quorum", "integer"),
     "max_cost": ("max_cost", "number"),
+    "judge_timeout": ("judge_timeout", "number"),
     "web": ("web", "boolean"),
     "temperature": ("temperature", "number"),
     "max_tokens": ("max_tokens", "integer"),
@@ -245,23 +246,8 @@ def completion_id() -> str:
 
 
 def fusion_object(result: FusionResult) -> dict[str, Any]:
-    "The result's `to_dict()`, with Fusion's ``failure_reason`` filled in when it has none."
-    data = result.to_dict()
-    if data.get("failure_reason") is None:
-        data["failure_reason"] = _failure_reason(result) if result.status in ("error", "judge_failed") else None
-    return data
-
-
-def _failure_reason(result: FusionResult) -> str:
-    if result.status == "judge_failed":
-        failed_call = result.judge is not None and result.judge.error and "gave no valid" not in result.judge.error
-        return "judge_upstream_error" if failed_call else "judge_not_valid_json"
-    errors = [r.error or "" for r in result.responses]
-    if errors and all(re.search(r"\b402\b", e) for e in errors):
-        return "insufficient_credits"
-    if errors and all(re.search(r"\b429\b", e) for e in errors):
-        return "rate_limited"
-    return "all_panels_failed" if result.responses else "unexpected_error"
+    "The result's `to_dict()`: Fusion's tool-result keys (status, analysis, responses, failed_models, ...) and more."
+    return result.to_dict()
 
 
 def outcome_error(result: FusionResult) -> ApiError | None:
@@ -270,7 +256,7 @@ def outcome_error(result: FusionResult) -> ApiError | None:
         return None
     fusion = fusion_object(result)
     reason = fusion.get("failure_reason") or "unexpected_error"
-    status = {"insufficient_credits": 402, "rate_limited": 429}.get(reason, 502)
+    status = {"insufficient_credits": 402, "rate_limited": 429, "invalid_model": 400}.get(reason, 502)
     message = result.error or f"the deliberation failed ({reason})"
     return ApiError(status, message, code=reason, type="upstream_error", fusion=fusion)
 

@@ -60,7 +60,7 @@ def test_completion_is_the_synthesis_with_usage_and_the_fusion_object(client, em
     assert reply.choices[0].message.content == fusion["answer"] and fusion["answer"].startswith("Synthesis by")
     assert fusion["status"] == "ok" and set(fusion["analysis"]) >= SECTIONS
     assert [r["model"] for r in fusion["responses"]] == BUDGET and all(r["content"] for r in fusion["responses"])
-    assert fusion["failed_models"] == [] and "failure_reason" in fusion
+    assert fusion["failed_models"] == [] and fusion["failure_reason"] is None and fusion["sources"] == []
     # Usage: the totals of every call, as the upstream reported them; cost is what it charged.
     sent = [r.body for r in emulator.chats()]
     assert len(sent) == 4 and {b["model"] for b in sent} == {*BUDGET, BUDGET_JUDGE}
@@ -102,6 +102,7 @@ def test_timeout_and_quorum_overrides(client, emulator):
     fusion = reply.model_extra["fusion"]
     assert fusion["status"] == "partial" and time.perf_counter() - started < 8
     assert [(f["model"], f["status"]) for f in fusion["failed_models"]] == [("c/gamma", "timed_out")]
+    assert fusion["failure_reason"] is None  # a partial panel is not a failure, as in Fusion
     reply = ask(client, "Another question", extra_body={"fusion": {**OURS["fusion"], "quorum": 2}})
     statuses = {r["model"]: r["status"] for r in reply.model_extra["fusion"]["responses"]}
     assert statuses == {"a/alpha": "ok", "b/beta": "ok", "c/gamma": "cancelled"}
@@ -216,7 +217,8 @@ def test_all_members_failing_is_an_upstream_error_with_the_result(client, emulat
     assert caught.value.status_code == 502 and caught.value.code == "all_panels_failed"
     assert "all 3 panel members failed" in caught.value.message
     fusion = caught.value.response.json()["fusion"]
-    assert fusion["status"] == "error" and [f["model"] for f in fusion["failed_models"]] == PANEL
+    assert fusion["status"] == "error" and fusion["failure_reason"] == "all_panels_failed"
+    assert [(f["model"], f["status_code"]) for f in fusion["failed_models"]] == [(m, 401) for m in PANEL]
     # Streaming: the same error arrives in-band, which the SDK raises.
     with pytest.raises(openai.APIError, match="all 3 panel members failed"):
         list(ask(client, "Again?", stream=True, extra_body=OURS))
@@ -353,3 +355,24 @@ def test_client_giving_up_on_a_plain_request_cancels_it_too(server, emulator):
         assert time.monotonic() < deadline, "the hanging member was not cancelled"
         time.sleep(0.05)
     assert emulator.chats(JUDGE) == []
+
+
+def test_sources_and_failure_reasons_reach_the_client(client, emulator):
+    page = {"url": "https://example.org/a", "title": "A page"}
+    emulator.script("a/alpha", Reply(citations=[page]))
+    reply = ask(client, "Cited?", extra_body=OURS)
+    assert reply.model_extra["fusion"]["sources"] == [page]
+    # A judge that fails: 502 with Fusion's judge code; the panel's answers ride along.
+    emulator.script(JUDGE, Reply(status=401))
+    with pytest.raises(openai.APIStatusError) as caught:
+        ask(client, "Judged?", extra_body=OURS)
+    fusion = caught.value.response.json()["fusion"]
+    assert caught.value.status_code == 502 and caught.value.code == fusion["failure_reason"]
+    assert fusion["failure_reason"].startswith("judge_") and fusion["status"] == "judge_failed"
+    assert all(r["content"] for r in fusion["responses"])
+    # Every member rate-limited: 429, Fusion's rate_limited.
+    for model in PANEL:
+        emulator.script(model, Reply(status=429))
+    with pytest.raises(openai.RateLimitError) as caught:
+        ask(client, "Busy?", extra_body={"fusion": {**OURS["fusion"], "timeout": 30}}, timeout=60)
+    assert caught.value.code == "rate_limited"
