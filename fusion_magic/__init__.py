@@ -32,6 +32,7 @@ from .saved import load_frame, save_frame
 __all__ = [
     "PRESETS",
     "Analysis",
+    "AnalysisDiff",
     "BudgetError",
     "Comparison",
     "ConfigError",
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderError",
     "Response",
     "add_preset",
+    "compare_analyses",
     "ledger",
     "load_frame",
     "load_ipython_extension",
@@ -75,4 +77,8 @@ def __getattr__(name: str) -> Any:
         from .widget import FusionWidget
 
         return FusionWidget
+    if name in ("compare_analyses", "AnalysisDiff"):  # renders with markdown-it: import on first use
+        from . import diff
+
+        return getattr(diff, name)
     raise AttributeError(f"module 'fusion_magic' has no attribute {name!r}")

@@ -27,7 +27,7 @@ from .result import FusionResult
 if TYPE_CHECKING:
     from .magic import FusionMagics
 
-__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "show", "widget"]
+__all__ = ["cache", "compare", "config", "costs", "diff", "models", "presets", "rejudge", "show", "widget"]
 
 
 def _pandas() -> Any:
@@ -80,7 +80,9 @@ def _describe(magics: FusionMagics) -> str:
     except ConfigError as exc:
         preset, name = None, f"{name} (invalid: {exc})"
     rows = [("preset", name, sources.get("preset", "built-in"))]
-    for key in ("panel", "judge"):
+    if "judges" in values:
+        rows.append(("judges", f"{values['judges']} (the first chairs)", sources["judges"]))
+    for key in ("panel", *(() if "judges" in values else ("judge",))):  # a jury's chair is the judge
         if key in values:
             rows.append((key, str(values[key]), sources[key]))
         elif preset is not None:
@@ -97,6 +99,7 @@ def _describe(magics: FusionMagics) -> str:
         "max_tokens",
         "web",
         "tool",
+        "verified_only",
     ):
         if key in values or key in defaults:
             value = values.get(key, defaults.get(key))
@@ -279,6 +282,7 @@ _REJUDGE = MagicArgumentParser(
     prog="%fusion rejudge", description="Re-run only the judge over stored answers."
 )
 _REJUDGE.add_argument("-j", "--judge", help="judge model id (default: the configured judge)")
+_REJUDGE.add_argument("--judges", help="a jury of judges, comma-separated (the first chairs)")
 _REJUDGE.add_argument("name", nargs="?", default="_fusion", help="the result to rejudge (default _fusion)")
 
 
@@ -296,8 +300,13 @@ def rejudge(magics: FusionMagics, rest: str) -> Any:
     values = magics.settings()[0]
     if "preset" not in values and result.preset in PRESETS:
         values["preset"] = result.preset  # the same endpoint as the original run (e.g. the local model)
+    if args.judge and args.judges:
+        raise UsageError("%fusion rejudge: use -j JUDGE or --judges J1,J2, not both")
     if args.judge:
         values["judge"] = args.judge
+        values.pop("judges", None)  # one judge named here beats a jury set earlier
+    if args.judges:
+        values["judges"] = args.judges
     fresh = magics._build(values).rejudge(result)
     magics._bind(fresh, None)
     return display.present(fresh, magics.session_format or magics.format)
@@ -426,3 +435,20 @@ def show(magics: FusionMagics, rest: str) -> Any:
         raise UsageError(f"{args.path}: {exc}") from None
     magics._bind(result, name)
     return display.present(result, args.format or magics.session_format or magics.format)
+
+
+# -- diff -------------------------------------------------------------------------------------------
+def diff(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion diff A B`: what only A's judge found, only B's, and both; A and B name results of one panel."
+    from .diff import compare_analyses
+
+    names = rest.split()
+    if len(names) != 2:
+        raise UsageError("usage: %fusion diff A B (two results of the same panel, e.g. NAME and its rejudge)")
+    results = []
+    for name in names:
+        value = magics.user_ns.get(name)
+        if not isinstance(value, FusionResult):
+            raise UsageError(f"{name} is not a fusion result; name two, e.g. %fusion diff first _fusion")
+        results.append(value)
+    return compare_analyses(*results)

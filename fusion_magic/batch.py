@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "run_map"]
 
 COLUMNS = ["prompt", "answer", "status", "error", "cost_usd", "saved_usd", "elapsed_s", "cache_hits",
-           "failed_models", *Analysis.SECTIONS]
+           "failed_models", *Analysis.SECTIONS, "unverified"]
 
 
 def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = True) -> pd.DataFrame:
@@ -81,6 +81,7 @@ def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
         "cost_usd": result.cost_usd, "saved_usd": result.saved_usd, "elapsed_s": result.elapsed_s,
         "cache_hits": result.cache_hits, "failed_models": [r.model for r in result.failed],
         **{s: analysis[s] for s in Analysis.SECTIONS},
+        "unverified": result.analysis.unverified,  # attributions whose quote was not found (see evidence)
     }
 
 

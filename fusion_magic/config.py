@@ -26,6 +26,7 @@ __all__ = [
     "add_preset",
     "check_base_url",
     "check_text",
+    "parse_jury",
     "parse_members",
     "resolve_endpoint",
 ]
@@ -314,6 +315,15 @@ def parse_members(
             check_model_id(model, what=what, openrouter=openrouter)
         members.append(member)
     return tuple(members)
+
+
+def parse_jury(spec: str | Iterable[str | Member], *, openrouter: bool = True) -> tuple[Member, ...]:
+    "Parse ``--judges J1,J2,...``: like a panel, the first one chairs; duplicates are refused."
+    jury = parse_members(spec, what="judges", openrouter=openrouter)
+    names = [m.name for m in jury]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicate judge in --judges: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+    return jury
 
 
 def check_model_id(model: str, *, what: str = "panel", openrouter: bool = True) -> None:

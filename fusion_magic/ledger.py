@@ -119,14 +119,15 @@ class Ledger:
 
     # -- recording -------------------------------------------------------------------------------
     def record_fusion(self, result: FusionResult, *, label: str | None = None) -> LedgerEntry | None:
-        """Add a deliberation: one entry, a detail row per panel member, the judge and a ``--tool`` primary.
+        """Add a deliberation: one entry, a detail row per panel member, jury judge, the judge and a ``--tool`` primary.
 
         Responses already in the ledger are skipped: recording a rejudged result (same panel
         Response objects, new judge) adds a single "rejudge" call; recording a result twice adds
         nothing and returns None.
         """
         primary = getattr(result, "primary", None)
-        calls = [*((r, "member") for r in result.responses),
+        jury = getattr(result, "jury", None) or []
+        calls = [*((r, "member") for r in result.responses), *((r, "juror") for r in jury),
                  *((r, role) for r, role in ((result.judge, "judge"), (primary, "primary")) if r is not None)]
         fresh = self._claim(calls)
         if calls and not fresh:

@@ -30,10 +30,11 @@ __all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
 
 # The settings a layer may hold; all are `Fusion` keyword names.
 SETTINGS = tuple(
-    "preset panel judge system temperature max_tokens timeout quorum web tool max_cost cache base_url "
-    "api_key_env".split()
+    "preset panel judge judges system temperature max_tokens timeout quorum web tool max_cost cache base_url "
+    "api_key_env verified_only".split()
 )
-SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "show", "help")
+SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "diff", "show",
+               "help")
 
 
 def _setting(kind: type, help: str) -> Any:
@@ -48,6 +49,8 @@ class FusionMagics(Magics):
     preset = _setting(Unicode, "Preset name (quality, budget, free, local or your own).")
     panel = _setting(Unicode, "Panel model ids, comma-separated (overrides the preset's).")
     judge = _setting(Unicode, "Judge model id (overrides the preset's).")
+    judges = _setting(Unicode, "A jury: judge model ids, comma-separated; the first chairs.")
+    verified_only = _setting(Bool, "Views hide analysis items whose quotes were not found in the answer.")
     system = _setting(Unicode, "System prompt for every panel member.")
     temperature = _setting(Float, "Sampling temperature, 0 to 2.")
     max_tokens = _setting(Integer, "Maximum tokens per answer.")
@@ -72,6 +75,9 @@ class FusionMagics(Magics):
     @argument("-p", "--preset", help="preset: quality (default), budget, free, local, or one you added")
     @argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated; a|b falls back to b")
     @argument("-j", "--judge", help="judge model id; a|b tries b when a fails or gives no analysis")
+    @argument("--judges", metavar="J1,J2,...", help="a jury: several judges, merged; the first one chairs")
+    @argument("--verified-only", action="store_true", default=None,
+              help="hide analysis items whose quote was not found in that member's answer")
     @argument("--system", metavar="TEXT", help="system prompt for every panel member (quote it)")
     @argument("-t", "--temperature", type=float, metavar="TEMP", help="sampling temperature, 0 to 2")
     @argument("--max-tokens", type=int, metavar="N", help="maximum tokens per answer")
@@ -160,10 +166,11 @@ class FusionMagics(Magics):
         %fusion widget                an interactive panel (prompt, models, judge, Run)
         %fusion costs                 this session's calls, costs, tokens and cache hits
         %fusion cache info|clear      the answer cache
-        %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`)
+        %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`); --judges J1,J2: a jury
         %fusion compare PROMPTS [-b M1,M2] [--reference REF] [--grader G] [-o NAME]
                                       fusion against single models on your prompts (`_compare`)
         %fusion show [-o NAME] PATH   a saved result (result.save) or frame (save_frame), offline
+        %fusion diff A B              what only A's judge found, only B's, and both (two results)
         %fusion help                  this text
         """
         from . import _commands as commands
@@ -190,6 +197,10 @@ class FusionMagics(Magics):
             for key, value in layer.items():
                 if value is not None:
                     values[key], sources[key] = value, source
+                    # -j and --judges name the same seat: the stronger layer's choice wins.
+                    rival = {"judge": "judges", "judges": "judge"}.get(key)
+                    if rival in values and sources[rival] != source:
+                        del values[rival], sources[rival]
         return values, sources
 
     def _previous(self, name: str | None) -> FusionResult | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from . import followup
+from . import evidence, followup
 from .cache import Cache
 from .client import ChatClient
 from .config import (
@@ -29,6 +29,7 @@ from .config import (
     check_prompt,
     check_text,
     get_preset,
+    parse_jury,
     parse_members,
     resolve_endpoint,
 )
@@ -71,6 +72,8 @@ class Fusion:
         panel: str | list[str | Member] | None = None,
         judge: str | Member | None = None,
         *,
+        judges: str | list[str | Member] | None = None,
+        verified_only: bool = False,
         base_url: str | None = None,
         api_key: str | None = None,
         api_key_env: str | None = None,
@@ -103,6 +106,12 @@ class Fusion:
         self.judge = chosen.judge
         if judge is not None:
             (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
+        # A jury: its first judge chairs (and wins over `judge`); one judge given is just a judge.
+        self.jury = parse_jury(judges, openrouter=strict_ids) if judges else ()
+        if self.jury:
+            self.judge = self.jury[0]
+        self.jury = self.jury if len(self.jury) > 1 else ()
+        self.verified_only = bool(verified_only)
         check_panel(self.panel, max_size=max_panel)
         if system is not None:
             check_text(system, "the system prompt")
@@ -213,7 +222,8 @@ class Fusion:
     # -- async core ---------------------------------------------------------------------------
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
-        return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout)
+        return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout,
+                       jurors=[m.name for m in self.jury])
 
     async def arun(self, prompt: str, *, tracker: Tracker | None = None,
                    follow_up_of: FusionResult | None = None) -> FusionResult:
@@ -239,7 +249,8 @@ class Fusion:
     async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]]) -> FusionResult:
         started = time.perf_counter()
         call = await self._call(tracker)
-        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns)
+        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns,
+                              verified_only=self.verified_only)
         result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
         try:
             result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
@@ -277,9 +288,19 @@ class Fusion:
             result.failure_reason = panel_failure(result.responses)
             call.note(JUDGE, state="skipped", note="no panel answers")
             return
-        await self._judge(call, result, prompt, self.judge)
+        await self._analyse(call, result, prompt, self.judge, self.jury)
 
-    async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
+    async def _analyse(self, call: Call, result: FusionResult, prompt: str, judge: Member,
+                       jury: tuple[Member, ...]) -> None:
+        "The judge's verdict, or a jury's (see `fusion_magic.jury`)."
+        if jury:
+            from .jury import run_jury
+
+            await run_jury(self, call, result, prompt, jury)
+        else:
+            await self._judge(call, result, prompt, judge)
+
+    async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member, key: str = JUDGE) -> None:
         answered = [r for r in result.responses if r.ok]
         # Names a judge may use for a member besides its label: its model ids and the model that served it.
         aliases = {model: m.name for m in self.panel for model in m.models}
@@ -287,7 +308,7 @@ class Fusion:
         timeout = self.judge_timeout if self.judge_timeout is not None else self.timeout
         question = followup.judge_question(result.history, prompt) if result.history else prompt
         outcome = await run_judge(call, judge, question, answered, timeout=timeout,
-                                  max_tokens=self.max_tokens, aliases=aliases)
+                                  max_tokens=self.max_tokens, aliases=aliases, key=key)
         result.judge = merged(judge.name, outcome)
         result.notes += outcome.notes
         if self._local:
@@ -297,27 +318,30 @@ class Fusion:
             result.error, result.failure_reason = outcome.error, outcome.failure_reason
             return
         result.answer = outcome.answer
-        result.analysis = outcome.analysis or Analysis()
+        answers = {r.model: r.content for r in answered}
+        result.analysis = evidence.verify(outcome.analysis or Analysis(), answers)
         result.status = "ok" if all(r.ok for r in result.responses) else "partial"
         result.judge_raw, result.error, result.failure_reason = None, None, None
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
-        "Re-run only the judge over the panel answers kept in ``result``."
+        "Re-run only the judge (or this Fusion's jury, when no judge is named) over the answers in ``result``."
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
         member = parse_members([judge], what="judge", openrouter=self._strict_ids)[0] if judge else self.judge
         _refuse_nesting()
-        tracker = Tracker([r.model for r in result.responses], member.name)
-        return await on_background(self._nested(self._rejudge(result, member, tracker)))
+        jury = () if judge else self.jury
+        tracker = Tracker([r.model for r in result.responses], member.name, jurors=[m.name for m in jury])
+        return await on_background(self._nested(self._rejudge(result, member, tracker, jury)))
 
-    async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker) -> FusionResult:
+    async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker,
+                       jury: tuple[Member, ...] = ()) -> FusionResult:
         call = await self._call(tracker)
         started = time.perf_counter()
         fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses),
-                             history=list(result.history))
+                             history=list(result.history), verified_only=self.verified_only)
         fresh._fusion = self  # type: ignore[attr-defined]
         try:
-            await self._judge(call, fresh, result.prompt, member)
+            await self._analyse(call, fresh, result.prompt, member, jury)
         finally:
             call.close()
         fresh.elapsed_s = round(time.perf_counter() - started, 4)
@@ -360,6 +384,12 @@ class Fusion:
         self._check_context(prompt, call.prices)
         models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
         est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
+        if self.jury:  # every further judge and the chair's synthesis are estimated too
+            from .jury import extra_estimate
+
+            extra, unknown = extra_estimate(count_tokens(prompt), models, self.jury, call.prices,
+                                            max_tokens=self.max_tokens)
+            est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
         if self.max_cost is not None:
             # A server that prices some models (OpenRouter, a proxy of it) bills the rest too; one that
             # prices none (llama.cpp, Ollama) bills nothing, so an unknown price is no reason to refuse.

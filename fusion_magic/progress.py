@@ -12,9 +12,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["JUDGE", "MemberState", "Tracker"]
+__all__ = ["JUDGE", "MemberState", "Tracker", "juror_key"]
 
 JUDGE = "<judge>"  # the judge's key: it may be the same model as a panel member
+
+
+def juror_key(i: int) -> str:
+    "The progress key of the i-th judge of a jury: the chair (0) is the judge line."
+    return JUDGE if i == 0 else f"{JUDGE}{i + 1}"
 
 State = Literal["waiting", "streaming", "retrying", "done", "cached", "failed", "timed_out", "cancelled", "skipped"]
 FINAL = frozenset({"done", "cached", "failed", "timed_out", "cancelled", "skipped"})
@@ -95,7 +100,8 @@ class Tracker:
     """Thread-safe states of the panel members and the judge, with a change counter."""
 
     def __init__(
-        self, members: list[str], judge: str, estimate_usd: float | None = None, deadline_s: float | None = None
+        self, members: list[str], judge: str, estimate_usd: float | None = None, deadline_s: float | None = None,
+        jurors: list[str] | tuple[str, ...] = (),
     ) -> None:
         self._lock = threading.Lock()
         self.judge_name = judge
@@ -104,6 +110,10 @@ class Tracker:
         self.deadline_s = deadline_s  # the per-member deadline, if any: a full progress bar
         self.version = 0
         self._states = {n: MemberState(n) for n in members}
+        # A jury's other judges get a line each after the panel; the chair is the judge line.
+        for i, name in enumerate(jurors[1:], start=1):
+            self.members.append(juror_key(i))
+            self._states[juror_key(i)] = MemberState(f"judge · {name}")
         self._states[JUDGE] = MemberState(judge)
 
     def update(self, name: str, **changes: object) -> None:

@@ -21,7 +21,7 @@ import ipywidgets as widgets
 
 from . import session
 from ._format import NO_MATH, SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
-from ._html import answer_html, banners_html, call_body, header_html, section_body, wrap
+from ._html import answer_html, banners_html, call_body, header_html, section_body, section_items, wrap
 from ._markdown import clean_line, defang_html
 from .client import ChatClient
 from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, check_prompt, get_preset, resolve_endpoint
@@ -30,7 +30,7 @@ from .errors import ConfigError, FusionError, MissingKeyError
 from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
 from .progress import Tracker
-from .result import Analysis, FusionResult, Response
+from .result import Analysis, FusionResult, Response, quotes_of
 from .runner import background_loop, run_sync
 
 __all__ = ["FusionWidget"]
@@ -317,13 +317,18 @@ class FusionWidget(widgets.VBox):
         sections = []
         if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
             for name in Analysis.SECTIONS:
-                items = list(getattr(result.analysis, name))
-                sections.append(_section(f"{SECTION_TITLES[name]} ({len(items)})", section_body(name, items),
-                                         open_=bool(items)))
+                items = section_items(result.shown_analysis, name)
+                bad = sum(not q.verified for item in items for q in quotes_of(item))
+                title = f"{SECTION_TITLES[name]} ({len(items)})" + (f" · ⚠ {bad} unverified" if bad else "")
+                sections.append(_section(title, section_body(name, items), open_=bool(items)))
         sections += [_section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
                      for i, r in enumerate(result.responses)]
+        sections += [_section(_response_title(r, "juror · "),
+                              call_body(r, f"result.jury[{i}].content", as_markdown=False))
+                     for i, r in enumerate(result.jury)]
         if result.judge is not None:
-            sections.append(_section(_response_title(result.judge, "judge · "),
+            prefix = "chair · " if result.jury else "judge · "
+            sections.append(_section(_response_title(result.judge, prefix),
                                      call_body(result.judge, "result.judge.content", as_markdown=False)))
         self.sections.children = tuple(sections)
         for handle in self._saved_outputs:  # the result as an ordinary output, kept when the notebook is saved
