@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import Analysis, FusionResult
@@ -157,3 +158,20 @@ def test_batch_rows_count_unverified_attributions(emulator):
     emulator.script(JUDGE, Reply(misattribute=True))
     frame = panel_fusion().map(["First question?", "Second question?"], progress=False)
     assert list(frame["unverified"]) == [2, 2]
+
+
+@pytest.mark.parametrize("shape", ["ours", "nested", "near_json"])
+def test_quotes_survive_every_reply_shape_the_judge_may_use(emulator, shape):
+    emulator.script(JUDGE, Reply(misattribute=True, judge_shape=shape))
+    analysis = panel_fusion().run("Which database should we use?").analysis
+    wrong, right = analysis.contradictions[0].stances
+    assert (wrong.found_in, right.verified) == ("b/beta", True)
+    assert analysis.items("consensus")[0].support == "3/3" and analysis.partial_coverage[0].quotes[0].verified
+    assert analysis.unverified == 2
+
+
+def test_fusions_own_shape_has_no_quotes_and_stays_readable(emulator):
+    emulator.script(JUDGE, Reply(judge_shape="fusion"))
+    result = panel_fusion().run("Which database should we use?")
+    assert result.analysis.contradictions and result.analysis.items("consensus")[0].support is None
+    assert result.analysis.unverified == 5  # two stances, two partial-coverage members, one insight

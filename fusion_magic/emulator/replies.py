@@ -234,9 +234,21 @@ def rejection(reply: Reply, body: dict[str, Any]) -> str | None:
     return None
 
 
+def _without_quotes(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"point", "support"}:
+            return value["point"]
+        return {k: _without_quotes(v) for k, v in value.items() if k not in ("quote", "quotes", "support")}
+    if isinstance(value, list):
+        return [_without_quotes(v) for v in value]
+    return value
+
+
 def _shaped(obj: dict[str, Any], shape: str, labels: list[str]) -> str:
     "The judge's JSON written the way a real judge of that kind writes it."
     analysis = {k: v for k, v in obj.items() if k != "answer"}
+    if shape in ("fusion", "tool_result"):  # Fusion's own shape: text consensus, no quotes
+        analysis = _without_quotes(analysis)
     if shape == "fusion":
         return json.dumps(analysis, ensure_ascii=False)
     if shape == "nested":
