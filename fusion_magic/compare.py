@@ -196,12 +196,12 @@ async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order:
     response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable, **params)
     ledger().record_response(response, purpose="grade", label=prompt)
     if not response.ok:  # e.g. a server without structured output: the instructions alone ask for the JSON
-        first = response
+        refused = response
         response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable,
                                 **{**params, "response_format": None})
         ledger().record_response(response, purpose="grade", label=prompt)
         if not response.ok:
-            response.error = f"{first.error}; without response_format: {response.error}"
+            response.error = f"{refused.error}; without response_format: {response.error}"
     grade = Grade(order, cost_usd=(response.cost_usd or 0.0) + response.saved_usd,
                   paid_usd=0.0 if response.cached else (response.cost_usd or 0.0), cached=response.cached)
     if not response.ok:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keyword
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -23,8 +23,10 @@ from . import display, session
 from .errors import FusionError
 from .followup import fusion_for
 from .interpolate import interpolate
-from .pipeline import Fusion
-from .result import FusionResult
+
+if TYPE_CHECKING:  # the HTTP stack and pydantic load with the first run, not with %load_ext
+    from .pipeline import Fusion
+    from .result import FusionResult
 
 __all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
 
@@ -208,12 +210,16 @@ class FusionMagics(Magics):
         if name is None:
             return None
         previous = self.user_ns.get(name)
+        from .result import FusionResult
+
         if not isinstance(previous, FusionResult):
             raise UsageError(f"--follow-up {name}: {name} is not a fusion result; run %%fusion -o {name} first")
         return previous
 
     def _build(self, settings: dict[str, Any]) -> Fusion:
         try:
+            from .pipeline import Fusion
+
             return Fusion(**settings)
         except FusionError as exc:
             raise UsageError(str(exc)) from None
@@ -222,7 +228,8 @@ class FusionMagics(Magics):
     def user_ns(self) -> dict[str, Any]:
         "The user's namespace (registered magics always have a shell)."
         assert self.shell is not None
-        return self.shell.user_ns  # type: ignore[no-any-return]
+        user_ns: dict[str, Any] = self.shell.user_ns
+        return user_ns
 
     def _bind(self, result: FusionResult, name: str | None) -> None:
         self.user_ns["_fusion"] = result

@@ -12,7 +12,7 @@ import dataclasses
 import math
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -69,7 +69,7 @@ class Fusion:
     def __init__(
         self,
         preset: str = "quality",
-        panel: str | list[str | Member] | None = None,
+        panel: str | Sequence[str | Member] | None = None,
         judge: str | Member | None = None,
         *,
         judges: str | list[str | Member] | None = None,
@@ -350,7 +350,7 @@ class Fusion:
         return fresh
 
     # -- pieces -------------------------------------------------------------------------------
-    async def _call(self, tracker: Tracker) -> Call:
+    async def _call(self, tracker: Tracker | None) -> Call:
         endpoint = self.endpoint
         if endpoint is None:
             from .local import local_base_urls, pool_size

@@ -212,7 +212,9 @@ def _fit_schema(obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """Keep only the schema's top-level properties, filling required ones we do not know."""
     fmt = body.get("response_format") or {}
     schema = (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) else None
-    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(schema, dict):
+        return obj
+    props = schema.get("properties")
     if not isinstance(props, dict) or not props:
         return obj
     empty = {"string": "", "array": [], "object": {}, "integer": 0, "number": 0, "boolean": False}
@@ -221,7 +223,7 @@ def _fit_schema(obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         if key in obj:
             out[key] = obj[key]
         elif key in (schema.get("required") or []):
-            out[key] = empty.get(spec.get("type") if isinstance(spec, dict) else None)
+            out[key] = empty.get(str(spec.get("type"))) if isinstance(spec, dict) else None
     return out
 
 
