@@ -23,6 +23,7 @@ from .config import DEFAULT_BASE_URL, PRESETS, get_preset, resolve_endpoint
 from .errors import ConfigError, FusionError, MissingKeyError
 from .ledger import ledger
 from .result import FusionResult
+from .settings import MAGIC_SETTINGS
 
 if TYPE_CHECKING:
     from .magic import FusionMagics
@@ -88,22 +89,12 @@ def _describe(magics: FusionMagics) -> str:
         elif preset is not None:
             members = preset.panel if key == "panel" else (preset.judge,)
             rows.append((key, ", ".join(m.name for m in members), f"preset {preset.name}"))
-    defaults = {"timeout": 120, "quorum": None, "max_cost": None, "cache": True}
-    for key in (
-        "timeout",
-        "quorum",
-        "max_cost",
-        "cache",
-        "system",
-        "temperature",
-        "max_tokens",
-        "web",
-        "tool",
-        "verified_only",
-    ):
-        if key in values or key in defaults:
-            value = values.get(key, defaults.get(key))
-            rows.append((key, _value(key, value), sources.get(key, "built-in")))
+    # Listed settings first (they always have a value), then the others that something set.
+    shown = [s for s in MAGIC_SETTINGS if s.name not in _SHOWN_ELSEWHERE]
+    for s in sorted(shown, key=lambda s: not s.listed):
+        if s.name in values or s.listed:
+            value = values.get(s.name, s.default)
+            rows.append((s.name, s.unset if value is None else s.show(value), sources.get(s.name, "built-in")))
     fmt = magics.session_format or magics.format
     rows.append(
         (
@@ -122,16 +113,8 @@ def _describe(magics: FusionMagics) -> str:
     )
 
 
-def _value(key: str, value: Any) -> str:
-    if value is None:
-        return {"quorum": "all members", "max_cost": "no limit"}.get(key, "-")
-    if key == "timeout":
-        return f"{value:g} s"
-    if key == "max_cost":
-        return f"${value:g}"
-    if key == "cache":
-        return "on" if value else "off"
-    return str(value)
+# `%fusion config` shows these with the preset and the endpoint, not in the list of settings.
+_SHOWN_ELSEWHERE = ("preset", "panel", "judge", "base_url", "api_key_env")
 
 
 def _endpoint_rows(

@@ -44,7 +44,7 @@ class Plan:
 # -- checking the inputs --------------------------------------------------------------------------
 def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = None, grader: Any = None,
           concurrency: int = 8, max_cost: float | None = None) -> Plan:
-    from .pipeline import _check_number
+    from .settings import setting
 
     texts, labels = _sequence(prompts, "prompts")
     if not texts:
@@ -62,7 +62,7 @@ def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = 
     members = fusion.panel if baselines is None else _baselines(fusion, baselines)
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
-    _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
+    setting("max_cost").check(max_cost)
     mode, scorer, judge, name = _grading(fusion, references is not None, grader)
     return Plan([t.strip() for t in texts], labels, references, members, mode, scorer, judge, name,
                  concurrency, max_cost)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import math
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -41,6 +40,8 @@ from .pricing import Models, count_tokens, estimate, find_price, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import in_background, on_background, run_sync
+from .settings import DEFAULTS
+from .settings import check as check_settings
 
 if TYPE_CHECKING:
     from .comparison import Comparison
@@ -68,7 +69,7 @@ class Fusion:
 
     def __init__(
         self,
-        preset: str = "quality",
+        preset: str = DEFAULTS["preset"],
         panel: str | Sequence[str | Member] | None = None,
         judge: str | Member | None = None,
         *,
@@ -77,20 +78,20 @@ class Fusion:
         base_url: str | None = None,
         api_key: str | None = None,
         api_key_env: str | None = None,
-        timeout: float | None = 120,
+        timeout: float | None = DEFAULTS["timeout"],
         judge_timeout: float | None = None,
         quorum: int | None = None,
-        cache: bool = True,
-        refresh: bool = False,
+        cache: bool = DEFAULTS["cache"],
+        refresh: bool = DEFAULTS["refresh"],
         max_cost: float | None = None,
         system: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        web: bool = False,
+        web: bool = DEFAULTS["web"],
         tool: str | None = None,
-        stream: bool = True,
-        max_retries: int = 3,
-        stall_timeout: float = 60.0,
+        stream: bool = DEFAULTS["stream"],
+        max_retries: int = DEFAULTS["max_retries"],
+        stall_timeout: float = DEFAULTS["stall_timeout"],
         max_panel: int = MAX_PANEL,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -122,14 +123,11 @@ class Fusion:
             check_model_id(tool, what="--tool", openrouter=strict_ids)
         if web and not strict_ids:
             raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
-        _check_number("timeout", timeout, allow_none=True)
-        _check_number("judge_timeout", judge_timeout, allow_none=True)
-        _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
-        _check_number("stall_timeout", stall_timeout)
-        if temperature is not None and not 0 <= temperature <= 2:
-            raise ConfigError(f"temperature must be between 0 and 2, got {temperature}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ConfigError(f"max_tokens must be a positive whole number, got {max_tokens!r}")
+        if stall_timeout is None:
+            raise ConfigError("stall_timeout must be a positive number of seconds, got None")
+        check_settings({"timeout": timeout, "max_cost": max_cost, "stall_timeout": stall_timeout,
+                        "judge_timeout": judge_timeout,
+                        "temperature": temperature, "max_tokens": max_tokens})
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
@@ -458,13 +456,3 @@ class _sync_caller:
 
     def __exit__(self, *exc: object) -> None:
         _waiting.active = False
-
-
-
-def _check_number(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
-        unit = "USD" if name == "max_cost" else "seconds"
-        raise ConfigError(f"{name} must be a positive number of {unit}, got {value!r}")

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from .status import PROGRESS_STATES
+
 __all__ = ["JUDGE", "MemberState", "Tracker", "juror_key"]
 
 JUDGE = "<judge>"  # the judge's key: it may be the same model as a panel member
@@ -22,19 +24,9 @@ def juror_key(i: int) -> str:
     return JUDGE if i == 0 else f"{JUDGE}{i + 1}"
 
 State = Literal["waiting", "streaming", "retrying", "done", "cached", "failed", "timed_out", "cancelled", "skipped"]
-FINAL = frozenset({"done", "cached", "failed", "timed_out", "cancelled", "skipped"})
+FINAL = frozenset(s.word for s in PROGRESS_STATES if s.final)
 # One colour per state, shared by the live progress and the widget's status lines.
-STATE_COLORS = {
-    "waiting": "#9e9e9e",
-    "retrying": "#d4a017",
-    "streaming": "#2e78dc",
-    "done": "#2ea043",
-    "cached": "#1f9e89",
-    "failed": "#dc3232",
-    "timed_out": "#e07b00",
-    "cancelled": "#9e9e9e",
-    "skipped": "#9e9e9e",
-}
+STATE_COLORS = {s.word: s.color for s in PROGRESS_STATES}
 
 
 @dataclass(frozen=True)

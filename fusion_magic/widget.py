@@ -32,6 +32,7 @@ from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_pr
 from .progress import Tracker
 from .result import Analysis, FusionResult, Response, quotes_of
 from .runner import background_loop, run_sync
+from .settings import DEFAULTS
 
 __all__ = ["FusionWidget"]
 
@@ -50,7 +51,7 @@ class FusionWidget(widgets.VBox):
     """
 
     def __init__(self, preset: str = "quality", panel: str | list[str] | None = None, judge: str | None = None,
-                 *, timeout: float = 120, models_timeout: float = 10.0, **fusion_kwargs: Any) -> None:
+                 *, timeout: float = DEFAULTS["timeout"], models_timeout: float = 10.0, **fusion_kwargs: Any) -> None:
         get_preset(preset)  # an unknown preset is a user mistake: fail here, before any widget exists
         self._fusion_kwargs = fusion_kwargs
         self.future: concurrent.futures.Future[FusionResult | None] | None = None
