@@ -36,7 +36,7 @@ from .errors import BudgetError, ConfigError
 from .judge_seat import merged, run_judge
 from .ledger import ledger
 from .panel import Call, ask_panel
-from .pricing import Models, count_tokens, estimate, find_price, load_models
+from .pricing import Estimate, Models, count_tokens, estimate, find_price, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import in_background, on_background, run_sync
@@ -44,6 +44,8 @@ from .settings import DEFAULTS
 from .settings import check as check_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .comparison import Comparison
 
 __all__ = ["Fusion"]
@@ -177,12 +179,25 @@ class Fusion:
         with _sync_caller():
             return run_sync(self.arejudge(result, judge))
 
-    def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True) -> Any:
-        "Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`)."
+    def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True,
+            max_cost: float | None = None) -> pd.DataFrame:
+        """Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`).
+
+        ``max_cost`` caps the whole batch: nothing is sent when the estimate for the prompts not
+        already cached exceeds it (the per-run ``max_cost`` of this `Fusion` still applies to each)."""
         from .batch import run_map
 
         with _sync_caller():
-            return run_map(self, prompts, concurrency=concurrency, progress=progress)
+            return run_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
+
+    async def amap(self, prompts: Any, *, concurrency: int = 8, progress: bool = False,
+                   max_cost: float | None = None) -> pd.DataFrame:
+        "The async twin of `map` (no progress bar unless asked)."
+        from .batch import arun_map
+
+        _refuse_nesting()
+        return await on_background(arun_map(self, prompts, concurrency=concurrency, progress=progress,
+                                             max_cost=max_cost))
 
     def compare(
         self,
@@ -224,7 +239,7 @@ class Fusion:
                        jurors=[m.name for m in self.jury])
 
     async def arun(self, prompt: str, *, tracker: Tracker | None = None,
-                   follow_up_of: FusionResult | None = None) -> FusionResult:
+                   follow_up_of: FusionResult | None = None, _shared: Call | None = None) -> FusionResult:
         """Deliberate on ``prompt``: the panel concurrently, then the judge.
 
         With ``follow_up_of``, ``prompt`` is a follow-up question: each member also sees the earlier
@@ -233,7 +248,7 @@ class Fusion:
         prompt = check_prompt(prompt)
         turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
         _refuse_nesting()
-        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns)))
+        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns, _shared)))
 
     @staticmethod
     async def _nested(coro: Coroutine[Any, Any, T]) -> T:
@@ -244,9 +259,11 @@ class Fusion:
         finally:
             _depth.reset(token)
 
-    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]]) -> FusionResult:
+    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]],
+                    shared: Call | None = None) -> FusionResult:
         started = time.perf_counter()
-        call = await self._call(tracker)
+        # A batch sets up client, cache and prices once (``shared``); each run has its own tracker.
+        call = dataclasses.replace(shared, tracker=tracker, partial=[]) if shared else await self._call(tracker)
         result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns,
                               verified_only=self.verified_only)
         result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
@@ -373,21 +390,16 @@ class Fusion:
 
     async def _estimate(self, call: Call, prompt: str) -> float | None:
         "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
-        try:
-            call.prices = await load_models(call.client.http, call.client.endpoint.base_url, call.client.headers())
-        except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
-            if self.max_cost is not None:
-                raise BudgetError(f"cannot check --max-cost: model prices unavailable ({exc})") from None
-            return None
+        if not call.prices:
+            try:
+                call.prices = await load_models(call.client.http, call.client.endpoint.base_url,
+                                                call.client.headers())
+            except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
+                if self.max_cost is not None:
+                    raise BudgetError(f"cannot check --max-cost: model prices unavailable ({exc})") from None
+                return None
         self._check_context(prompt, call.prices)
-        models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
-        est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
-        if self.jury:  # every further judge and the chair's synthesis are estimated too
-            from .jury import extra_estimate
-
-            extra, unknown = extra_estimate(count_tokens(prompt), models, self.jury, call.prices,
-                                            max_tokens=self.max_tokens)
-            est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
+        est = self._estimate_one(call, prompt)
         if self.max_cost is not None:
             # A server that prices some models (OpenRouter, a proxy of it) bills the rest too; one that
             # prices none (llama.cpp, Ollama) bills nothing, so an unknown price is no reason to refuse.
@@ -419,6 +431,17 @@ class Fusion:
                         f"the prompt is about {need:,} tokens, more than the {price.context_length:,}-token "
                         f"context of {model} ({who}); shorten it or choose another model; nothing was sent"
                     )
+
+    def _estimate_one(self, call: Call, prompt: str) -> Estimate:
+        models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
+        est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
+        if self.jury:  # every further judge and the chair's synthesis are estimated too
+            from .jury import extra_estimate
+
+            extra, unknown = extra_estimate(count_tokens(prompt), models, self.jury, call.prices,
+                                            max_tokens=self.max_tokens)
+            est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
+        return est
 
     async def _tool_mode(self, call: Call, result: FusionResult) -> None:
         from .tool import run_tool_mode
