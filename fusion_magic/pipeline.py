@@ -11,7 +11,7 @@ import contextvars
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -34,7 +34,8 @@ from .config import (
 )
 from .errors import BudgetError, ConfigError
 from .judge_seat import merged, run_judge
-from .ledger import ledger
+from .ledger import Ledger
+from .ledger import ledger as session_ledger
 from .panel import Call, ask_panel
 from .pricing import Estimate, Models, count_tokens, estimate, find_price, load_models
 from .progress import JUDGE, Tracker
@@ -80,6 +81,9 @@ class Fusion:
         base_url: str | None = None,
         api_key: str | None = None,
         api_key_env: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth_header: str | None = None,
+        auth_scheme: str | None = None,
         timeout: float | None = DEFAULTS["timeout"],
         judge_timeout: float | None = None,
         quorum: int | None = None,
@@ -96,6 +100,7 @@ class Fusion:
         stall_timeout: float = DEFAULTS["stall_timeout"],
         max_panel: int = MAX_PANEL,
         transport: httpx.AsyncBaseTransport | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         chosen = get_preset(preset)
@@ -103,7 +108,8 @@ class Fusion:
         self._local = chosen.endpoint == "local" and not base_url
         self.endpoint: Endpoint | None = None
         if not self._local:
-            self.endpoint = resolve_endpoint(base_url, api_key, api_key_env)
+            self.endpoint = resolve_endpoint(base_url, api_key, api_key_env, headers=headers,
+                                             auth_header=auth_header, auth_scheme=auth_scheme)
         strict_ids = self._strict_ids
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
         self.judge = chosen.judge
@@ -139,6 +145,8 @@ class Fusion:
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
         self.last_result: FusionResult | None = None
+        # Where this Fusion records what it spends: the session's ledger unless given its own.
+        self.ledger: Ledger = ledger if ledger is not None else session_ledger()
         # What results show as their preset: a panel given by hand is not the preset's.
         self.preset_label = self.preset if panel is None else "custom"
 
@@ -282,13 +290,13 @@ class Fusion:
                             else "interrupted before any answer arrived")
             result.elapsed_s = round(time.perf_counter() - started, 4)
             self.last_result = result
-            ledger().record_fusion(result)  # what arrived was paid for
+            self.ledger.record_fusion(result)  # what arrived was paid for
             raise
         finally:
             call.close()  # a run's SQLite connection ends with it: a replaced cache file is reopened at once
         result.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = result
-        ledger().record_fusion(result)
+        self.ledger.record_fusion(result)
         return result
 
     async def _deliberate(self, call: Call, result: FusionResult, prompt: str) -> None:
@@ -361,7 +369,7 @@ class Fusion:
             call.close()
         fresh.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = fresh
-        ledger().record_fusion(fresh)
+        self.ledger.record_fusion(fresh)
         return fresh
 
     # -- pieces -------------------------------------------------------------------------------

@@ -85,6 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Python only.
     Setting("judge_timeout", float, None, "the judge's deadline in seconds (None: the members' timeout)",
             validate=_number("seconds")),
+    Setting("headers", dict, None, "extra HTTP headers for every request (never shown)"),
+    Setting("auth_header", str, None, "the header that carries the key (None: Authorization)"),
+    Setting("auth_scheme", str, None, "the word before the key in that header (None: Bearer; empty: the bare key)"),
     Setting("refresh", bool, False, "ask again and overwrite the cached answers"),
     Setting("stream", bool, True, "stream answers (server-sent events)"),
     Setting("max_retries", int, 3, "retries of a failed request (429, 5xx, cut connections)"),
