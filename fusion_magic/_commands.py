@@ -159,26 +159,14 @@ def models(magics: FusionMagics, rest: str) -> Any:
 
     The list is cached on disk for a day; `--refresh` fetches it again.
     """
-    from .client import ChatClient
-    from .pricing import load_models
-    from .runner import run_sync
-
     pd = _pandas()
     fusion = magics._build(magics.settings()[0])
-    endpoint = fusion.endpoint
-    if endpoint is None:  # the local preset: its server starts on first use
-        from .local import local_base_url
-
-        endpoint = resolve_endpoint(local_base_url(), api_key="", env={})
-
-    async def fetch() -> Any:
-        client = ChatClient(endpoint)
-        return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)
-
     words = rest.split()
     refresh = "--refresh" in words
     rest = " ".join(w for w in words if w != "--refresh")
-    listed = run_sync(fetch())
+    listed = fusion.list_models(refresh=refresh)  # the local preset's server starts here
+    assert fusion.endpoint is not None
+    endpoint = fusion.endpoint
     pattern = rest.lower()
     wildcard = any(c in pattern for c in "*?[")
 

@@ -37,7 +37,7 @@ from .judge_seat import merged, run_judge
 from .ledger import Ledger
 from .ledger import ledger as session_ledger
 from .panel import Call, ask_panel
-from .pricing import Estimate, Models, count_tokens, estimate, find_price, load_models
+from .pricing import Estimate, ModelPrice, Models, count_tokens, estimate, find_price, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import in_background, on_background, run_sync
@@ -373,15 +373,30 @@ class Fusion:
         return fresh
 
     # -- pieces -------------------------------------------------------------------------------
-    async def _call(self, tracker: Tracker | None) -> Call:
-        endpoint = self.endpoint
-        if endpoint is None:
+    async def aendpoint(self) -> Endpoint:
+        """The endpoint, resolved once: a remote one when this `Fusion` is made (so a missing key
+        fails early); the `local` preset's when first needed, which starts its server."""
+        if self.endpoint is None:
             from .local import local_base_urls, pool_size
 
-            size = pool_size(len(self.panel))
+            size = pool_size(len(self.panel))  # one process per member, up to the core count
             bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
             endpoint = resolve_endpoint(bases[0], api_key="", env={})
-            endpoint = self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+        return self.endpoint
+
+    async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
+        "The endpoint's models with their prices (``/models``, cached on disk for a day)."
+        endpoint = await self.aendpoint()
+        client = ChatClient(endpoint, transport=self.transport)
+        return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)
+
+    def list_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
+        "`alist_models`, blocking (also inside Jupyter)."
+        return run_sync(self.alist_models(refresh=refresh))
+
+    async def _call(self, tracker: Tracker | None) -> Call:
+        endpoint = await self.aendpoint()
         client = ChatClient(endpoint, transport=self.transport, max_retries=self.max_retries,
                             stall_timeout=self.stall_timeout, depth=_depth.get())
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}

@@ -62,3 +62,13 @@ def test_a_fusion_records_into_its_own_ledger(emulator):
     panel_fusion().run("What is a monitor?")
     assert fusion_magic.ledger().totals()["calls"] == 1 and own.totals()["calls"] == 1
     assert result.judge is not None and result.judge.model == JUDGE
+
+
+def test_list_models_is_asked_of_the_resolved_endpoint(monkeypatch):
+    prices = {"a/alpha": {"prompt": "0.000001", "completion": "0.000002"}}
+    with Emulator(api_key="sk-x", models=prices) as emu:
+        fusion = panel_fusion(base_url=emu.base_url, api_key="sk-x")
+        listed = fusion.list_models()
+        assert listed["a/alpha"].prompt == pytest.approx(1e-6)
+        assert [r.path for r in emu.requests] == ["/api/v1/models"]
+        assert fusion.endpoint is not None and fusion.endpoint.base_url == emu.base_url
