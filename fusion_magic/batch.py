@@ -11,10 +11,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .config import check_prompt
-from .errors import BudgetError, ConfigError, FusionError
-from .panel import Call, is_cached
-from .pricing import load_models
+from .budget import check_batch
+from .errors import ConfigError, FusionError
 from .result import Analysis, FusionResult
 from .runner import run_sync
 from .settings import setting
@@ -76,14 +74,7 @@ class _Batch:
     async def run(self) -> None:
         fusion = self.fusion
         shared = await fusion._call(None)
-        try:
-            shared.prices = await load_models(shared.client.http, shared.client.endpoint.base_url,
-                                              shared.client.headers())
-        except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
-            if self.max_cost is not None:
-                raise BudgetError(f"cannot check the batch max_cost: model prices unavailable ({exc})") from None
-        if self.max_cost is not None:
-            self._check_budget(shared)
+        await check_batch(fusion, shared, self.items, self.max_cost)  # and loads the prices for every run
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(i: int, prompt: Any) -> None:
@@ -98,28 +89,6 @@ class _Batch:
                 self.bar.add(self.rows[i])
 
         await asyncio.gather(*(one(i, p) for i, p in enumerate(self.items)))
-
-    def _check_budget(self, shared: Call) -> None:
-        "Refuse the batch, before anything is sent, when what is not cached would cost over max_cost."
-        fusion, total, unknown = self.fusion, 0.0, set()
-        for item in self.items:
-            try:
-                prompt = check_prompt(item)
-            except ConfigError:
-                continue  # that row fails on its own, costing nothing
-            if all(is_cached(shared, m, fusion._messages(m, prompt)) for m in fusion.panel):
-                continue  # a cached deliberation costs nothing (its judge is cached with it)
-            est = fusion._estimate_one(shared, prompt)
-            total += est.total
-            unknown.update(est.unknown)
-        priced = shared.client.endpoint.is_openrouter or any(p.known for p in shared.prices.values())
-        if unknown and priced:
-            raise BudgetError(f"cannot estimate the cost of {', '.join(sorted(unknown))} (not in /models); "
-                              "drop max_cost or choose listed models")
-        assert self.max_cost is not None
-        if total > self.max_cost:
-            raise BudgetError(f"estimated cost of the batch ${total:.4f} exceeds max_cost ${self.max_cost:g}; "
-                              "nothing was sent")
 
     def frame(self) -> pd.DataFrame:
         filled = [r or failed_row(p, "interrupted") for r, p in zip(self.rows, self.items, strict=True)]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from . import evidence, followup
+from .budget import guard_run
 from .cache import Cache
 from .client import ChatClient
 from .config import (
@@ -32,12 +33,12 @@ from .config import (
     parse_members,
     resolve_endpoint,
 )
-from .errors import BudgetError, ConfigError
+from .errors import ConfigError
 from .judge_seat import merged, run_judge
 from .ledger import Ledger
 from .ledger import ledger as session_ledger
 from .panel import Call, ask_panel
-from .pricing import Estimate, ModelPrice, Models, count_tokens, estimate, find_price, load_models
+from .pricing import ModelPrice, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import in_background, on_background, run_sync
@@ -413,58 +414,7 @@ class Fusion:
 
     async def _estimate(self, call: Call, prompt: str) -> float | None:
         "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
-        if not call.prices:
-            try:
-                call.prices = await load_models(call.client.http, call.client.endpoint.base_url,
-                                                call.client.headers())
-            except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
-                if self.max_cost is not None:
-                    raise BudgetError(f"cannot check --max-cost: model prices unavailable ({exc})") from None
-                return None
-        self._check_context(prompt, call.prices)
-        est = self._estimate_one(call, prompt)
-        if self.max_cost is not None:
-            # A server that prices some models (OpenRouter, a proxy of it) bills the rest too; one that
-            # prices none (llama.cpp, Ollama) bills nothing, so an unknown price is no reason to refuse.
-            priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
-            if est.unknown and priced:
-                unknown = ", ".join(est.unknown)
-                raise BudgetError(f"cannot estimate the cost of {unknown} (not in /models); "
-                                  "drop --max-cost or choose listed models")
-            if est.total > self.max_cost:
-                raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; "
-                                  "nothing was sent")
-        return est.total
-
-    def _check_context(self, prompt: str, prices: Models) -> None:
-        """Raise `ConfigError` when the prompt cannot fit a model's context (from ``/models``): sending it
-        would be refused at best, and billed at worst. Unknown contexts are not checked."""
-        seats = [(m, f"panel member {m.name}", m.system if m.system is not None else self.system)
-                 for m in self.panel]
-        seats.append((self.judge, "the judge", None))  # it reads the prompt plus every answer
-        if self.tool:
-            seats.append((Member(self.tool), "the --tool primary", self.system))
-        for member, role, system in seats:
-            need = count_tokens(prompt) + count_tokens(system or "")
-            for model in member.models:
-                price = find_price(prices, model)
-                if price is not None and price.context_length and need > price.context_length:
-                    who = role if model == member.name else f"{role}, model {model}"
-                    raise ConfigError(
-                        f"the prompt is about {need:,} tokens, more than the {price.context_length:,}-token "
-                        f"context of {model} ({who}); shorten it or choose another model; nothing was sent"
-                    )
-
-    def _estimate_one(self, call: Call, prompt: str) -> Estimate:
-        models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
-        est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
-        if self.jury:  # every further judge and the chair's synthesis are estimated too
-            from .jury import extra_estimate
-
-            extra, unknown = extra_estimate(count_tokens(prompt), models, self.jury, call.prices,
-                                            max_tokens=self.max_tokens)
-            est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
-        return est
+        return await guard_run(self, call, prompt)
 
     async def _tool_mode(self, call: Call, result: FusionResult) -> None:
         from .tool import run_tool_mode
