@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .config import Member, check_prompt
 from .errors import BudgetError, ConfigError
 from .panel import Call, is_cached
-from .pricing import Estimate, Models, count_tokens, estimate, find_price, load_models
+from .pricing import Estimate, ModelPrice, count_tokens, estimate, find_price, load_models
 
 if TYPE_CHECKING:
     from .pipeline import Fusion
@@ -71,7 +71,7 @@ async def guard_run(fusion: Fusion, call: Call, prompt: str) -> float | None:
     return est.total
 
 
-def check_context(fusion: Fusion, prompt: str, prices: Models) -> None:
+def check_context(fusion: Fusion, prompt: str, prices: dict[str, ModelPrice]) -> None:
     """Raise `ConfigError` when the prompt cannot fit a model's context (from ``/models``): sending it
     would be refused at best, and billed at worst. Unknown contexts are not checked."""
     seats = [(m, f"panel member {m.name}", m.system if m.system is not None else fusion.system)

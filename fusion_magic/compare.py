@@ -189,9 +189,9 @@ async def _pair(fusion: Fusion, call: Call, grader: Member, prompt: str, fused: 
 async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order: str, first: str,
                  second: str) -> Grade:
     messages = grading.grade_messages(prompt, first, second)
-    params = {"response_format": grading.grade_format(), "tools": None,
-              "temperature": 0.0 if grader.temperature is None else grader.temperature,
-              "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None}
+    params: dict[str, Any] = {"response_format": grading.grade_format(), "tools": None,
+                              "temperature": 0.0 if grader.temperature is None else grader.temperature,
+                              "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None}
     response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable, **params)
     fusion.ledger.record_response(response, purpose="grade", label=prompt)
     if not response.ok:  # e.g. a server without structured output: the instructions alone ask for the JSON
