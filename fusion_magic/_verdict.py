@@ -274,7 +274,7 @@ class _Reader:
 
     def _stances(self, raw: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        pairs: list[tuple[Any, Any]] = []
+        pairs: list[tuple[Any, ...]] = []  # (who, stance) or (who, stance, quote)
         if isinstance(raw, dict):
             pairs = list(raw.items())
         elif isinstance(raw, list):
@@ -288,7 +288,7 @@ class _Reader:
                     pairs.append(self._split_labelled(s))
         elif isinstance(raw, str):
             pairs = [self._split_labelled(part) for part in re.split(r"[;\n]+", raw) if part.strip()]
-        for who, stance, *quote in pairs:
+        for who, stance, *quote in pairs:  # quote: [] or [text]
             text = self.relabel(_as_text(stance))
             for model in self.members(who):
                 if not _degenerate(text, self.who):
