@@ -13,9 +13,9 @@ or from Python: ``Fusion(preset="budget").run("...")``.
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .comparison import Comparison
 from .config import PRESETS, Member, Preset, add_preset
 from .errors import (
     BudgetError,
@@ -25,13 +25,19 @@ from .errors import (
     ProviderError,
 )
 from .ledger import ledger
-from .pipeline import Fusion
-from .result import Analysis, FusionResult, Response
-from .saved import load_frame, save_frame
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
+    from .diff import AnalysisDiff, compare_analyses
+    from .pipeline import Fusion
+    from .result import Analysis, FusionResult, Response
+    from .saved import load_frame, save_frame
+    from .widget import FusionWidget
 
 __all__ = [
     "PRESETS",
     "Analysis",
+    "AnalysisDiff",
     "BudgetError",
     "Comparison",
     "ConfigError",
@@ -45,6 +51,7 @@ __all__ = [
     "ProviderError",
     "Response",
     "add_preset",
+    "compare_analyses",
     "ledger",
     "load_frame",
     "load_ipython_extension",
@@ -69,10 +76,28 @@ def unload_ipython_extension(ipython: Any) -> None:
     unregister(ipython)
 
 
-def __getattr__(name: str) -> Any:
-    # The widget pulls in ipywidgets; import it only when asked for.
-    if name == "FusionWidget":
-        from .widget import FusionWidget
+# `%load_ext fusion_magic` should be cheap: the HTTP stack, pydantic and ipywidgets load on first use.
+_LAZY = {
+    "Analysis": ".result",
+    "Comparison": ".comparison",
+    "Fusion": ".pipeline",
+    "FusionResult": ".result",
+    "FusionWidget": ".widget",
+    "Response": ".result",
+    "load_frame": ".saved",
+    "save_frame": ".saved",
+    "AnalysisDiff": ".diff",  # renders with markdown-it
+    "compare_analyses": ".diff",
+}
 
-        return FusionWidget
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'fusion_magic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -23,11 +23,12 @@ from .config import DEFAULT_BASE_URL, PRESETS, get_preset, resolve_endpoint
 from .errors import ConfigError, FusionError, MissingKeyError
 from .ledger import ledger
 from .result import FusionResult
+from .settings import MAGIC_SETTINGS
 
 if TYPE_CHECKING:
     from .magic import FusionMagics
 
-__all__ = ["cache", "compare", "config", "costs", "models", "presets", "rejudge", "serve", "show", "widget"]
+__all__ = ["cache", "compare", "config", "costs", "diff", "models", "presets", "rejudge", "serve", "show", "widget"]
 
 
 def _pandas() -> Any:
@@ -80,27 +81,20 @@ def _describe(magics: FusionMagics) -> str:
     except ConfigError as exc:
         preset, name = None, f"{name} (invalid: {exc})"
     rows = [("preset", name, sources.get("preset", "built-in"))]
-    for key in ("panel", "judge"):
+    if "judges" in values:
+        rows.append(("judges", f"{values['judges']} (the first chairs)", sources["judges"]))
+    for key in ("panel", *(() if "judges" in values else ("judge",))):  # a jury's chair is the judge
         if key in values:
             rows.append((key, str(values[key]), sources[key]))
         elif preset is not None:
             members = preset.panel if key == "panel" else (preset.judge,)
             rows.append((key, ", ".join(m.name for m in members), f"preset {preset.name}"))
-    defaults = {"timeout": 120, "quorum": None, "max_cost": None, "cache": True}
-    for key in (
-        "timeout",
-        "quorum",
-        "max_cost",
-        "cache",
-        "system",
-        "temperature",
-        "max_tokens",
-        "web",
-        "tool",
-    ):
-        if key in values or key in defaults:
-            value = values.get(key, defaults.get(key))
-            rows.append((key, _value(key, value), sources.get(key, "built-in")))
+    # Listed settings first (they always have a value), then the others that something set.
+    shown = [s for s in MAGIC_SETTINGS if s.name not in _SHOWN_ELSEWHERE]
+    for s in sorted(shown, key=lambda s: not s.listed):
+        if s.name in values or s.listed:
+            value = values.get(s.name, s.default)
+            rows.append((s.name, s.unset if value is None else s.show(value), sources.get(s.name, "built-in")))
     fmt = magics.session_format or magics.format
     rows.append(
         (
@@ -119,16 +113,8 @@ def _describe(magics: FusionMagics) -> str:
     )
 
 
-def _value(key: str, value: Any) -> str:
-    if value is None:
-        return {"quorum": "all members", "max_cost": "no limit"}.get(key, "-")
-    if key == "timeout":
-        return f"{value:g} s"
-    if key == "max_cost":
-        return f"${value:g}"
-    if key == "cache":
-        return "on" if value else "off"
-    return str(value)
+# `%fusion config` shows these with the preset and the endpoint, not in the list of settings.
+_SHOWN_ELSEWHERE = ("preset", "panel", "judge", "base_url", "api_key_env")
 
 
 def _endpoint_rows(
@@ -173,26 +159,14 @@ def models(magics: FusionMagics, rest: str) -> Any:
 
     The list is cached on disk for a day; `--refresh` fetches it again.
     """
-    from .client import ChatClient
-    from .pricing import load_models
-    from .runner import run_sync
-
     pd = _pandas()
     fusion = magics._build(magics.settings()[0])
-    endpoint = fusion.endpoint
-    if endpoint is None:  # the local preset: its server starts on first use
-        from .local import local_base_url
-
-        endpoint = resolve_endpoint(local_base_url(), api_key="", env={})
-
-    async def fetch() -> Any:
-        client = ChatClient(endpoint)
-        return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)
-
     words = rest.split()
     refresh = "--refresh" in words
     rest = " ".join(w for w in words if w != "--refresh")
-    listed = run_sync(fetch())
+    listed = fusion.list_models(refresh=refresh)  # the local preset's server starts here
+    assert fusion.endpoint is not None
+    endpoint = fusion.endpoint
     pattern = rest.lower()
     wildcard = any(c in pattern for c in "*?[")
 
@@ -279,6 +253,7 @@ _REJUDGE = MagicArgumentParser(
     prog="%fusion rejudge", description="Re-run only the judge over stored answers."
 )
 _REJUDGE.add_argument("-j", "--judge", help="judge model id (default: the configured judge)")
+_REJUDGE.add_argument("--judges", help="a jury of judges, comma-separated (the first chairs)")
 _REJUDGE.add_argument("name", nargs="?", default="_fusion", help="the result to rejudge (default _fusion)")
 
 
@@ -296,8 +271,13 @@ def rejudge(magics: FusionMagics, rest: str) -> Any:
     values = magics.settings()[0]
     if "preset" not in values and result.preset in PRESETS:
         values["preset"] = result.preset  # the same endpoint as the original run (e.g. the local model)
+    if args.judge and args.judges:
+        raise UsageError("%fusion rejudge: use -j JUDGE or --judges J1,J2, not both")
     if args.judge:
         values["judge"] = args.judge
+        values.pop("judges", None)  # one judge named here beats a jury set earlier
+    if args.judges:
+        values["judges"] = args.judges
     fresh = magics._build(values).rejudge(result)
     magics._bind(fresh, None)
     return display.present(fresh, magics.session_format or magics.format)
@@ -426,6 +406,23 @@ def show(magics: FusionMagics, rest: str) -> Any:
         raise UsageError(f"{args.path}: {exc}") from None
     magics._bind(result, name)
     return display.present(result, args.format or magics.session_format or magics.format)
+
+
+# -- diff -------------------------------------------------------------------------------------------
+def diff(magics: FusionMagics, rest: str) -> Any:
+    "`%fusion diff A B`: what only A's judge found, only B's, and both; A and B name results of one panel."
+    from .diff import compare_analyses
+
+    names = rest.split()
+    if len(names) != 2:
+        raise UsageError("usage: %fusion diff A B (two results of the same panel, e.g. NAME and its rejudge)")
+    results = []
+    for name in names:
+        value = magics.user_ns.get(name)
+        if not isinstance(value, FusionResult):
+            raise UsageError(f"{name} is not a fusion result; name two, e.g. %fusion diff first _fusion")
+        results.append(value)
+    return compare_analyses(*results)
 
 
 def serve(magics: FusionMagics, rest: str) -> None:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import grading
+from .budget import check_unknown, load_prices
 from .config import Member, check_prompt, parse_members
 from .errors import BudgetError, ConfigError
 from .panel import Call, is_cached
-from .pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price, load_models
+from .pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price
 
 if TYPE_CHECKING:
     from .pipeline import Fusion
@@ -44,7 +45,7 @@ class Plan:
 # -- checking the inputs --------------------------------------------------------------------------
 def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = None, grader: Any = None,
           concurrency: int = 8, max_cost: float | None = None) -> Plan:
-    from .pipeline import _check_number
+    from .settings import setting
 
     texts, labels = _sequence(prompts, "prompts")
     if not texts:
@@ -62,7 +63,7 @@ def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = 
     members = fusion.panel if baselines is None else _baselines(fusion, baselines)
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
-    _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
+    setting("max_cost").check(max_cost)
     mode, scorer, judge, name = _grading(fusion, references is not None, grader)
     return Plan([t.strip() for t in texts], labels, references, members, mode, scorer, judge, name,
                  concurrency, max_cost)
@@ -135,11 +136,7 @@ async def estimate_batch(fusion: Fusion, call: Call, plan: Plan) -> tuple[float 
     A deliberation counts as new when a panel answer is not cached; a baseline when its answer
     is not; a grader call when either answer it reads is new (its own key depends on them).
     """
-    try:
-        call.prices = await load_models(call.client.http, call.client.endpoint.base_url, call.client.headers())
-    except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
-        if plan.max_cost is not None:
-            raise BudgetError(f"cannot check max_cost: model prices unavailable ({exc})") from None
+    if not await load_prices(call, budget=plan.max_cost):
         return None, None, []
     total = new = 0.0
     unknown: set[str] = set()
@@ -167,10 +164,7 @@ async def estimate_batch(fusion: Fusion, call: Call, plan: Plan) -> tuple[float 
     if plan.grader is not None and grader_price is None:
         unknown.add(plan.grader.model)
     if plan.max_cost is not None:
-        priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
-        if unknown and priced:
-            raise BudgetError(f"cannot estimate the cost of {', '.join(sorted(unknown))} (not in /models); "
-                              "drop max_cost or choose listed models")
+        check_unknown(call, unknown)
         if new > plan.max_cost:
             raise BudgetError(f"estimated cost {_usd(new)} of what is not cached yet exceeds max_cost "
                               f"${plan.max_cost:g}; nothing was sent")

@@ -10,17 +10,11 @@ import math
 from typing import Any
 
 from ._markdown import clean_line
+from .status import RESPONSE_STATUSES, RESULT_STATUSES
 
-STATUS_ICON = {"ok": "✓", "failed": "✗", "timed_out": "⏱", "cancelled": "⊘", "skipped": "–"}
-STATUS_LABEL = {
-    "ok": "ok",
-    "failed": "failed",
-    "timed_out": "timed out",
-    "cancelled": "cancelled",
-    "skipped": "skipped",
-}
-RESULT_LABEL = {"ok": "ok", "partial": "partial", "judge_failed": "judge failed", "error": "error",
-                "interrupted": "interrupted"}
+STATUS_ICON = {w.word: icon for w, icon in RESPONSE_STATUSES}
+STATUS_LABEL = {w.word: w.label for w, _ in RESPONSE_STATUSES}
+RESULT_LABEL = {w.word: w.label for w in RESULT_STATUSES}
 SECTION_TITLES = {
     "consensus": "Consensus",
     "contradictions": "Contradictions",
@@ -179,7 +173,9 @@ def header_facts(result: Any) -> list[str]:
     n = sum(c.values())
     if n:
         facts.append(f"{c.get('ok', 0)}/{n} answered")
-    for status in ("failed", "timed_out", "cancelled", "skipped"):
+    for status in STATUS_LABEL:
+        if status == "ok":
+            continue
         if c.get(status):
             facts.append(f"{c[status]} {STATUS_LABEL[status]}")
     calls = [*responses(result), *([attr(result, "judge")] if attr(result, "judge") else [])]

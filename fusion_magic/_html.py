@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from . import _evidence_view as ev
 from . import _format as f
 from ._markdown import defang_html, markdown_to_safe_html, safe_pre
+from .result import Quote
 
 _CSS = """<style>
 .fm-root{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;
@@ -66,7 +68,7 @@ _CSS = """<style>
   border:1px solid rgba(128,128,128,.35);padding:.15em .5em;text-align:left;vertical-align:top}
 .fm-root .fm-trunc{font-style:italic;opacity:.7}
 .fm-root ul.fm-items{margin:.2em 0;padding-left:1.4em}
-</style>"""
+""" + ev.CSS + "</style>"
 
 
 def _e(value: Any, limit: int = 200) -> str:
@@ -129,13 +131,14 @@ def answer_html(result: Any) -> str:
 
 
 def section_body(name: str, items: list[Any]) -> str:
+    """One analysis section; items are the section's objects (`Analysis.items`) or plain text."""
     if not items:
         return '<p class="fm-muted">none</p>'
     if name == "contradictions":
         blocks = []
         for c in items:
             rows = "".join(
-                f"<tr><td>{_e(f.attr(s, 'model'))}</td><td>{_inline(f.attr(s, 'stance'))}</td></tr>"
+                f"<tr><td>{_e(f.attr(s, 'model'))}</td><td>{_inline(f.attr(s, 'stance'))}{_quote(s)}</td></tr>"
                 for s in (f.attr(c, "stances") or [])
             )
             table = (
@@ -146,20 +149,30 @@ def section_body(name: str, items: list[Any]) -> str:
                 if rows
                 else ""
             )
-            blocks.append(f'<div class="fm-contra"><p><b>{_inline(f.attr(c, "topic"))}</b></p>{table}</div>')
+            topic = f'<p><b>{_inline(f.attr(c, "topic"))}</b>{ev.badges_html(c)}</p>'
+            blocks.append(f'<div class="fm-contra">{topic}{table}</div>')
         return "".join(blocks)
     lis = []
     for item in items:
         if name == "partial_coverage":
             models = ", ".join(f.clean_line(m, 120) for m in (f.attr(item, "models") or []))
+            quotes = "".join(ev.quote_html(q, name=True) for q in (f.attr(item, "quotes") or []))
             lis.append(
                 f'{_inline(f.attr(item, "point"))} <span class="fm-muted">— {html.escape(models)}</span>'
+                f"{ev.badges_html(item)}{quotes}"
             )
         elif name == "unique_insights":
-            lis.append(f"<b>{_e(f.attr(item, 'model'))}</b>: {_inline(f.attr(item, 'insight'))}")
-        else:
+            lis.append(f"<b>{_e(f.attr(item, 'model'))}</b>: {_inline(f.attr(item, 'insight'))}"
+                       f"{ev.badges_html(item)}{_quote(item)}")
+        elif isinstance(item, str):
             lis.append(_inline(item))
+        else:  # a consensus point or blind spot
+            lis.append(f"{_inline(f.attr(item, 'point'))}{ev.badges_html(item)}{ev.supporters_html(item)}")
     return '<ul class="fm-items">' + "".join(f"<li>{li}</li>" for li in lis) + "</ul>"
+
+
+def _quote(item: Any) -> str:
+    return ev.quote_html(item) if isinstance(item, Quote) else ""
 
 
 def _analysis(result: Any) -> str:
@@ -167,9 +180,10 @@ def _analysis(result: Any) -> str:
     has_any = any(f.attr(analysis, s) for s in f.SECTION_TITLES)
     if not has_any and f.attr(result, "status") not in ("ok", "partial"):
         return ""  # no judge verdict: five "none" sections would suggest the judge found nothing
-    out = ['<div class="fm-label">Analysis</div>']
+    shown = f.attr(result, "shown_analysis", analysis)
+    out = [f'<div class="fm-label">Analysis{ev.analysis_note_html(result)}</div>']
     for name, title in f.SECTION_TITLES.items():
-        items = list(f.attr(analysis, name) or [])
+        items = section_items(shown, name)
         count = (
             f'<span class="fm-count">{len(items)}</span>'
             if items
@@ -181,6 +195,14 @@ def _analysis(result: Any) -> str:
             )
         )
     return "".join(out)
+
+
+def section_items(analysis: Any, name: str) -> list[Any]:
+    "The items of one section as objects when the analysis can give them, else as stored."
+    try:
+        return list(analysis.items(name))
+    except Exception:  # a half-built or foreign analysis: show what is there
+        return list(f.attr(analysis, name) or [])
 
 
 def _bar(kind: str, value: float | None, scale: float, text: str, title: str) -> str:
@@ -262,11 +284,15 @@ def _calls(result: Any) -> str:
                 cls="fm-member",
             )
         )
+    jury = list(f.attr(result, "jury") or [])
+    for i, juror in enumerate(jury):
+        out.append(_details(_call_summary(juror, scales, prefix="juror · "),
+                            call_body(juror, f"result.jury[{i}].content", as_markdown=False), cls="fm-judge"))
     if judge is not None:
         # The judge usually reads every answer, so its bars may hit the members' maximum (capped at 100%).
         out.append(
             _details(
-                _call_summary(judge, scales, prefix="judge · "),
+                _call_summary(judge, scales, prefix="chair · " if jury else "judge · "),
                 call_body(judge, "result.judge.content", as_markdown=False),
                 cls="fm-judge",
             )

@@ -198,7 +198,7 @@ def _unsafe_destination(dest: str) -> bool:
     decoded = html.unescape(re.sub(r"\\(.)", r"\1", dest.strip("<>")))
     decoded = re.sub(r"[\x00-\x20\u200b]+", "", decoded).lower()
     match = _SCHEME.match(decoded)
-    return bool(match) and match.group(1) not in _SAFE_SCHEMES
+    return match is not None and match.group(1) not in _SAFE_SCHEMES
 
 
 def _defang_links(text: str) -> str:

@@ -55,7 +55,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
                "content", "statement"),
 }
 # Extra item fields carried through as they are (the result's models keep those they know).
-CARRY: tuple[str, ...] = ("quote", "support", "verified", "agreement", "evidence")
+CARRY: tuple[str, ...] = ("quote", "quotes", "support", "verified", "agreement", "evidence")
 
 _PREFIX = re.compile(r"^(panel\s+member|member|answer|model|assistant|panelist|response|respondent|expert|"
                      r"candidate|participant)[\s_#:-]*", re.I)
@@ -237,7 +237,22 @@ class _Reader:
             return "degenerate"
         return text
 
-    _consensus = _blind_spots = _text_item
+    _blind_spots = _text_item
+
+    def _consensus(self, entry: Any) -> Any:
+        "A point, or {point, support} when the judge named the members stating it (with quotes)."
+        text = self._text_item(entry)
+        support = self._quotes(_carried(entry).get("support")) if isinstance(entry, dict) else []
+        return {"point": text, "support": support} if support and text != "degenerate" else text
+
+    def _quotes(self, raw: Any) -> list[dict[str, str]]:
+        "[{model, quote}] with labels mapped to members; entries naming nobody are left out."
+        out = []
+        for entry in raw if isinstance(raw, list) else []:
+            who = self.members(_first(entry, FIELDS["model"])) if isinstance(entry, dict) else self.members(entry)
+            quote = _as_text(entry.get("quote")) if isinstance(entry, dict) else ""
+            out += [{"model": model, "quote": quote} for model in who[:1]]
+        return out
 
     def _contradictions(self, entry: Any) -> Any:
         if isinstance(entry, tuple):  # from a {topic: stances} mapping
@@ -259,7 +274,7 @@ class _Reader:
 
     def _stances(self, raw: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        pairs: list[tuple[Any, Any]] = []
+        pairs: list[tuple[Any, ...]] = []  # (who, stance) or (who, stance, quote)
         if isinstance(raw, dict):
             pairs = list(raw.items())
         elif isinstance(raw, list):
@@ -267,16 +282,17 @@ class _Reader:
                 if isinstance(s, dict):
                     who = _first(s, ("models", "members", "labels"))
                     who = who if who is not None else _first(s, FIELDS["model"])
-                    pairs.append((who, _pick(s, FIELDS["stance"], skip=FIELDS["model"]) or ""))
+                    pairs.append((who, _pick(s, FIELDS["stance"], skip=FIELDS["model"] + ("quote",)) or "",
+                                  _as_text(s.get("quote"))))
                 elif isinstance(s, str):
                     pairs.append(self._split_labelled(s))
         elif isinstance(raw, str):
             pairs = [self._split_labelled(part) for part in re.split(r"[;\n]+", raw) if part.strip()]
-        for who, stance in pairs:
+        for who, stance, *quote in pairs:  # quote: [] or [text]
             text = self.relabel(_as_text(stance))
             for model in self.members(who):
                 if not _degenerate(text, self.who):
-                    out.append({"model": model, "stance": text})
+                    out.append({"model": model, "stance": text, **({"quote": quote[0]} if quote and quote[0] else {})})
         return out
 
     def _partial_coverage(self, entry: Any) -> Any:
@@ -293,7 +309,10 @@ class _Reader:
         point = self.relabel(_as_text(point))
         if _degenerate(point, self.who):
             return "degenerate"
-        return {"models": models, "point": point, **_carried(entry)}
+        carried = _carried(entry)
+        if "quotes" in carried:
+            carried["quotes"] = self._quotes(carried["quotes"])
+        return {"models": models, "point": point, **carried}
 
     def _unique_insights(self, entry: Any) -> Any:
         if isinstance(entry, tuple):  # from a {label: insight} mapping

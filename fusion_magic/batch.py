@@ -11,58 +11,96 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from .budget import check_batch
 from .errors import ConfigError, FusionError
 from .result import Analysis, FusionResult
 from .runner import run_sync
+from .settings import setting
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .pipeline import Fusion
 
-__all__ = ["COLUMNS", "run_map"]
+__all__ = ["COLUMNS", "arun_map", "run_map"]
 
 COLUMNS = ["prompt", "answer", "status", "error", "cost_usd", "saved_usd", "elapsed_s", "cache_hits",
-           "failed_models", *Analysis.SECTIONS]
+           "failed_models", *Analysis.SECTIONS, "unverified"]
 
 
-def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = True) -> pd.DataFrame:
+def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = True,
+            max_cost: float | None = None) -> pd.DataFrame:
     "Run ``fusion`` over ``prompts`` (list, Series or other iterable of str); see `Fusion.map`."
-    import pandas as pd
-
-    if isinstance(prompts, pd.DataFrame):
-        raise ConfigError("map() takes one column of prompts, e.g. fusion.map(df['question'])")
-    if isinstance(prompts, str):
-        raise ConfigError("map() takes a list of prompts; for one prompt use run()")
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
-    index = prompts.index if isinstance(prompts, pd.Series) else None
-    items = list(prompts)
-    rows: list[dict[str, Any] | None] = [None] * len(items)
-    bar = _Progress(len(items)) if progress else None
-
-    async def one(i: int, prompt: Any, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            try:
-                rows[i] = row(await fusion.arun(prompt), prompt)
-            except FusionError as exc:
-                rows[i] = failed_row(prompt, str(exc))
-            except Exception as exc:  # noqa: BLE001 - one bad row must not lose the rows already paid for
-                rows[i] = failed_row(prompt, f"{type(exc).__name__}: {exc}")
-        if bar:
-            bar.add(rows[i])
-
-    async def every() -> None:
-        gate = asyncio.Semaphore(concurrency)
-        await asyncio.gather(*(one(i, p, gate) for i, p in enumerate(items)))
-
+    batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
     try:
-        run_sync(every(), on_tick=bar.show if bar else None)
+        run_sync(batch.run(), on_tick=batch.bar.show if batch.bar else None)
     finally:
-        if bar:
-            bar.show(final=True)
-    filled = [r or failed_row(p, "interrupted") for r, p in zip(rows, items, strict=True)]
-    return pd.DataFrame(filled, columns=COLUMNS, index=index)
+        if batch.bar:
+            batch.bar.show(final=True)
+    return batch.frame()
+
+
+async def arun_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = False,
+                   max_cost: float | None = None) -> pd.DataFrame:
+    "The async form of `run_map`, on the running loop."
+    batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
+    try:
+        await batch.run()
+    finally:
+        if batch.bar:
+            batch.bar.show(final=True)
+    return batch.frame()
+
+
+class _Batch:
+    """One batch: its prompts, one client, cache and price list for all of them, and its rows."""
+
+    def __init__(self, fusion: Fusion, prompts: Any, concurrency: int, progress: bool,
+                 max_cost: float | None) -> None:
+        pd = _pandas()
+        if isinstance(prompts, pd.DataFrame):
+            raise ConfigError("map() takes one column of prompts, e.g. fusion.map(df['question'])")
+        if isinstance(prompts, str):
+            raise ConfigError("map() takes a list of prompts; for one prompt use run()")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
+        setting("max_cost").check(max_cost)
+        self.fusion, self.concurrency, self.max_cost = fusion, concurrency, max_cost
+        self.index = prompts.index if isinstance(prompts, pd.Series) else None
+        self.items = list(prompts)
+        self.rows: list[dict[str, Any] | None] = [None] * len(self.items)
+        self.bar = _Progress(len(self.items)) if progress else None
+
+    async def run(self) -> None:
+        fusion = self.fusion
+        shared = await fusion._call(None)
+        await check_batch(fusion, shared, self.items, self.max_cost)  # and loads the prices for every run
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(i: int, prompt: Any) -> None:
+            async with gate:
+                try:
+                    self.rows[i] = row(await fusion.arun(prompt, _shared=shared), prompt)
+                except FusionError as exc:
+                    self.rows[i] = failed_row(prompt, str(exc))
+                except Exception as exc:  # noqa: BLE001 - one bad row must not lose the rows already paid for
+                    self.rows[i] = failed_row(prompt, f"{type(exc).__name__}: {exc}")
+            if self.bar:
+                self.bar.add(self.rows[i])
+
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(self.items)))
+
+    def frame(self) -> pd.DataFrame:
+        filled = [r or failed_row(p, "interrupted") for r, p in zip(self.rows, self.items, strict=True)]
+        return _pandas().DataFrame(filled, columns=COLUMNS, index=self.index)
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ConfigError("map() returns a DataFrame and needs pandas: pip install pandas") from None
+    return pd
 
 
 def failed_row(prompt: Any, error: str) -> dict[str, Any]:
@@ -81,6 +119,7 @@ def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
         "cost_usd": result.cost_usd, "saved_usd": result.saved_usd, "elapsed_s": result.elapsed_s,
         "cache_hits": result.cache_hits, "failed_models": [r.model for r in result.failed],
         **{s: analysis[s] for s in Analysis.SECTIONS},
+        "unverified": result.analysis.unverified,  # attributions whose quote was not found (see evidence)
     }
 
 

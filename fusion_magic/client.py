@@ -97,10 +97,7 @@ class ChatClient:
         return self._own_http
 
     def headers(self) -> dict[str, str]:
-        headers = {**self.endpoint.headers, DEPTH_HEADER: str(self.depth)}
-        if self.endpoint.api_key:
-            headers["Authorization"] = f"Bearer {self.endpoint.api_key.reveal()}"
-        return headers
+        return {**self.endpoint.auth_headers(), DEPTH_HEADER: str(self.depth)}
 
     async def get_json(self, path: str) -> Any:
         "GET a JSON document such as `/models`."

@@ -23,7 +23,6 @@ from ._compare_plan import Plan, estimate_batch, estimate_line, make_plan
 from .comparison import Answer, Comparison, Grade, Pairing, PromptRun
 from .config import Member
 from .errors import ConfigError, FusionError
-from .ledger import ledger
 from .panel import Call, ask, ask_panel
 from .result import FusionResult, Response
 from .runner import run_sync
@@ -163,7 +162,7 @@ async def _ask_baselines(fusion: Fusion, call: Call, members: tuple[Member, ...]
     responses = await ask_panel(own, members, messages, timeout=fusion.timeout, quorum=None)
     out = {}
     for r in responses:
-        ledger().record_response(r, purpose="baseline", label=prompt)
+        fusion.ledger.record_response(r, purpose="baseline", label=prompt)
         out[r.model] = Answer(
             r.model, status=r.status, answer=r.content if r.ok else "", error=r.error,
             cost_usd=(r.cost_usd or 0.0) + r.saved_usd, paid_usd=0.0 if r.cached else (r.cost_usd or 0.0),
@@ -190,18 +189,18 @@ async def _pair(fusion: Fusion, call: Call, grader: Member, prompt: str, fused: 
 async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order: str, first: str,
                  second: str) -> Grade:
     messages = grading.grade_messages(prompt, first, second)
-    params = {"response_format": grading.grade_format(), "tools": None,
-              "temperature": 0.0 if grader.temperature is None else grader.temperature,
-              "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None}
+    params: dict[str, Any] = {"response_format": grading.grade_format(), "tools": None,
+                              "temperature": 0.0 if grader.temperature is None else grader.temperature,
+                              "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None}
     response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable, **params)
-    ledger().record_response(response, purpose="grade", label=prompt)
+    fusion.ledger.record_response(response, purpose="grade", label=prompt)
     if not response.ok:  # e.g. a server without structured output: the instructions alone ask for the JSON
-        first = response
+        refused = response
         response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable,
                                 **{**params, "response_format": None})
-        ledger().record_response(response, purpose="grade", label=prompt)
+        fusion.ledger.record_response(response, purpose="grade", label=prompt)
         if not response.ok:
-            response.error = f"{first.error}; without response_format: {response.error}"
+            response.error = f"{refused.error}; without response_format: {response.error}"
     grade = Grade(order, cost_usd=(response.cost_usd or 0.0) + response.saved_usd,
                   paid_usd=0.0 if response.cached else (response.cost_usd or 0.0), cached=response.cached)
     if not response.ok:

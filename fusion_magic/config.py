@@ -26,6 +26,7 @@ __all__ = [
     "add_preset",
     "check_base_url",
     "check_text",
+    "parse_jury",
     "parse_members",
     "resolve_endpoint",
 ]
@@ -68,19 +69,33 @@ class Secret:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where requests go: an OpenAI-compatible base URL, its key and extra headers."""
+    """Where requests go: an OpenAI-compatible base URL, its key, how the key is sent, extra headers.
+
+    The key goes in ``auth_header`` as ``"<auth_scheme> <key>"`` (``Authorization: Bearer ...`` by
+    default; ``auth_header="api-key", auth_scheme=""`` for Azure OpenAI, ``"x-api-key"`` for others).
+    ``headers`` are sent with every request and never shown (they may hold credentials too).
+    """
 
     base_url: str = DEFAULT_BASE_URL
     api_key: Secret | None = field(default=None, repr=False, compare=False)
     key_source: str | None = None  # the env var (or "argument") the key came from, for messages
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     # More servers answering for the same models (the local model's processes): each request
     # goes to the least busy of base_url and these.
     replicas: tuple[str, ...] = ()
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
 
     @property
     def is_openrouter(self) -> bool:
-        return "openrouter.ai" in self.base_url
+        return is_openrouter(self.base_url)
+
+    def auth_headers(self) -> dict[str, str]:
+        "The extra headers plus the key in its header (no key: no auth header)."
+        out = dict(self.headers)
+        if self.api_key:
+            out[self.auth_header] = f"{self.auth_scheme} {self.api_key.reveal()}".lstrip()
+        return out
 
     @property
     def label(self) -> str:
@@ -96,11 +111,21 @@ def _without_credentials(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//", url)
 
 
+def is_openrouter(base_url: str) -> bool:
+    "True when ``base_url`` is on openrouter.ai (by host name, not by substring)."
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "openrouter.ai" or host.endswith(".openrouter.ai")
+
+
 def resolve_endpoint(
     base_url: str | None = None,
     api_key: str | None = None,
     api_key_env: str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    auth_header: str | None = None,
+    auth_scheme: str | None = None,
 ) -> Endpoint:
     """Build the endpoint from arguments, then env vars, then built-ins.
 
@@ -108,6 +133,8 @@ def resolve_endpoint(
     base URL and the key. Raises `ConfigError` naming the setting for a malformed base URL or key,
     and `MissingKeyError` when OpenRouter is the target and no key is found, or when
     ``api_key_env`` names a variable that is not set.
+    ``headers`` go with every request (over the built-in ones); ``auth_header``/``auth_scheme``
+    say how the key is sent (default ``Authorization: Bearer <key>``).
     """
     env = os.environ if env is None else env
     if base_url is not None and base_url.strip():
@@ -127,11 +154,24 @@ def resolve_endpoint(
                 break
     if key is not None:
         _check_key(key, source or "")
+    extra = dict(headers or {})
+    for name, value in extra.items():
+        if not isinstance(name, str) or not isinstance(value, str) or not _HEADER_NAME.match(name) \
+                or "\n" in value or "\r" in value:
+            raise ConfigError(f"headers must map header names to one-line strings, got {name!r}")
+    scheme = "Bearer" if auth_scheme is None else auth_scheme
+    if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z0-9_.-]*", scheme):
+        raise ConfigError(f"auth_scheme must be one word (e.g. Bearer) or empty, got {auth_scheme!r}")
+    auth_name = auth_header or "Authorization"
+    if not isinstance(auth_name, str) or not _HEADER_NAME.match(auth_name):
+        raise ConfigError(f"auth_header must be a header name, got {auth_header!r}")
     endpoint = Endpoint(
         base_url=base,
         api_key=Secret(key) if key else None,
         key_source=source,
-        headers=_default_headers(base),
+        headers={**_default_headers(base), **extra},
+        auth_header=auth_name,
+        auth_scheme=scheme,
     )
     if named and not key:
         # An explicitly named variable that is unset is a mistake, whatever the server.
@@ -183,8 +223,11 @@ def _check_key(key: str, source: str) -> None:
         raise ConfigError(f"{where} contains a character that is not plain ASCII; check its value")
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+
+
 def _default_headers(base_url: str) -> dict[str, str]:
-    if "openrouter.ai" in base_url:
+    if is_openrouter(base_url):
         return {"HTTP-Referer": "https://pypi.org/project/fusion-magic/", "X-OpenRouter-Title": "fusion_magic"}
     return {}
 
@@ -314,6 +357,15 @@ def parse_members(
             check_model_id(model, what=what, openrouter=openrouter)
         members.append(member)
     return tuple(members)
+
+
+def parse_jury(spec: str | Iterable[str | Member], *, openrouter: bool = True) -> tuple[Member, ...]:
+    "Parse ``--judges J1,J2,...``: like a panel, the first one chairs; duplicates are refused."
+    jury = parse_members(spec, what="judges", openrouter=openrouter)
+    names = [m.name for m in jury]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicate judge in --judges: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+    return jury
 
 
 def check_model_id(model: str, *, what: str = "panel", openrouter: bool = True) -> None:

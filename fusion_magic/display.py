@@ -12,11 +12,13 @@ import html
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._format import NO_MATH
 from .progress import FINAL, STATE_COLORS, MemberState, Tracker
-from .result import FusionResult
+
+if TYPE_CHECKING:
+    from .result import FusionResult
 
 __all__ = ["FORMATS", "LiveProgress", "in_kernel", "present", "show"]
 

@@ -13,12 +13,12 @@ import hashlib
 import json
 import re
 import string
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 from ._verdict import Salvage, salvage
-from .result import Analysis
+from .result import Analysis, Point, Quote
 
 __all__ = [
     "Verdict", "build_messages", "labels_for", "parse_verdict", "reask_message", "response_format", "verdict_of",
@@ -30,23 +30,52 @@ are below, each inside an answer tag whose member attribute is an anonymous labe
 Read every answer critically, then reply with ONE JSON object and nothing else:
 - "answer": the best possible answer to the question in Markdown, synthesized from the panel \
 (keep what is right, fix what is wrong, fill the blind spots);
-- "consensus": claims all members agree on;
+- "consensus": claims all members agree on, each with its "support": every member that states it;
 - "contradictions": points where members disagree, each with the stance of every member involved;
-- "partial_coverage": points covered by some members but not all, with those members' labels;
+- "partial_coverage": points covered by some members but not all, with those members' labels and \
+one quote per member;
 - "unique_insights": valuable points made by exactly one member;
 - "blind_spots": what every member missed that matters.
+Evidence: every time you attribute something to a member (a stance, an insight, a partial-coverage \
+or support entry), put in "quote" a short passage (5 to 25 words) copied verbatim from THAT \
+member's answer which shows it. Copy, never paraphrase; never quote another member's answer. \
+Your quotes are checked against the answers.
 Refer to members only by their labels ({labels}): in "model" fields the bare label, in text \
 "member X". The answer must stand on its own, without mentioning members. Keep each item to one \
 or two sentences. Use empty lists where nothing applies. The shape:
-{{"answer": "...", "consensus": ["..."], "contradictions": [{{"topic": "...", "stances": \
-[{{"model": "A", "stance": "..."}}]}}], "partial_coverage": [{{"models": ["A"], "point": "..."}}], \
-"unique_insights": [{{"model": "A", "insight": "..."}}], "blind_spots": ["..."]}}"""
+{{"answer": "...", "consensus": [{{"point": "...", "support": [{{"model": "A", "quote": "..."}}]}}], \
+"contradictions": [{{"topic": "...", "stances": [{{"model": "A", "quote": "...", "stance": "..."}}]}}], \
+"partial_coverage": [{{"models": ["A"], "point": "...", "quotes": [{{"model": "A", "quote": "..."}}]}}], \
+"unique_insights": [{{"model": "A", "quote": "...", "insight": "..."}}], "blind_spots": ["..."]}}"""
+
+
+class JudgedPoint(BaseModel):
+    """A consensus point as the judge states it: the claim and the members supporting it."""
+
+    point: str = Field(description="the claim every member makes")
+    support: list[Quote] = Field(default_factory=list, description="each member stating it, with a quote")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # Fusion's schema (and many judges) give consensus as plain strings.
+        return {"point": value} if isinstance(value, str) else value
 
 
 class Verdict(Analysis):
     """The judge's reply: the analysis plus the synthesized answer."""
 
+    SPLIT_CONSENSUS: ClassVar[bool] = False
     answer: str = Field(description="the synthesized answer to the question, in Markdown")
+    consensus: list[JudgedPoint] = Field(  # type: ignore[assignment]
+        default_factory=list, description="claims every member agrees on, with their support"
+    )
+
+    def to_analysis(self) -> Analysis:
+        "The analysis part, consensus as text with its support alongside."
+        data = self.model_dump(exclude={"answer", "consensus", "consensus_support"})
+        points = [Point(point=p.point, members=p.support) for p in self.consensus]
+        return Analysis(**data, consensus=[p.point for p in points], consensus_support=points)
 
 
 def labels_for(names: list[str]) -> dict[str, str]:
@@ -120,6 +149,7 @@ def _strict(schema: dict[str, Any], labels: list[str]) -> dict[str, Any]:
             if node.get("type") == "object" and "properties" in node:
                 node["required"] = list(node["properties"])
                 node["additionalProperties"] = False
+                node.pop("description", None)  # class docstrings are for Python readers, not the judge
                 for name, prop in node["properties"].items():
                     prop.pop("default", None)
                     if name == "model":

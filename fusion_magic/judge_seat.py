@@ -49,6 +49,7 @@ class JudgeOutcome:
     failure_reason: str | None = None
     error: str | None = None
     model: str | None = None  # the judge model whose reply was used
+    key: str = JUDGE  # its progress line
 
     @property
     def ok(self) -> bool:
@@ -64,14 +65,18 @@ async def run_judge(
     timeout: float | None,
     max_tokens: int | None,
     aliases: dict[str, str] | None = None,
+    key: str = JUDGE,
 ) -> JudgeOutcome:
-    """Judge the ``answered`` panel responses with ``judge`` (its model, then its fallbacks)."""
+    """Judge the ``answered`` panel responses with ``judge`` (its model, then its fallbacks).
+
+    ``key`` is the progress line (a jury's judges each have one).
+    """
     labels = judging.labels_for([r.model for r in answered])
     base = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
     if max_tokens:
         params["max_tokens"] = max(max_tokens, 2048)
-    outcome = JudgeOutcome()
+    outcome = JudgeOutcome(key=key)
     kept: tuple[Salvage, str, str] | None = None  # an answer without analysis, while fallbacks are tried
     errors: list[str] = []
     for model in judge.models:
@@ -84,20 +89,20 @@ async def run_judge(
         errors.append(why)
         outcome.failure_reason, outcome.raw = code, raw or outcome.raw
         if len(judge.models) > 1 and model != judge.models[-1]:
-            call.note(JUDGE, state="retrying", note=f"{model}: {why}; trying the next judge")
+            call.note(key, state="retrying", note=f"{model}: {why}; trying the next judge")
     if kept is not None:
         found, raw, model = kept
         outcome.notes.append("the judge gave an answer but no analysis")
         return _finish(outcome, found, raw, model, [])
     outcome.error = f"judge {judge.name} gave no analysis: " + " | ".join(errors)
-    call.note(JUDGE, state="failed", note=" | ".join(errors))
+    call.note(key, state="failed", note=" | ".join(errors))
     return outcome
 
 
 def _finish(outcome: JudgeOutcome, found: Salvage, raw: str, model: str, errors: list[str]) -> JudgeOutcome:
     verdict = judging.verdict_of(found)
     outcome.answer = verdict.answer
-    outcome.analysis = Analysis(**verdict.model_dump(exclude={"answer"}))
+    outcome.analysis = verdict.to_analysis()
     outcome.model, outcome.raw, outcome.failure_reason, outcome.error = model, raw, None, None
     if errors:
         outcome.notes.append("judge fallback used: " + " | ".join(errors))
@@ -127,12 +132,13 @@ async def _ask_model(
     while True:
         level = _formats.get(endpoint, 0)
         fmt = _response_format(FORMATS[level], list(labels))
-        response = await _one_call(call, seat, messages, labels, aliases, timeout, {**params, **fmt})
+        response = await _one_call(call, seat, messages, labels, aliases, timeout, {**params, **fmt}, outcome.key)
         outcome.calls.append(response)
         if not response.ok:
             if level + 1 < len(FORMATS) and _rejects_format(response):
                 _formats[endpoint] = level + 1
-                call.note(JUDGE, state="retrying", note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}")
+                call.note(outcome.key, state="retrying",
+                          note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}")
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
         found = salvage(response.content, labels, aliases)
@@ -155,16 +161,17 @@ async def _one_call(
     aliases: dict[str, str] | None,
     timeout: float | None,
     params: dict[str, Any],
+    key: str = JUDGE,
 ) -> Response:
     def usable(text: str) -> bool:  # only a usable reply is cached (and taken from the cache)
         return salvage(text, labels, aliases).usable
 
     try:
         response, _ = await asyncio.wait_for(
-            ask(call, seat, messages, key=JUDGE, accept=usable, **params), timeout
+            ask(call, seat, messages, key=key, accept=usable, **params), timeout
         )
     except asyncio.TimeoutError:
-        call.note(JUDGE, state="timed_out", note=f"no answer within {timeout:g}s")
+        call.note(key, state="timed_out", note=f"no answer within {timeout:g}s")
         return Response(seat.name, status="timed_out",
                         error=f"{seat.model}: no answer within {timeout:g}s (cancelled)", served_by=seat.model)
     return response

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._format import NO_MATH, plural
 from .errors import FusionError
 
 if TYPE_CHECKING:
@@ -119,14 +118,15 @@ class Ledger:
 
     # -- recording -------------------------------------------------------------------------------
     def record_fusion(self, result: FusionResult, *, label: str | None = None) -> LedgerEntry | None:
-        """Add a deliberation: one entry, a detail row per panel member, the judge and a ``--tool`` primary.
+        """Add a deliberation: one entry, a detail row per panel member, jury judge, the judge and a ``--tool`` primary.
 
         Responses already in the ledger are skipped: recording a rejudged result (same panel
         Response objects, new judge) adds a single "rejudge" call; recording a result twice adds
         nothing and returns None.
         """
         primary = getattr(result, "primary", None)
-        calls = [*((r, "member") for r in result.responses),
+        jury = getattr(result, "jury", None) or []
+        calls = [*((r, "member") for r in result.responses), *((r, "juror") for r in jury),
                  *((r, role) for r, role in ((result.judge, "judge"), (primary, "primary")) if r is not None)]
         fresh = self._claim(calls)
         if calls and not fresh:
@@ -259,7 +259,8 @@ class Ledger:
         if not entries:
             ax.text(0.5, 0.5, "no calls yet", ha="center", va="center", transform=ax.transAxes)
             return fig
-        times = [entries[0].time, *(e.time for e in entries)]
+        # matplotlib takes datetimes through its unit registry; its stubs list only numbers.
+        times: list[Any] = [entries[0].time, *(e.time for e in entries)]
         spent, saved = [0.0], [0.0]
         for e in entries:
             spent.append(spent[-1] + e.cost_usd)
@@ -272,7 +273,8 @@ class Ledger:
         # A session of one call (or a few in one minute) has no time span: give it a minute on each
         # side, or matplotlib widens the empty range to years.
         if times[-1] - times[0] < timedelta(minutes=2):
-            ax.set_xlim(times[0] - timedelta(minutes=1), times[-1] + timedelta(minutes=1))
+            span: tuple[Any, Any] = (times[0] - timedelta(minutes=1), times[-1] + timedelta(minutes=1))
+            ax.set_xlim(*span)
         from matplotlib.dates import AutoDateLocator, DateFormatter
 
         ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
@@ -284,6 +286,8 @@ class Ledger:
     # -- display ---------------------------------------------------------------------------------
     def _totals_line(self) -> str:
         t = self.totals()
+        from ._format import plural
+
         return (f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
                 f"{_usd(t['cost_usd'])} spent, {_usd(t['saved_usd'])} saved by {plural(t['cache_hits'], 'cache hit')}, "
                 f"{plural(t['tokens'], 'token')}")
@@ -292,6 +296,8 @@ class Ledger:
         return f"<Ledger: {self._totals_line()}>"
 
     def _repr_html_(self) -> str:
+        from ._format import NO_MATH
+
         entries = self.entries
         head = "".join(f"<th>{h}</th>" for h in ("time", "kind", "call", "models", "status",
                                                  "cost", "saved", "hits", "tokens"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keyword
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -23,44 +23,51 @@ from . import display, session
 from .errors import FusionError
 from .followup import fusion_for
 from .interpolate import interpolate
-from .pipeline import Fusion
-from .result import FusionResult
+from .settings import MAGIC_SETTINGS, Setting
+
+if TYPE_CHECKING:  # the HTTP stack and pydantic load with the first run, not with %load_ext
+    from .pipeline import Fusion
+    from .result import FusionResult
 
 __all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
 
-# The settings a layer may hold; all are `Fusion` keyword names.
-SETTINGS = tuple(
-    "preset panel judge system temperature max_tokens timeout quorum web tool max_cost cache base_url "
-    "api_key_env".split()
-)
-SUBCOMMANDS = (
-    "config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "show", "serve", "help"
-)
+# The settings a layer may hold; all are `Fusion` keyword names (rows of `settings.SETTINGS`).
+SETTINGS = tuple(s.name for s in MAGIC_SETTINGS)
+SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "diff", "show",
+               "serve", "help")
 
 
-def _setting(kind: type, help: str) -> Any:
+_TRAITS = {str: Unicode, float: Float, int: Integer, bool: Bool}
+
+
+def _trait(s: Setting) -> Any:
     "A `%config FusionMagics.<name>` default; None means not set, so a lower layer decides."
-    return kind(None, allow_none=True, help=help).tag(config=True)
+    return _TRAITS[s.kind](None, allow_none=True, help=s.help[:1].upper() + s.help[1:] + ".").tag(config=True)
+
+
+def _setting_flags(func: Any) -> Any:
+    "The `%%fusion` flags of the settings table, in its order (`cache` is the --no-cache flag below)."
+    for s in reversed(MAGIC_SETTINGS):
+        if s.name == "cache":
+            continue
+        if s.kind is bool:
+            func = argument(*s.flags, action="store_true", default=None, help=s.help)(func)
+        else:
+            func = argument(*s.flags, type=s.kind, metavar=s.metavar, help=s.help)(func)
+    return func
+
+
+# The `%config` traits, generated from the settings table.
+if TYPE_CHECKING:
+    _SettingTraits = Magics
+else:
+    _SettingTraits = type(Magics)("_SettingTraits", (Magics,), {s.name: _trait(s) for s in MAGIC_SETTINGS})
 
 
 @magics_class
-class FusionMagics(Magics):
+class FusionMagics(_SettingTraits):
     """`%%fusion` (ask a panel, then a judge) and `%fusion` (config, presets, models, costs...)."""
 
-    preset = _setting(Unicode, "Preset name (quality, budget, free, local or your own).")
-    panel = _setting(Unicode, "Panel model ids, comma-separated (overrides the preset's).")
-    judge = _setting(Unicode, "Judge model id (overrides the preset's).")
-    system = _setting(Unicode, "System prompt for every panel member.")
-    temperature = _setting(Float, "Sampling temperature, 0 to 2.")
-    max_tokens = _setting(Integer, "Maximum tokens per answer.")
-    timeout = _setting(Float, "Per-member deadline in seconds (built-in: 120).")
-    quorum = _setting(Integer, "Judge once this many members have answered.")
-    max_cost = _setting(Float, "Refuse to send when the estimate exceeds this (USD).")
-    web = _setting(Bool, "Give panel members web search (OpenRouter).")
-    tool = _setting(Unicode, "Server-tool mode: this primary model decides whether to ask the panel.")
-    cache = _setting(Bool, "Use the answer cache (built-in: True).")
-    base_url = _setting(Unicode, "OpenAI-compatible base URL (beats FUSION_BASE_URL).")
-    api_key_env = _setting(Unicode, "Env var that holds the API key.")
     format = Enum(
         display.FORMATS, default_value="widget", help="What %%fusion shows: " + "|".join(display.FORMATS)
     ).tag(config=True)
@@ -71,17 +78,7 @@ class FusionMagics(Magics):
 
     # -- %%fusion ---------------------------------------------------------------------------------
     @magic_arguments(name="%fusion")
-    @argument("-p", "--preset", help="preset: quality (default), budget, free, local, or one you added")
-    @argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated; a|b falls back to b")
-    @argument("-j", "--judge", help="judge model id; a|b tries b when a fails or gives no analysis")
-    @argument("--system", metavar="TEXT", help="system prompt for every panel member (quote it)")
-    @argument("-t", "--temperature", type=float, metavar="TEMP", help="sampling temperature, 0 to 2")
-    @argument("--max-tokens", type=int, metavar="N", help="maximum tokens per answer")
-    @argument("--timeout", type=float, metavar="S", help="per-member deadline in seconds (default 120)")
-    @argument("--quorum", type=int, metavar="K", help="judge once K members answered; cancel the rest")
-    @argument("--web", action="store_true", default=None, help="give panel members web search (OpenRouter)")
-    @argument("--tool", metavar="PRIMARY", help="PRIMARY gets a `fusion` tool and decides whether to call it")
-    @argument("--max-cost", type=float, metavar="USD", help="send nothing if the estimate exceeds USD")
+    @_setting_flags
     @argument("--no-cache", action="store_true", default=None, help="neither read nor write the answer cache")
     @argument(
         "--refresh", action="store_true", default=None, help="ask again and overwrite the cached answers"
@@ -99,8 +96,6 @@ class FusionMagics(Magics):
         metavar="FORMAT",
         help="widget (default: the rich result), html, markdown, json, or none (only bind it)",
     )
-    @argument("--base-url", metavar="URL", help="any OpenAI-compatible server (default OpenRouter)")
-    @argument("--api-key-env", metavar="VAR", help="read the API key from this env var")
     @cell_magic("fusion")  # type: ignore[arg-type]  # IPython types this decorator loosely
     def fusion_cell(self, line: str, cell: str) -> Any:
         """Ask a panel of models the cell's prompt, then have a judge compare and synthesize.
@@ -162,10 +157,11 @@ class FusionMagics(Magics):
         %fusion widget                an interactive panel (prompt, models, judge, Run)
         %fusion costs                 this session's calls, costs, tokens and cache hits
         %fusion cache info|clear      the answer cache
-        %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`)
+        %fusion rejudge [-j JUDGE] [NAME]   re-run only the judge over NAME (default `_fusion`); --judges J1,J2: a jury
         %fusion compare PROMPTS [-b M1,M2] [--reference REF] [--grader G] [-o NAME]
                                       fusion against single models on your prompts (`_compare`)
         %fusion show [-o NAME] PATH   a saved result (result.save) or frame (save_frame), offline
+        %fusion diff A B              what only A's judge found, only B's, and both (two results)
         %fusion serve [--port N] | stop     an OpenAI-compatible endpoint in this kernel's background
         %fusion help                  this text
         """
@@ -193,6 +189,10 @@ class FusionMagics(Magics):
             for key, value in layer.items():
                 if value is not None:
                     values[key], sources[key] = value, source
+                    # -j and --judges name the same seat: the stronger layer's choice wins.
+                    rival = {"judge": "judges", "judges": "judge"}.get(key)
+                    if rival in values and sources[rival] != source:
+                        del values[rival], sources[rival]
         return values, sources
 
     def _previous(self, name: str | None) -> FusionResult | None:
@@ -200,12 +200,16 @@ class FusionMagics(Magics):
         if name is None:
             return None
         previous = self.user_ns.get(name)
+        from .result import FusionResult
+
         if not isinstance(previous, FusionResult):
             raise UsageError(f"--follow-up {name}: {name} is not a fusion result; run %%fusion -o {name} first")
         return previous
 
     def _build(self, settings: dict[str, Any]) -> Fusion:
         try:
+            from .pipeline import Fusion
+
             return Fusion(**settings)
         except FusionError as exc:
             raise UsageError(str(exc)) from None
@@ -214,7 +218,8 @@ class FusionMagics(Magics):
     def user_ns(self) -> dict[str, Any]:
         "The user's namespace (registered magics always have a shell)."
         assert self.shell is not None
-        return self.shell.user_ns  # type: ignore[no-any-return]
+        user_ns: dict[str, Any] = self.shell.user_ns
+        return user_ns
 
     def _bind(self, result: FusionResult, name: str | None) -> None:
         self.user_ns["_fusion"] = result

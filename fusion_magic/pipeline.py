@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import math
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from . import conversation, followup
+from . import conversation, evidence, followup
+from .budget import guard_run
 from .cache import Cache
 from .client import ChatClient
 from .config import (
@@ -29,19 +29,25 @@ from .config import (
     check_prompt,
     check_text,
     get_preset,
+    parse_jury,
     parse_members,
     resolve_endpoint,
 )
-from .errors import BudgetError, ConfigError
+from .errors import ConfigError
 from .judge_seat import merged, run_judge
-from .ledger import ledger
+from .ledger import Ledger
+from .ledger import ledger as session_ledger
 from .panel import Call, ask_panel
-from .pricing import Models, count_tokens, estimate, find_price, load_models
+from .pricing import ModelPrice, load_models
 from .progress import JUDGE, Tracker
 from .result import Analysis, FusionResult, Response
 from .runner import in_background, on_background, run_sync
+from .settings import DEFAULTS
+from .settings import check as check_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .comparison import Comparison
 
 __all__ = ["Fusion"]
@@ -77,29 +83,35 @@ class Fusion:
 
     def __init__(
         self,
-        preset: str = "quality",
-        panel: str | list[str | Member] | None = None,
+        preset: str = DEFAULTS["preset"],
+        panel: str | Sequence[str | Member] | None = None,
         judge: str | Member | None = None,
         *,
+        judges: str | list[str | Member] | None = None,
+        verified_only: bool = False,
         base_url: str | None = None,
         api_key: str | None = None,
         api_key_env: str | None = None,
-        timeout: float | None = 120,
+        headers: Mapping[str, str] | None = None,
+        auth_header: str | None = None,
+        auth_scheme: str | None = None,
+        timeout: float | None = DEFAULTS["timeout"],
         judge_timeout: float | None = None,
         quorum: int | None = None,
-        cache: bool = True,
-        refresh: bool = False,
+        cache: bool = DEFAULTS["cache"],
+        refresh: bool = DEFAULTS["refresh"],
         max_cost: float | None = None,
         system: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        web: bool = False,
+        web: bool = DEFAULTS["web"],
         tool: str | None = None,
-        stream: bool = True,
-        max_retries: int = 3,
-        stall_timeout: float = 60.0,
+        stream: bool = DEFAULTS["stream"],
+        max_retries: int = DEFAULTS["max_retries"],
+        stall_timeout: float = DEFAULTS["stall_timeout"],
         max_panel: int = MAX_PANEL,
         transport: httpx.AsyncBaseTransport | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         chosen = get_preset(preset)
@@ -107,12 +119,19 @@ class Fusion:
         self._local = chosen.endpoint == "local" and not base_url
         self.endpoint: Endpoint | None = None
         if not self._local:
-            self.endpoint = resolve_endpoint(base_url, api_key, api_key_env)
+            self.endpoint = resolve_endpoint(base_url, api_key, api_key_env, headers=headers,
+                                             auth_header=auth_header, auth_scheme=auth_scheme)
         strict_ids = self._strict_ids
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
         self.judge = chosen.judge
         if judge is not None:
             (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
+        # A jury: its first judge chairs (and wins over `judge`); one judge given is just a judge.
+        self.jury = parse_jury(judges, openrouter=strict_ids) if judges else ()
+        if self.jury:
+            self.judge = self.jury[0]
+        self.jury = self.jury if len(self.jury) > 1 else ()
+        self.verified_only = bool(verified_only)
         check_panel(self.panel, max_size=max_panel)
         if system is not None:
             check_text(system, "the system prompt")
@@ -123,14 +142,11 @@ class Fusion:
             check_model_id(tool, what="--tool", openrouter=strict_ids)
         if web and not strict_ids:
             raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
-        _check_number("timeout", timeout, allow_none=True)
-        _check_number("judge_timeout", judge_timeout, allow_none=True)
-        _check_number("max_cost", max_cost, allow_none=True, allow_zero=True)
-        _check_number("stall_timeout", stall_timeout)
-        if temperature is not None and not 0 <= temperature <= 2:
-            raise ConfigError(f"temperature must be between 0 and 2, got {temperature}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ConfigError(f"max_tokens must be a positive whole number, got {max_tokens!r}")
+        if stall_timeout is None:
+            raise ConfigError("stall_timeout must be a positive number of seconds, got None")
+        check_settings({"timeout": timeout, "max_cost": max_cost, "stall_timeout": stall_timeout,
+                        "judge_timeout": judge_timeout,
+                        "temperature": temperature, "max_tokens": max_tokens})
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
@@ -140,6 +156,8 @@ class Fusion:
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
         self.last_result: FusionResult | None = None
+        # Where this Fusion records what it spends: the session's ledger unless given its own.
+        self.ledger: Ledger = ledger if ledger is not None else session_ledger()
         # What results show as their preset: a panel given by hand is not the preset's.
         self.preset_label = self.preset if panel is None else "custom"
 
@@ -180,12 +198,25 @@ class Fusion:
         with _sync_caller():
             return run_sync(self.arejudge(result, judge))
 
-    def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True) -> Any:
-        "Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`)."
+    def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True,
+            max_cost: float | None = None) -> pd.DataFrame:
+        """Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`).
+
+        ``max_cost`` caps the whole batch: nothing is sent when the estimate for the prompts not
+        already cached exceeds it (the per-run ``max_cost`` of this `Fusion` still applies to each)."""
         from .batch import run_map
 
         with _sync_caller():
-            return run_map(self, prompts, concurrency=concurrency, progress=progress)
+            return run_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
+
+    async def amap(self, prompts: Any, *, concurrency: int = 8, progress: bool = False,
+                   max_cost: float | None = None) -> pd.DataFrame:
+        "The async twin of `map` (no progress bar unless asked)."
+        from .batch import arun_map
+
+        _refuse_nesting()
+        return await on_background(arun_map(self, prompts, concurrency=concurrency, progress=progress,
+                                             max_cost=max_cost))
 
     def compare(
         self,
@@ -223,7 +254,8 @@ class Fusion:
     # -- async core ---------------------------------------------------------------------------
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
-        return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout)
+        return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout,
+                       jurors=[m.name for m in self.jury])
 
     async def arun(
         self,
@@ -234,6 +266,7 @@ class Fusion:
         messages: list[dict[str, Any]] | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
+        _shared: Call | None = None,
     ) -> FusionResult:
         """Deliberate on ``prompt``: the panel concurrently, then the judge.
 
@@ -253,7 +286,7 @@ class Fusion:
             context = conversation.panel_context(messages[: conversation.question_index(messages)])
         chat = Chat(context, list(messages) if messages is not None else None, list(tools or []),
                     tool_choice or "auto")
-        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns, chat)))
+        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns, chat, _shared)))
 
     @staticmethod
     async def _nested(coro: Coroutine[Any, Any, T]) -> T:
@@ -264,10 +297,13 @@ class Fusion:
         finally:
             _depth.reset(token)
 
-    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]], chat: Chat) -> FusionResult:
+    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]], chat: Chat,
+                    shared: Call | None = None) -> FusionResult:
         started = time.perf_counter()
-        call = await self._call(tracker)
-        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns)
+        # A batch sets up client, cache and prices once (``shared``); each run has its own tracker.
+        call = dataclasses.replace(shared, tracker=tracker, partial=[]) if shared else await self._call(tracker)
+        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns,
+                              verified_only=self.verified_only)
         result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
         try:
             result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
@@ -284,13 +320,13 @@ class Fusion:
                             else "interrupted before any answer arrived")
             result.elapsed_s = round(time.perf_counter() - started, 4)
             self.last_result = result
-            ledger().record_fusion(result)  # what arrived was paid for
+            self.ledger.record_fusion(result)  # what arrived was paid for
             raise
         finally:
             call.close()  # a run's SQLite connection ends with it: a replaced cache file is reopened at once
         result.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = result
-        ledger().record_fusion(result)
+        self.ledger.record_fusion(result)
         return result
 
     async def _deliberate(
@@ -308,9 +344,19 @@ class Fusion:
             result.failure_reason = panel_failure(result.responses)
             call.note(JUDGE, state="skipped", note="no panel answers")
             return
-        await self._judge(call, result, conversation.judge_question(prompt, context), self.judge)
+        await self._analyse(call, result, conversation.judge_question(prompt, context), self.judge, self.jury)
 
-    async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member) -> None:
+    async def _analyse(self, call: Call, result: FusionResult, prompt: str, judge: Member,
+                       jury: tuple[Member, ...]) -> None:
+        "The judge's verdict, or a jury's (see `fusion_magic.jury`)."
+        if jury:
+            from .jury import run_jury
+
+            await run_jury(self, call, result, prompt, jury)
+        else:
+            await self._judge(call, result, prompt, judge)
+
+    async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member, key: str = JUDGE) -> None:
         answered = [r for r in result.responses if r.ok]
         # Names a judge may use for a member besides its label: its model ids and the model that served it.
         aliases = {model: m.name for m in self.panel for model in m.models}
@@ -318,7 +364,7 @@ class Fusion:
         timeout = self.judge_timeout if self.judge_timeout is not None else self.timeout
         question = followup.judge_question(result.history, prompt) if result.history else prompt
         outcome = await run_judge(call, judge, question, answered, timeout=timeout,
-                                  max_tokens=self.max_tokens, aliases=aliases)
+                                  max_tokens=self.max_tokens, aliases=aliases, key=key)
         result.judge = merged(judge.name, outcome)
         result.notes += outcome.notes
         if self._local:
@@ -328,44 +374,62 @@ class Fusion:
             result.error, result.failure_reason = outcome.error, outcome.failure_reason
             return
         result.answer = outcome.answer
-        result.analysis = outcome.analysis or Analysis()
+        answers = {r.model: r.content for r in answered}
+        result.analysis = evidence.verify(outcome.analysis or Analysis(), answers)
         result.status = "ok" if all(r.ok for r in result.responses) else "partial"
         result.judge_raw, result.error, result.failure_reason = None, None, None
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
-        "Re-run only the judge over the panel answers kept in ``result``."
+        "Re-run only the judge (or this Fusion's jury, when no judge is named) over the answers in ``result``."
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
         member = parse_members([judge], what="judge", openrouter=self._strict_ids)[0] if judge else self.judge
         _refuse_nesting()
-        tracker = Tracker([r.model for r in result.responses], member.name)
-        return await on_background(self._nested(self._rejudge(result, member, tracker)))
+        jury = () if judge else self.jury
+        tracker = Tracker([r.model for r in result.responses], member.name, jurors=[m.name for m in jury])
+        return await on_background(self._nested(self._rejudge(result, member, tracker, jury)))
 
-    async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker) -> FusionResult:
+    async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker,
+                       jury: tuple[Member, ...] = ()) -> FusionResult:
         call = await self._call(tracker)
         started = time.perf_counter()
         fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses),
-                             history=list(result.history))
+                             history=list(result.history), verified_only=self.verified_only)
         fresh._fusion = self  # type: ignore[attr-defined]
         try:
-            await self._judge(call, fresh, result.prompt, member)
+            await self._analyse(call, fresh, result.prompt, member, jury)
         finally:
             call.close()
         fresh.elapsed_s = round(time.perf_counter() - started, 4)
         self.last_result = fresh
-        ledger().record_fusion(fresh)
+        self.ledger.record_fusion(fresh)
         return fresh
 
     # -- pieces -------------------------------------------------------------------------------
-    async def _call(self, tracker: Tracker) -> Call:
-        endpoint = self.endpoint
-        if endpoint is None:
+    async def aendpoint(self) -> Endpoint:
+        """The endpoint, resolved once: a remote one when this `Fusion` is made (so a missing key
+        fails early); the `local` preset's when first needed, which starts its server."""
+        if self.endpoint is None:
             from .local import local_base_urls, pool_size
 
-            size = pool_size(len(self.panel))
+            size = pool_size(len(self.panel))  # one process per member, up to the core count
             bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
             endpoint = resolve_endpoint(bases[0], api_key="", env={})
-            endpoint = self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+        return self.endpoint
+
+    async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
+        "The endpoint's models with their prices (``/models``, cached on disk for a day)."
+        endpoint = await self.aendpoint()
+        client = ChatClient(endpoint, transport=self.transport)
+        return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)
+
+    def list_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
+        "`alist_models`, blocking (also inside Jupyter)."
+        return run_sync(self.alist_models(refresh=refresh))
+
+    async def _call(self, tracker: Tracker | None) -> Call:
+        endpoint = await self.aendpoint()
         client = ChatClient(endpoint, transport=self.transport, max_retries=self.max_retries,
                             stall_timeout=self.stall_timeout, depth=_depth.get())
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -385,46 +449,7 @@ class Fusion:
 
     async def _estimate(self, call: Call, prompt: str) -> float | None:
         "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
-        try:
-            call.prices = await load_models(call.client.http, call.client.endpoint.base_url, call.client.headers())
-        except Exception as exc:  # noqa: BLE001 - no prices is not fatal unless a budget needs them
-            if self.max_cost is not None:
-                raise BudgetError(f"cannot check --max-cost: model prices unavailable ({exc})") from None
-            return None
-        self._check_context(prompt, call.prices)
-        models = [m.model for m in self.panel] + ([self.tool] if self.tool else [])
-        est = estimate(count_tokens(prompt), models, self.judge.model, call.prices, max_tokens=self.max_tokens)
-        if self.max_cost is not None:
-            # A server that prices some models (OpenRouter, a proxy of it) bills the rest too; one that
-            # prices none (llama.cpp, Ollama) bills nothing, so an unknown price is no reason to refuse.
-            priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
-            if est.unknown and priced:
-                unknown = ", ".join(est.unknown)
-                raise BudgetError(f"cannot estimate the cost of {unknown} (not in /models); "
-                                  "drop --max-cost or choose listed models")
-            if est.total > self.max_cost:
-                raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${self.max_cost:g}; "
-                                  "nothing was sent")
-        return est.total
-
-    def _check_context(self, prompt: str, prices: Models) -> None:
-        """Raise `ConfigError` when the prompt cannot fit a model's context (from ``/models``): sending it
-        would be refused at best, and billed at worst. Unknown contexts are not checked."""
-        seats = [(m, f"panel member {m.name}", m.system if m.system is not None else self.system)
-                 for m in self.panel]
-        seats.append((self.judge, "the judge", None))  # it reads the prompt plus every answer
-        if self.tool:
-            seats.append((Member(self.tool), "the --tool primary", self.system))
-        for member, role, system in seats:
-            need = count_tokens(prompt) + count_tokens(system or "")
-            for model in member.models:
-                price = find_price(prices, model)
-                if price is not None and price.context_length and need > price.context_length:
-                    who = role if model == member.name else f"{role}, model {model}"
-                    raise ConfigError(
-                        f"the prompt is about {need:,} tokens, more than the {price.context_length:,}-token "
-                        f"context of {model} ({who}); shorten it or choose another model; nothing was sent"
-                    )
+        return await guard_run(self, call, prompt)
 
     async def _tool_mode(self, call: Call, result: FusionResult, chat: Chat) -> None:
         from .tool import run_tool_mode
@@ -463,13 +488,3 @@ class _sync_caller:
 
     def __exit__(self, *exc: object) -> None:
         _waiting.active = False
-
-
-
-def _check_number(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
-        unit = "USD" if name == "max_cost" else "seconds"
-        raise ConfigError(f"{name} must be a positive number of {unit}, got {value!r}")

@@ -105,7 +105,7 @@ class ModelPrice:
             return None
         prompt, completion = self.prompt, self.completion
         overrides = (self.raw.get("pricing") or {}).get("overrides") or []
-        best = -1
+        best: float = -1
         for o in overrides:  # OpenRouter charges more past a prompt length (e.g. 200k tokens)
             floor = o.get("min_prompt_tokens") if isinstance(o, Mapping) else None
             if isinstance(floor, (int, float)) and best < floor <= prompt_tokens:

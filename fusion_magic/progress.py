@@ -12,24 +12,21 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["JUDGE", "MemberState", "Tracker"]
+from .status import PROGRESS_STATES
+
+__all__ = ["JUDGE", "MemberState", "Tracker", "juror_key"]
 
 JUDGE = "<judge>"  # the judge's key: it may be the same model as a panel member
 
+
+def juror_key(i: int) -> str:
+    "The progress key of the i-th judge of a jury: the chair (0) is the judge line."
+    return JUDGE if i == 0 else f"{JUDGE}{i + 1}"
+
 State = Literal["waiting", "streaming", "retrying", "done", "cached", "failed", "timed_out", "cancelled", "skipped"]
-FINAL = frozenset({"done", "cached", "failed", "timed_out", "cancelled", "skipped"})
+FINAL = frozenset(s.word for s in PROGRESS_STATES if s.final)
 # One colour per state, shared by the live progress and the widget's status lines.
-STATE_COLORS = {
-    "waiting": "#9e9e9e",
-    "retrying": "#d4a017",
-    "streaming": "#2e78dc",
-    "done": "#2ea043",
-    "cached": "#1f9e89",
-    "failed": "#dc3232",
-    "timed_out": "#e07b00",
-    "cancelled": "#9e9e9e",
-    "skipped": "#9e9e9e",
-}
+STATE_COLORS = {s.word: s.color for s in PROGRESS_STATES}
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,8 @@ class Tracker:
     """Thread-safe states of the panel members and the judge, with a change counter."""
 
     def __init__(
-        self, members: list[str], judge: str, estimate_usd: float | None = None, deadline_s: float | None = None
+        self, members: list[str], judge: str, estimate_usd: float | None = None, deadline_s: float | None = None,
+        jurors: list[str] | tuple[str, ...] = (),
     ) -> None:
         self._lock = threading.Lock()
         self.judge_name = judge
@@ -104,6 +102,10 @@ class Tracker:
         self.deadline_s = deadline_s  # the per-member deadline, if any: a full progress bar
         self.version = 0
         self._states = {n: MemberState(n) for n in members}
+        # A jury's other judges get a line each after the panel; the chair is the judge line.
+        for i, name in enumerate(jurors[1:], start=1):
+            self.members.append(juror_key(i))
+            self._states[juror_key(i)] = MemberState(f"judge · {name}")
         self._states[JUDGE] = MemberState(judge)
 
     def update(self, name: str, **changes: object) -> None:

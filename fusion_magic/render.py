@@ -10,8 +10,9 @@ import html
 import re
 from typing import TYPE_CHECKING, Any
 
+from . import _evidence_view as ev
 from . import _format as f
-from ._html import render_html, wrap
+from ._html import render_html, section_items, wrap
 from ._markdown import (
     clean_line,
     inline_markdown,
@@ -19,6 +20,7 @@ from ._markdown import (
     neutralize_markdown,
     plain_markdown,
 )
+from .result import Quote, quotes_of
 
 if TYPE_CHECKING:
     from .result import FusionResult
@@ -79,21 +81,30 @@ def _md_section(name: str, items: list[Any]) -> list[str]:
     out = [f"**{title}** ({len(items)})", ""]
     for item in items:
         if name == "contradictions":
-            out.append(f"- **{inline_markdown(f.attr(item, 'topic'))}**")
+            out.append(f"- **{inline_markdown(f.attr(item, 'topic'))}**{ev.badges_md(item)}")
             out += [
-                f"  - {plain_markdown(f.attr(s, 'model'))}: {inline_markdown(f.attr(s, 'stance'))}"
+                f"  - {plain_markdown(f.attr(s, 'model'))}: {inline_markdown(f.attr(s, 'stance'))}{_md_quote(s)}"
                 for s in (f.attr(item, "stances") or [])
             ]
         elif name == "partial_coverage":
             models = ", ".join(plain_markdown(m, 120) for m in (f.attr(item, "models") or []))
-            out.append(f"- {inline_markdown(f.attr(item, 'point'))} — *{models}*")
+            out.append(f"- {inline_markdown(f.attr(item, 'point'))} — *{models}*{ev.badges_md(item)}")
+            out += [f"  - {plain_markdown(q.model)}: {ev.quote_md(q)}" for q in (f.attr(item, "quotes") or [])]
         elif name == "unique_insights":
             out.append(
                 f"- **{plain_markdown(f.attr(item, 'model'))}**: {inline_markdown(f.attr(item, 'insight'))}"
+                f"{ev.badges_md(item)}{_md_quote(item)}"
             )
-        else:
+        elif isinstance(item, str):
             out.append(f"- {inline_markdown(item)}")
+        else:  # a consensus point or blind spot
+            out.append(f"- {inline_markdown(f.attr(item, 'point'))}{ev.badges_md(item)}")
+            out += [f"  - {plain_markdown(q.model)}: {ev.quote_md(q)}" for q in quotes_of(item)]
     return [*out, ""]
+
+
+def _md_quote(item: Any) -> str:
+    return f" — {ev.quote_md(item)}" if isinstance(item, Quote) else ""
 
 
 def _fenced(text: str) -> str:
@@ -133,16 +144,23 @@ def _md(result: Any) -> str:
     analysis = f.attr(result, "analysis")
     if any(f.attr(analysis, s) for s in f.SECTION_TITLES) or status in ("ok", "partial"):
         out += ["### Analysis", ""]
+        note = ev.analysis_note_md(result)
+        out += [note, ""] if note else []
+        shown = f.attr(result, "shown_analysis", analysis)
         for name in f.SECTION_TITLES:
-            out += _md_section(name, list(f.attr(analysis, name) or []))
+            out += _md_section(name, section_items(shown, name))
     members = f.responses(result)
     if members:
         out += ["### Panel answers", ""]
         for i, resp in enumerate(members):
             out += _md_call(resp, f"result.responses[{i}].content")
     judge = f.attr(result, "judge")
-    if judge is not None:
-        out += ["### Judge", "", f"{_md_call_heading(judge)}", ""]
+    jury = list(f.attr(result, "jury") or [])
+    if judge is not None or jury:
+        out += ["### Judge" if not jury else "### Jury", ""]
+        out += [f"juror · {_md_call_heading(j)}" for j in jury] + ([""] if jury else [])
+        if judge is not None:
+            out += [f"{'chair · ' if jury else ''}{_md_call_heading(judge)}", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -181,9 +199,11 @@ def _text(result: Any) -> str:
     if answer:
         lines.append(f"  answer: {answer}")
     calls = [("", r) for r in f.responses(result)]
+    jury = list(f.attr(result, "jury") or [])
+    calls += [("juror ", r) for r in jury]
     judge = f.attr(result, "judge")
     if judge is not None:
-        calls.append(("judge ", judge))
+        calls.append(("chair " if jury else "judge ", judge))
     width = min(40, max((len(prefix + f.name_of(r)) for prefix, r in calls), default=0))
     for prefix, resp in calls:
         status_r = f.status_of(resp)
@@ -198,6 +218,7 @@ def _text(result: Any) -> str:
         if status_r != "ok":
             line += f"  {clean_line(f.error_of(resp), 120)}"
         lines.append(line.rstrip())
+    lines += ev.text_lines(result)
     return "\n".join(lines)
 
 

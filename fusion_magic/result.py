@@ -11,17 +11,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from .quotes import Agreement, Point, Quote, QuoteMatch
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "Agreement",
     "Analysis",
     "Contradiction",
     "FAILURE_REASONS",
     "FusionResult",
     "PartialCoverage",
+    "Point",
+    "Quote",
+    "QuoteMatch",
     "Response",
     "Stance",
     "UniqueInsight",
@@ -37,28 +44,46 @@ FAILURE_REASONS = (
 ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
 
 
-class Stance(BaseModel):
-    model: str = Field(description="panel member taking this stance")
+class Stance(Quote):
     stance: str = Field(description="what that member claims, in one or two sentences")
 
 
 class Contradiction(BaseModel):
     topic: str = Field(description="the point on which members disagree")
     stances: list[Stance] = Field(description="one entry per member that took a position")
+    agreement: SkipJsonSchema[Agreement | None] = None
 
 
 class PartialCoverage(BaseModel):
     models: list[str] = Field(description="the members that covered this point (not all of them)")
     point: str = Field(description="the point only some members covered")
+    quotes: list[Quote] = Field(default_factory=list, description="one quote per member in models")
+    agreement: SkipJsonSchema[Agreement | None] = None
 
 
-class UniqueInsight(BaseModel):
-    model: str = Field(description="the only member that made this point")
+class UniqueInsight(Quote):
     insight: str = Field(description="the point, in one or two sentences")
+    agreement: SkipJsonSchema[Agreement | None] = None
+
+
+def quotes_of(item: Any) -> list[Quote]:
+    "The attributions an analysis item makes (a stance, an insight, partial-coverage members, supporters)."
+    if isinstance(item, Contradiction):
+        return list(item.stances)
+    if isinstance(item, PartialCoverage):
+        return list(item.quotes)
+    if isinstance(item, Point):
+        return list(item.members)
+    return [item] if isinstance(item, Quote) else []
 
 
 class Analysis(BaseModel):
-    """The judge's structured reading of the panel answers."""
+    """The judge's structured reading of the panel answers.
+
+    ``consensus`` and ``blind_spots`` stay lists of text; their evidence (supporters, jury
+    agreement) is in ``consensus_support`` and ``blind_spots_agreement``, in the same order.
+    ``items(section)`` gives every section as objects.
+    """
 
     consensus: list[str] = Field(default_factory=list, description="claims every member agrees on")
     contradictions: list[Contradiction] = Field(default_factory=list, description="points of disagreement")
@@ -71,31 +96,104 @@ class Analysis(BaseModel):
     blind_spots: list[str] = Field(
         default_factory=list, description="what every member missed that matters for the question"
     )
+    consensus_support: SkipJsonSchema[list[Point]] = Field(default_factory=list)
+    blind_spots_agreement: SkipJsonSchema[list[Agreement | None]] = Field(default_factory=list)
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"
     )
+    SPLIT_CONSENSUS: ClassVar[bool] = True  # read {point, support} consensus items as text + support
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consensus_objects(cls, data: Any) -> Any:
+        # A judge's consensus items ({"point", "support": [{model, quote}]}) become text plus support.
+        items = data.get("consensus") if isinstance(data, dict) and cls.SPLIT_CONSENSUS else None
+        if not isinstance(items, list) or not any(isinstance(i, dict) for i in items):
+            return data
+        points = [Point(point=i, members=[]) if isinstance(i, str)
+                  else Point(point=str(i.get("point") or i.get("text") or ""), members=i.get("support") or [])
+                  for i in items if isinstance(i, (str, dict))]
+        return {**data, "consensus": [p.point for p in points], "consensus_support": points}
+
+    def items(self, section: str) -> list[Any]:
+        "The items of ``section`` as objects: consensus points and blind spots as `Point`."
+        if section == "consensus":
+            support = self.consensus_support
+            return [support[i] if i < len(support) and support[i].point == text else Point(point=text)
+                    for i, text in enumerate(self.consensus)]
+        if section == "blind_spots":
+            agree = self.blind_spots_agreement
+            return [Point(point=text, agreement=agree[i] if i < len(agree) else None)
+                    for i, text in enumerate(self.blind_spots)]
+        return list(getattr(self, section))
+
+    @property
+    def unverified(self) -> int:
+        "How many attributions (stances, insights, partial-coverage members, supporters) are not verified."
+        return sum(not q.verified for s in self.SECTIONS for item in self.items(s) for q in quotes_of(item))
+
+    def verified(self) -> Analysis:
+        "A copy without unverified attributions; items left with no verified evidence are dropped."
+        def keep(quotes: list[Any]) -> list[Any]:
+            return [q for q in quotes if q.verified]
+
+        # A point whose supporters were named but none verified goes; one that names nobody stays.
+        support = [p.model_copy(update={"members": keep(p.members)}) for p in self.items("consensus")
+                   if not p.members or keep(p.members)]
+        contradictions = [c.model_copy(update={"stances": keep(c.stances)}) for c in self.contradictions]
+        partial = []
+        for p in self.partial_coverage:
+            quotes = keep(p.quotes)
+            if quotes:
+                partial.append(p.model_copy(update={"quotes": quotes, "models": [q.model for q in quotes]}))
+        return Analysis(
+            consensus=[p.point for p in support], consensus_support=support,
+            contradictions=[c for c in contradictions if len(c.stances) >= 2], partial_coverage=partial,
+            unique_insights=keep(self.unique_insights), blind_spots=list(self.blind_spots),
+            blind_spots_agreement=list(self.blind_spots_agreement),
+        )
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("section", "models", "text", "support", "quote", "verified", "agreement")
 
     def rows(self) -> list[dict[str, Any]]:
-        "Long form: one dict per item with `section`, `models` and `text`."
+        """Long form: one dict per item with `section`, `models`, `text` and its evidence.
+
+        `support` is k/n for consensus (and partial coverage), `quote` the quote (``model: quote``
+        lines for several members), `verified` whether every attribution was found (None when the
+        item attributes nothing), `agreement` k/n judges in a jury.
+        """
         rows: list[dict[str, Any]] = []
-        rows += [{"section": "consensus", "models": [], "text": t} for t in self.consensus]
-        for c in self.contradictions:
-            stances = "; ".join(f"{s.model}: {s.stance}" for s in c.stances)
-            rows.append({"section": "contradictions", "models": [s.model for s in c.stances],
-                         "text": f"{c.topic} ({stances})" if stances else c.topic})
-        rows += [{"section": "partial_coverage", "models": list(p.models), "text": p.point}
-                 for p in self.partial_coverage]
-        rows += [{"section": "unique_insights", "models": [u.model], "text": u.insight}
-                 for u in self.unique_insights]
-        rows += [{"section": "blind_spots", "models": [], "text": t} for t in self.blind_spots]
+        for section in self.SECTIONS:
+            for item in self.items(section):
+                quotes = quotes_of(item)
+                if isinstance(item, Contradiction):
+                    stances = "; ".join(f"{s.model}: {s.stance}" for s in item.stances)
+                    models = [s.model for s in item.stances]
+                    text = f"{item.topic} ({stances})" if stances else item.topic
+                elif isinstance(item, PartialCoverage):
+                    models, text = list(item.models), item.point
+                elif isinstance(item, UniqueInsight):
+                    models, text = [item.model], item.insight
+                else:
+                    models, text = [q.model for q in item.members], item.point
+                support = item.support if isinstance(item, Point) else None
+                if len(quotes) == 1:
+                    quote = quotes[0].quote
+                else:
+                    quote = "\n".join(f"{q.model}: {q.quote}" for q in quotes if q.quote)
+                agreement = getattr(item, "agreement", None)
+                rows.append({"section": section, "models": models, "text": text, "support": support,
+                             "quote": quote or None, "verified": all(q.verified for q in quotes) if quotes else None,
+                             "agreement": str(agreement) if agreement else None})
         return rows
 
-    def to_frame(self) -> pd.DataFrame:
-        "A pandas DataFrame in long form: columns section, models, text."
+    def to_frame(self, verified_only: bool = False) -> pd.DataFrame:
+        "A pandas DataFrame in long form: section, models, text, support, quote, verified, agreement."
         import pandas as pd
 
-        return pd.DataFrame(self.rows(), columns=["section", "models", "text"])
+        source = self.verified() if verified_only else self
+        return pd.DataFrame(source.rows(), columns=list(self.COLUMNS))
 
     def is_empty(self) -> bool:
         return not any(getattr(self, s) for s in self.SECTIONS)
@@ -171,6 +269,8 @@ class FusionResult:
     notes: list[str] = field(default_factory=list)
     # A follow-up: the earlier turns, oldest first, each {"prompt", "answer", "responses": {member: text}}.
     history: list[dict[str, Any]] = field(default_factory=list)
+    jury: list[Response] = field(default_factory=list)  # --judges: each judge's analysis call, chair first
+    verified_only: bool = False  # views hide unverified attributions (the analysis keeps them all)
 
     # -- conversation -------------------------------------------------------------------------
     def follow_up(self, question: str, **settings: Any) -> FusionResult:
@@ -186,7 +286,7 @@ class FusionResult:
     # -- totals -------------------------------------------------------------------------------
     @property
     def calls(self) -> list[Response]:
-        return [*self.responses, *(r for r in (self.judge, self.primary) if r is not None)]
+        return [*self.responses, *self.jury, *(r for r in (self.judge, self.primary) if r is not None)]
 
     @property
     def cost_usd(self) -> float:
@@ -207,6 +307,11 @@ class FusionResult:
         prompt = sum(r.prompt_tokens or 0 for r in self.calls)
         completion = sum(r.completion_tokens or 0 for r in self.calls)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    @property
+    def shown_analysis(self) -> Analysis:
+        "The analysis as the views show it: without unverified attributions when ``verified_only``."
+        return self.analysis.verified() if self.verified_only else self.analysis
 
     @property
     def failed(self) -> list[Response]:
@@ -243,6 +348,9 @@ class FusionResult:
             "sources": self.sources,
             "notes": list(self.notes),
             "judge": self.judge.to_dict() if self.judge else None,
+            "jury": [r.to_dict() for r in self.jury],
+            "unverified": self.analysis.unverified,
+            "verified_only": self.verified_only,
             "primary": self.primary.to_dict() if self.primary else None,
             "judge_raw": self.judge_raw,
             "error": self.error,

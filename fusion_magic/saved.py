@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["kind_of", "load_frame", "load_result", "read_json", "result_from_dict", "save_frame", "save_result"]
 
 T = TypeVar("T")
-PathLike = "str | os.PathLike[str]"  # what open() takes
+PathLike: typing.TypeAlias = "str | os.PathLike[str]"  # what open() takes
 
 
 # -- dict <-> dataclass ------------------------------------------------------------------------------

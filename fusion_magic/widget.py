@@ -21,7 +21,7 @@ import ipywidgets as widgets
 
 from . import session
 from ._format import NO_MATH, SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
-from ._html import answer_html, banners_html, call_body, header_html, section_body, wrap
+from ._html import answer_html, banners_html, call_body, header_html, section_body, section_items, wrap
 from ._markdown import clean_line, defang_html
 from .client import ChatClient
 from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, check_prompt, get_preset, resolve_endpoint
@@ -30,8 +30,9 @@ from .errors import ConfigError, FusionError, MissingKeyError
 from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
 from .progress import Tracker
-from .result import Analysis, FusionResult, Response
+from .result import Analysis, FusionResult, Response, quotes_of
 from .runner import background_loop, run_sync
+from .settings import DEFAULTS
 
 __all__ = ["FusionWidget"]
 
@@ -50,7 +51,7 @@ class FusionWidget(widgets.VBox):
     """
 
     def __init__(self, preset: str = "quality", panel: str | list[str] | None = None, judge: str | None = None,
-                 *, timeout: float = 120, models_timeout: float = 10.0, **fusion_kwargs: Any) -> None:
+                 *, timeout: float = DEFAULTS["timeout"], models_timeout: float = 10.0, **fusion_kwargs: Any) -> None:
         get_preset(preset)  # an unknown preset is a user mistake: fail here, before any widget exists
         self._fusion_kwargs = fusion_kwargs
         self.future: concurrent.futures.Future[FusionResult | None] | None = None
@@ -317,13 +318,18 @@ class FusionWidget(widgets.VBox):
         sections = []
         if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
             for name in Analysis.SECTIONS:
-                items = list(getattr(result.analysis, name))
-                sections.append(_section(f"{SECTION_TITLES[name]} ({len(items)})", section_body(name, items),
-                                         open_=bool(items)))
+                items = section_items(result.shown_analysis, name)
+                bad = sum(not q.verified for item in items for q in quotes_of(item))
+                title = f"{SECTION_TITLES[name]} ({len(items)})" + (f" · ⚠ {bad} unverified" if bad else "")
+                sections.append(_section(title, section_body(name, items), open_=bool(items)))
         sections += [_section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
                      for i, r in enumerate(result.responses)]
+        sections += [_section(_response_title(r, "juror · "),
+                              call_body(r, f"result.jury[{i}].content", as_markdown=False))
+                     for i, r in enumerate(result.jury)]
         if result.judge is not None:
-            sections.append(_section(_response_title(result.judge, "judge · "),
+            prefix = "chair · " if result.jury else "judge · "
+            sections.append(_section(_response_title(result.judge, prefix),
                                      call_body(result.judge, "result.judge.content", as_markdown=False)))
         self.sections.children = tuple(sections)
         for handle in self._saved_outputs:  # the result as an ordinary output, kept when the notebook is saved

@@ -145,8 +145,9 @@ def test_to_dict_is_a_superset_of_fusions_tool_result(emulator):
     emulator.script(PANEL[2], Reply(status=429))
     data = panel_fusion(cache=False, max_retries=0).run("Q?").to_dict()
     assert {"status", "analysis", "responses", "failed_models", "failure_reason", "error", "sources"} <= set(data)
-    assert set(data["analysis"]) == {"consensus", "contradictions", "partial_coverage", "unique_insights",
-                                     "blind_spots"}
+    # Fusion's five lists, plus the evidence behind consensus and blind spots (support, jury agreement).
+    assert {"consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"} <= set(
+        data["analysis"]) and all(isinstance(c, str) for c in data["analysis"]["consensus"])
     assert data["failed_models"] == [{"model": PANEL[2], "error": data["failed_models"][0]["error"],
                                       "status_code": 429, "status": "failed"}]
     assert all({"model", "content"} <= set(r) for r in data["responses"])

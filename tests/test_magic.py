@@ -274,7 +274,7 @@ def test_unknown_subcommand_lists_the_valid_ones(ip):
     assert type(caught.value) is UsageError
     assert str(caught.value) == (
         "unknown %fusion command 'frobnicate'; use one of: config, presets, models, "
-        "widget, costs, cache, rejudge, compare, show, serve, help"
+        "widget, costs, cache, rejudge, compare, diff, show, serve, help"
     )
 
 
@@ -575,3 +575,36 @@ def test_judge_fallback_flag(ip, emulator):
     result = ip.user_ns["_fusion"]
     assert result.status == "ok" and result.judge.served_by == "k/good"
     assert len(emulator.chats("j/broke")) == 1 and len(emulator.chats("k/good")) == 1
+
+
+# -- evidence, jury and diff ----------------------------------------------------------------------
+def test_jury_verified_only_and_diff_from_the_magics(ip, emulator, capsys):
+    emulator.script("c/z", Reply(misattribute=True))
+    first = ip.run_cell("%%fusion --panel a/x,b/y,d/w -j c/z -o first --format none\nWhich one?").result
+    assert first is None and ip.user_ns["first"].analysis.unverified == 2
+    ip.run_cell("%fusion config --verified-only")
+    assert "verified_only" in capsys.readouterr().out
+    jury = ip.run_cell("%%fusion --panel a/x,b/y,d/w --judges c/z,e/v --format none -o jury\nWhich one?")
+    result = ip.user_ns["jury"]
+    assert jury.result is None and result.verified_only and [r.model for r in result.jury] == ["c/z", "e/v"]
+    assert str(result.analysis.contradictions[0].agreement) == "2/2"
+    # c/z misquoted, e/v quoted correctly: the merge keeps the verified quotes, so nothing is hidden.
+    assert result.analysis.unverified == 0 and result.shown_analysis == result.analysis
+    rejudged = ip.run_cell("%fusion rejudge -j e/v first").result
+    assert rejudged.judge.model == "e/v" and not rejudged.jury
+    diff = ip.run_cell("%fusion diff first _fusion").result
+    assert (diff.a, diff.b) == ("c/z", "e/v") and diff.counts()["both"] == 5
+    with pytest.raises(UsageError, match="usage: %fusion diff A B"):
+        ip.run_cell("%fusion diff first")
+    with pytest.raises(UsageError, match="nothing is not a fusion result"):
+        ip.run_cell("%fusion diff first nothing")
+    with pytest.raises(UsageError, match="not both"):
+        ip.run_cell("%fusion rejudge -j e/v --judges c/z,e/v first")
+
+
+def test_a_judge_flag_beats_a_session_jury(ip, emulator):
+    ip.run_cell("%fusion config --judges c/z,e/v")
+    ip.run_cell("%%fusion --panel a/x,b/y --format none\nJury?")
+    assert [r.model for r in ip.user_ns["_fusion"].jury] == ["c/z", "e/v"]
+    ip.run_cell("%%fusion --panel a/x,b/y -j d/w --format none\nOne judge?")
+    assert ip.user_ns["_fusion"].jury == [] and ip.user_ns["_fusion"].judge.model == "d/w"

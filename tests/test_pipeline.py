@@ -50,7 +50,7 @@ def test_judge_sees_anonymous_labels_not_model_ids(emulator):
 def test_to_dict_has_the_seed_shape(emulator):
     data = json.loads(fusion().run("Hello?").to_json())
     assert data["status"] == "ok"
-    assert set(data["analysis"]) == set(Analysis.SECTIONS)
+    assert set(Analysis.SECTIONS) <= set(data["analysis"])  # plus the evidence (support, agreement)
     assert Analysis.SECTIONS == ("consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots")
     assert all({"model", "content"} <= set(r) for r in data["responses"])
     for c in data["analysis"]["contradictions"]:
@@ -63,7 +63,8 @@ def test_frames(emulator):
     assert list(frame["model"]) == PANEL
     assert {"content", "status", "latency_s", "prompt_tokens", "completion_tokens", "cost_usd", "cached"} <= set(frame)
     long = result.analysis.to_frame()
-    assert list(long.columns) == ["section", "models", "text"] and len(long) == len(result.analysis.rows())
+    assert list(long.columns)[:3] == ["section", "models", "text"] and len(long) == len(result.analysis.rows())
+    assert {"support", "quote", "verified", "agreement"} <= set(long.columns)
 
 
 def test_unknown_names_from_the_judge_are_dropped(emulator):

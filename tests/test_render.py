@@ -211,7 +211,7 @@ def test_html_one_details_per_section_member_and_judge():
     ]
     assert '<span class="fm-count">2</span>' in summaries[0]
     stances = re.search(r'<table class="fm-stances">.*?</table>', out, re.S).group(0)
-    assert "<td>openai/gpt-4o</td><td>Postgres</td>" in stances and "SQLite" in stances
+    assert "<td>openai/gpt-4o</td><td>Postgres" in stances and "SQLite" in stances
 
 
 def test_html_empty_analysis_sections_collapsed_with_none():

@@ -311,3 +311,16 @@ def test_the_text_form_of_the_widget_does_not_pretend_to_be_a_result(emu):
     ui = FusionWidget(preset="budget")
     text = ui._repr_mimebundle_()["text/plain"]
     assert text.startswith("FusionWidget: interactive controls") and "Textarea" not in text
+
+
+def test_the_widget_marks_unverified_attributions(emu):
+    emu.script(BUDGET_JUDGE, Reply(misattribute=True))
+    ui = FusionWidget(preset="budget")
+    result = run(ui)
+    assert result.analysis.unverified == 2
+    sections = members_and_judge(ui)[0]
+    titles = [s.get_title(0) for s in sections]
+    assert titles[1] == "Contradictions (1) · ⚠ 1 unverified" and titles[3] == "Unique insights (1) · ⚠ 1 unverified"
+    body = "\n".join(html_values(sections[1]))
+    assert "⚠ unverified" in body and f"quote from {BUDGET[1]}" in body
+    assert "3/3" in "\n".join(html_values(sections[0]))  # consensus support

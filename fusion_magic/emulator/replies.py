@@ -47,6 +47,7 @@ class Reply:
     # response_format types this server refuses (e.g. ["json_schema"]), answered with reject_status.
     rejects: list[str] | None = None
     reject_status: int = 400
+    misattribute: bool = False  # judge requests: quote the wrong member for a stance, invent an insight's quote
     keepalive: float = 0.5  # seconds between ": OPENROUTER PROCESSING" comments while waiting
     linger: float = 0.0  # stream: seconds the body stays open after [DONE]
     error_message: str | None = None  # replaces the realistic default message of an error status
@@ -145,25 +146,49 @@ def is_judge_request(body: dict[str, Any]) -> bool:
     )
 
 
-def _labels(text: str) -> list[str]:
-    return list(dict.fromkeys(re.findall(r'<answer\s+member="([^"]+)"', text)))
+def _answers(text: str) -> dict[str, str]:
+    "Each member label's answer text, as the judge prompt shows it."
+    found = re.findall(r'<answer\s+member="([^"]+)"[^>]*>(.*?)(?=</answer[^>]*>|<answer\s|$)', text, re.S)
+    answers: dict[str, str] = {}
+    for label, body in found:
+        answers.setdefault(label, body.strip())
+    return answers
 
 
-def _judge_object(model: str, labels: list[str], question: str) -> dict[str, Any]:
+INVENTED_QUOTE = "I alone insist on checking every edge case twice before anything ships."
+
+
+def quote_from(answer: str, words: int = 15) -> str:
+    "A verbatim passage of ``answer`` as a careful judge would quote it: its last sentence of 4+ words."
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", answer) if len(s.split()) >= 4]
+    chosen = sentences[-1] if sentences else answer.strip()
+    return " ".join(chosen.split()[:words])
+
+
+def _judge_object(model: str, labels: list[str], question: str, answers: dict[str, str],
+                  misattribute: bool = False) -> dict[str, Any]:
     first, second, last = labels[0], labels[min(1, len(labels) - 1)], labels[-1]
     two = len(labels) >= 2
+
+    def cite(label: str) -> dict[str, str]:
+        return {"model": label, "quote": quote_from(answers.get(label, ""))}
+
+    # On purpose: the first stance quotes the second member's answer, the insight quotes nobody's.
+    first_quote = cite(second)["quote"] if misattribute else cite(first)["quote"]
+    insight_quote = INVENTED_QUOTE if misattribute else cite(last)["quote"]
     return {
         "answer": (
             f'Synthesis by {model}: on "{question}" the panel agrees on an incremental approach; '
             f"{first} and {second} differ on where to start, and {last} adds a point the others missed."
         ),
-        "consensus": [f'Every member answers "{question}" with an incremental approach.'],
+        "consensus": [{"point": f'Every member answers "{question}" with an incremental approach.',
+                       "support": [cite(label) for label in labels]}],
         "contradictions": [
             {
                 "topic": "Where to start",
                 "stances": [
-                    {"model": first, "stance": "Start from the simplest option that works."},
-                    {"model": second, "stance": "Weigh the trade-offs before choosing anything."},
+                    {"model": first, "quote": first_quote, "stance": "Start from the simplest option that works."},
+                    {**cite(second), "stance": "Weigh the trade-offs before choosing anything."},
                 ],
             }
         ]
@@ -171,12 +196,13 @@ def _judge_object(model: str, labels: list[str], question: str) -> dict[str, Any
         else [],
         # "Partial" means not everyone: with two members only the first one covers the point.
         "partial_coverage": [
-            {"models": labels[:2] if len(labels) >= 3 else labels[:1], "point": "Measure before optimising."}
+            {"models": (covered := labels[:2] if len(labels) >= 3 else labels[:1]),
+             "point": "Measure before optimising.", "quotes": [cite(label) for label in covered]}
         ]
         if two
         else [],
         "unique_insights": [
-            {"model": last, "insight": f"Only {last} insists on checking the edge cases first."}
+            {"model": last, "quote": insight_quote, "insight": f"Only {last} insists on checking the edge cases first."}
         ],
         "blind_spots": ["No member says how to tell, later on, whether the choice worked."],
     }
@@ -186,7 +212,9 @@ def _fit_schema(obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """Keep only the schema's top-level properties, filling required ones we do not know."""
     fmt = body.get("response_format") or {}
     schema = (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) else None
-    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(schema, dict):
+        return obj
+    props = schema.get("properties")
     if not isinstance(props, dict) or not props:
         return obj
     empty = {"string": "", "array": [], "object": {}, "integer": 0, "number": 0, "boolean": False}
@@ -195,7 +223,7 @@ def _fit_schema(obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         if key in obj:
             out[key] = obj[key]
         elif key in (schema.get("required") or []):
-            out[key] = empty.get(spec.get("type") if isinstance(spec, dict) else None)
+            out[key] = empty.get(str(spec.get("type"))) if isinstance(spec, dict) else None
     return out
 
 
@@ -208,9 +236,21 @@ def rejection(reply: Reply, body: dict[str, Any]) -> str | None:
     return None
 
 
+def _without_quotes(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"point", "support"}:
+            return value["point"]
+        return {k: _without_quotes(v) for k, v in value.items() if k not in ("quote", "quotes", "support")}
+    if isinstance(value, list):
+        return [_without_quotes(v) for v in value]
+    return value
+
+
 def _shaped(obj: dict[str, Any], shape: str, labels: list[str]) -> str:
     "The judge's JSON written the way a real judge of that kind writes it."
     analysis = {k: v for k, v in obj.items() if k != "answer"}
+    if shape in ("fusion", "tool_result"):  # Fusion's own shape: text consensus, no quotes
+        analysis = _without_quotes(analysis)
     if shape == "fusion":
         return json.dumps(analysis, ensure_ascii=False)
     if shape == "nested":
@@ -226,20 +266,21 @@ def _shaped(obj: dict[str, Any], shape: str, labels: list[str]) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def _judge_answer(model: str, body: dict[str, Any], json_valid: bool, shape: str = "ours") -> str:
+def _judge_answer(model: str, body: dict[str, Any], reply: Reply) -> str:
     messages = body.get("messages") or []
     text = prompt_text(messages)
-    labels = _labels(text) or ["A", "B"]
+    answers = _answers(text)
+    labels = list(answers) or ["A", "B"]
     outside = re.sub(r"<answer\b.*?</answer[^>]*>", " ", _last(messages, "user"), flags=re.S)
     question = _echo(re.sub(r"</?\w+[^>]*>", " ", outside), 60) or "the question"
-    if not json_valid:
+    if not reply.json_valid:
         return (
             f'Here is my analysis of the panel. {labels[0]} and {labels[-1]} mostly agree on "{question}", '
             "but I would rather explain it in prose than as a structured object."
         )
-    obj = _judge_object(model, labels, question)
-    if shape != "ours":
-        return _shaped(obj, shape, labels)
+    obj = _judge_object(model, labels, question, answers, reply.misattribute)
+    if reply.judge_shape != "ours":
+        return _shaped(obj, reply.judge_shape, labels)
     return json.dumps(_fit_schema(obj, body), ensure_ascii=False)
 
 
@@ -254,5 +295,5 @@ def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
     if is_grade_request(body):
         return grade_answer(reply.grade, body, reply.json_valid)
     if is_judge_request(body):
-        return _judge_answer(model, body, reply.json_valid, reply.judge_shape)
+        return _judge_answer(model, body, reply)
     return _default_answer(model, body.get("messages") or [])

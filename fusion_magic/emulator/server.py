@@ -45,10 +45,14 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        auth_header: str = "Authorization",
+        auth_scheme: str = "Bearer",
     ) -> None:
         # A config.Secret works as well as a str; the key is only ever compared, never shown.
         self._api_key: str | None = api_key.reveal() if hasattr(api_key, "reveal") else api_key
         self.credits = credits
+        # How clients must send the key: "<auth_scheme> <key>" in auth_header (Azure: api-key, no scheme).
+        self._auth_header, self._auth_scheme = auth_header, auth_scheme
         self.models: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (models or {}).items()}
         self.requests: list[rs.LoggedRequest] = []
         self.charges: list[tuple[str, float]] = []
@@ -205,7 +209,7 @@ class Emulator:
             from aiohttp import web
 
             headers = {
-                k.lower(): "REDACTED" if k.lower() in _SECRET_HEADERS else v
+                k.lower(): "REDACTED" if k.lower() in _SECRET_HEADERS or k.lower() == self._auth_header.lower() else v
                 for k, v in request.headers.items()
             }
             ex = rs.Exchange(request, rs.LoggedRequest(request.path, None, {}, headers, time.monotonic()))
@@ -226,10 +230,10 @@ class Emulator:
     def _auth_error(self, ex: rs.Exchange, model: str = "") -> web.Response | None:
         if not self._api_key:
             return None
-        header = ex.request.headers.get("Authorization", "")
+        header = ex.request.headers.get(self._auth_header, "")
         if not header:
             return rs.error(ex, 401, model, message="Missing Authentication header")
-        if not hmac.compare_digest(header.encode(), f"Bearer {self._api_key}".encode()):
+        if not hmac.compare_digest(header.encode(), f"{self._auth_scheme} {self._api_key}".lstrip().encode()):
             return rs.error(ex, 401, model)
         return None
 

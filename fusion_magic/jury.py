@@ -1,0 +1,168 @@
+"""A jury of judges: several judges analyse the same panel answers, their analyses are merged.
+
+Every judge runs concurrently with the single-judge prompt (each call cached like any other), and
+its quotes are checked against the answers. Items that say the same thing are matched across
+judges (`similar.match`), and each merged item records which judges produced it (``agreement``,
+k of the n judges that returned an analysis: a judge that failed did not disagree). The
+synthesized answer comes from the chair, the first judge, in one more call that is given the
+panel answers and the merged analysis; if that call fails, the chair's own answer is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import followup
+from . import judge as judging
+from .config import Member
+from .panel import ask
+from .pricing import ModelPrice, estimate
+from .progress import JUDGE, juror_key
+from .result import Agreement, Analysis, Contradiction, FusionResult, PartialCoverage, Point, Quote, UniqueInsight
+from .similar import cluster
+
+if TYPE_CHECKING:
+    from .panel import Call
+    from .pipeline import Fusion
+
+__all__ = ["extra_estimate", "merge", "run_jury", "synthesis_messages"]
+
+CHAIR = """\
+You chair a jury of judges who analysed a panel's answers to one question. The answers are \
+below, each inside an answer tag whose member attribute is an anonymous label, followed by the \
+jury's merged analysis (each item says how many judges found it).
+Write the best possible answer to the question in Markdown: keep what is right, fix what is \
+wrong, give most weight to what most judges found, fill the blind spots. The answer must stand \
+on its own: do not mention members, labels, judges or this analysis. Reply with the answer only."""
+
+
+async def run_jury(fusion: Fusion, call: Call, result: FusionResult, prompt: str, jurors: Sequence[Member]) -> None:
+    "Fill ``result`` from a jury: each judge's call in ``result.jury``, the chair's synthesis in ``result.judge``."
+    scratch = [FusionResult(prompt=prompt, responses=result.responses, history=result.history) for _ in jurors]
+    await asyncio.gather(*(fusion._judge(call, s, prompt, j, key=juror_key(i))
+                           for i, (s, j) in enumerate(zip(scratch, jurors, strict=True))))
+    result.jury = [s.judge for s in scratch if s.judge is not None]
+    for s in scratch:
+        result.notes += [note for note in s.notes if note not in result.notes]
+    done = [(j, s) for j, s in zip(jurors, scratch, strict=True) if s.status in ("ok", "partial")]
+    if not done:
+        result.status = "judge_failed"
+        result.judge_raw = next((s.judge_raw for s in scratch if s.judge_raw), None)
+        result.error = f"all {len(jurors)} judges failed: " + "; ".join(s.error or "?" for s in scratch)
+        result.failure_reason = next((s.failure_reason for s in scratch if s.failure_reason), None)
+        return
+    result.analysis = merge([(j.name, s.analysis) for j, s in done])
+    answered = [r for r in result.responses if r.ok]
+    chair = jurors[0]
+    question = followup.judge_question(result.history, prompt) if result.history else prompt
+    messages = synthesis_messages(question, {r.model: r.content for r in answered}, result.analysis)
+    temperature = 0.0 if chair.temperature is None else chair.temperature
+    synthesis, _ = await ask(call, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()),
+                             temperature=temperature)
+    result.judge = synthesis
+    fallback = next(s.answer for _, s in done)  # the chair's own answer when it has one
+    result.answer = synthesis.content if synthesis.ok and synthesis.content.strip() else fallback
+    result.status = "ok" if all(r.ok for r in result.responses) else "partial"
+    result.judge_raw, result.error, result.failure_reason = None, None, None
+
+
+def synthesis_messages(question: str, answers: dict[str, str], analysis: Analysis) -> list[dict[str, str]]:
+    "The chair's messages: the panel answers under labels, then the merged analysis in the same labels."
+    labels = {name: label for label, name in judging.labels_for(list(answers)).items()}
+
+    def anon(text: str) -> str:
+        for name, label in labels.items():
+            text = text.replace(name, f"member {label}")
+        return text
+
+    items = [{"section": row["section"], "members": [labels.get(m, m) for m in row["models"]],
+              "point": anon(row["text"]), "judges": row["agreement"]} for row in analysis.rows()]
+    # The panel answers exactly as a judge sees them (fenced, defanged), then the merged analysis.
+    judged = judging.build_messages(question, {labels[name]: text for name, text in answers.items()})[-1]["content"]
+    merged = judging._defang(json.dumps(items, ensure_ascii=False, indent=1))
+    return [
+        {"role": "system", "content": CHAIR},
+        {"role": "user", "content": f"{judged}\n\n<analysis>\n{merged}\n</analysis>"},
+    ]
+
+
+# -- merging --------------------------------------------------------------------------------------
+
+
+def merge(analyses: list[tuple[str, Analysis]]) -> Analysis:
+    """One analysis from several judges' (judge name, analysis), each item with its ``agreement``.
+
+    The first judge's wording is kept; attributions are united per member, a verified quote
+    preferred over an unverified one.
+    """
+    n = len(analyses)
+
+    def groups(section: str) -> list[tuple[Agreement, list[Any]]]:
+        found = [(judge, item) for judge, analysis in analyses for item in analysis.items(section)]
+        merged = cluster(section, found)
+        out = [(Agreement(judges=list(dict.fromkeys(j for j, _ in g)), of=n), [i for _, i in g]) for g in merged]
+        return sorted(out, key=lambda g: -len(g[0].judges))  # stable: the chair's order among equals
+
+    consensus = [_point(items, agree) for agree, items in groups("consensus")]
+    blind = [(items[0].point, agree) for agree, items in groups("blind_spots")]
+    return Analysis(
+        consensus=[p.point for p in consensus], consensus_support=consensus,
+        contradictions=[_contradiction(items, agree) for agree, items in groups("contradictions")],
+        partial_coverage=[_partial(items, agree) for agree, items in groups("partial_coverage")],
+        unique_insights=[_unique(items, agree) for agree, items in groups("unique_insights")],
+        blind_spots=[text for text, _ in blind], blind_spots_agreement=[agree for _, agree in blind],
+    )
+
+
+def _united(quotes: list[Quote]) -> list[Quote]:
+    "One attribution per member, in first-seen order, a verified one when any judge's was."
+    best: dict[str, Quote] = {}
+    for q in quotes:
+        if q.model not in best or (q.verified and not best[q.model].verified):
+            best[q.model] = q
+    return list(best.values())
+
+
+def _point(items: list[Point], agree: Agreement) -> Point:
+    members = _united([q for p in items for q in p.members])
+    return Point(point=items[0].point, members=members, of=max(p.of for p in items), agreement=agree)
+
+
+def _contradiction(items: list[Contradiction], agree: Agreement) -> Contradiction:
+    stances = _united([s for c in items for s in c.stances])
+    return Contradiction(topic=items[0].topic, stances=stances, agreement=agree)  # type: ignore[arg-type]
+
+
+def _partial(items: list[PartialCoverage], agree: Agreement) -> PartialCoverage:
+    quotes = _united([q for p in items for q in p.quotes])
+    models = list(dict.fromkeys(m for p in items for m in p.models))
+    return PartialCoverage(models=models, point=items[0].point, quotes=quotes, agreement=agree)
+
+
+def _unique(items: list[UniqueInsight], agree: Agreement) -> UniqueInsight:
+    chosen = next((u for u in items if u.verified), items[0])
+    return items[0].model_copy(update={"quote": chosen.quote, "verified": chosen.verified, "match": chosen.match,
+                                       "agreement": agree})
+
+
+# -- cost -----------------------------------------------------------------------------------------
+
+
+def extra_estimate(prompt_tokens: int, members: list[str], jurors: Sequence[Member],
+                   prices: dict[str, ModelPrice], *, max_tokens: int | None = None) -> tuple[float, list[str]]:
+    """USD a jury adds to a one-judge estimate: every judge after the first, and the chair's synthesis.
+
+    The synthesis reads what a judge reads plus the merged analysis and writes about as much.
+    Returns (USD, models whose price is unknown).
+    """
+    total, unknown = 0.0, []
+    for juror in jurors[1:]:
+        est = estimate(prompt_tokens, members, juror.model, prices, max_tokens=max_tokens)
+        total += est.judge[1] or 0.0
+        unknown += est.unknown[-1:] if est.judge[1] is None else []
+    chair = estimate(prompt_tokens, members, jurors[0].model, prices, max_tokens=max_tokens)
+    total += chair.judge[1] or 0.0  # analysis in (about what a judge writes), an answer out
+    return total, list(dict.fromkeys(unknown))
