@@ -7,7 +7,8 @@ a ``{label: stance}`` mapping, ``models`` as a comma string or items as objects.
 all of these. Items that carry nothing (only a label, punctuation, a JSON fragment, a number) are
 dropped and counted, never silently.
 
-How each section's items are read is data (`SECTIONS`, `FIELDS`): a new item field (say a
+How each section's items are read is data: the sections, their keys and item shapes come from
+`fusion_magic.sections`; the item fields are `FIELDS`, and a new item field (say a
 ``quote``) is one entry in `CARRY`.
 """
 
@@ -21,20 +22,14 @@ from typing import Any
 
 import json_repair
 
+from .sections import SECTIONS as TABLE
+from .sections import Shape
+
 __all__ = ["CARRY", "FIELDS", "SECTIONS", "Salvage", "salvage"]
 
 # Canonical section (or "answer") for each normalised key a judge may use.
 SECTIONS: dict[str, str] = {
-    **dict.fromkeys(("consensus", "agreement", "agreements", "agreed", "consensus_points", "common_ground",
-                     "shared_points", "agreed_points"), "consensus"),
-    **dict.fromkeys(("contradictions", "contradiction", "disagreements", "disagreement", "conflicts",
-                     "disputes", "conflicting_points"), "contradictions"),
-    **dict.fromkeys(("partial_coverage", "partial", "partially_covered", "partial_coverages", "partial_agreement",
-                     "partial_overlap", "coverage"), "partial_coverage"),
-    **dict.fromkeys(("unique_insights", "unique_insight", "unique", "insights", "unique_points",
-                     "distinct_insights", "unique_contributions"), "unique_insights"),
-    **dict.fromkeys(("blind_spots", "blind_spot", "blindspots", "gaps", "missing", "omissions", "oversights",
-                     "missed_points", "missed"), "blind_spots"),
+    **{key: s.name for s in TABLE for key in (s.name, *s.aliases)},
     **dict.fromkeys(("answer", "final_answer", "synthesis", "synthesized_answer", "synthesised_answer",
                      "best_answer", "answer_markdown", "final_response", "synthesized_response"), "answer"),
 }
@@ -182,9 +177,9 @@ class _Reader:
                 out.dropped["degenerate"] += 1
             else:
                 out.answer = text
-        for section in ("consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"):
-            items = self._section(section, fields.get(section), out.dropped)
-            out.sections[section] = _dedupe(items, out.dropped)
+        for section in TABLE:
+            items = self._section(section.shape, fields.get(section.name), out.dropped)
+            out.sections[section.name] = _dedupe(items, out.dropped)
         return out
 
     def _fields(self, value: Any, depth: int) -> dict[str, Any]:
@@ -216,12 +211,12 @@ class _Reader:
         return own
 
     # -- sections -------------------------------------------------------------------------------
-    def _section(self, section: str, raw: Any, dropped: Counter[str]) -> list[Any]:
+    def _section(self, shape: Shape, raw: Any, dropped: Counter[str]) -> list[Any]:
         if raw is None or raw == "":
             return []
-        read = getattr(self, "_" + section)
+        read = getattr(self, "_read_" + shape)
         items: list[Any] = []
-        for entry in _entries(raw, section):
+        for entry in _entries(raw, shape):
             item = read(entry)
             if item is None:
                 dropped["unattributed" if _has_text(entry, self.who) else "degenerate"] += 1
@@ -237,9 +232,9 @@ class _Reader:
             return "degenerate"
         return text
 
-    _blind_spots = _text_item
+    _read_text = _text_item
 
-    def _consensus(self, entry: Any) -> Any:
+    def _read_supported(self, entry: Any) -> Any:
         "A point, or {point, support} when the judge named the members stating it (with quotes)."
         text = self._text_item(entry)
         support = self._quotes(_carried(entry).get("support")) if isinstance(entry, dict) else []
@@ -254,7 +249,7 @@ class _Reader:
             out += [{"model": model, "quote": quote} for model in who[:1]]
         return out
 
-    def _contradictions(self, entry: Any) -> Any:
+    def _read_stances(self, entry: Any) -> Any:
         if isinstance(entry, tuple):  # from a {topic: stances} mapping
             topic, raw = entry
         elif isinstance(entry, dict):
@@ -295,7 +290,7 @@ class _Reader:
                     out.append({"model": model, "stance": text, **({"quote": quote[0]} if quote and quote[0] else {})})
         return out
 
-    def _partial_coverage(self, entry: Any) -> Any:
+    def _read_members(self, entry: Any) -> Any:
         if isinstance(entry, tuple):  # from a {point: models} or {models: point} mapping
             key, value = entry
             models = self.members(key)
@@ -314,7 +309,7 @@ class _Reader:
             carried["quotes"] = self._quotes(carried["quotes"])
         return {"models": models, "point": point, **carried}
 
-    def _unique_insights(self, entry: Any) -> Any:
+    def _read_member(self, entry: Any) -> Any:
         if isinstance(entry, tuple):  # from a {label: insight} mapping
             who, text = entry
         elif isinstance(entry, dict):
@@ -393,12 +388,12 @@ class _Reader:
 _MENTION = re.compile(r"\b(?i:member|answer|model|assistant|panelist)\s+([A-Z]\d?)\b|\[([A-Z]\d?)\]")
 
 
-def _entries(raw: Any, section: str) -> list[Any]:
+def _entries(raw: Any, shape: Shape) -> list[Any]:
     "The items of a section: a list as it is, a mapping as (key, value) pairs, text split into bullets."
     if isinstance(raw, list):
         return raw
     if isinstance(raw, dict):
-        if section in ("consensus", "blind_spots"):
+        if shape in ("supported", "text"):
             if any(k in {normalise_key(x) for x in raw} for k in FIELDS["text"]):
                 return [raw]  # one object item, not a mapping
             return list(raw.values())
@@ -407,7 +402,7 @@ def _entries(raw: Any, section: str) -> list[Any]:
             return [raw]
         pairs: list[Any] = []
         for k, v in raw.items():
-            if section == "unique_insights" and isinstance(v, list):
+            if shape == "member" and isinstance(v, list):
                 pairs += [(k, x) for x in v]
             else:
                 pairs.append((k, v))

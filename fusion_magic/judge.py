@@ -19,23 +19,27 @@ from pydantic import BaseModel, Field, model_validator
 
 from ._verdict import Salvage, salvage
 from .result import Analysis, Point, Quote
+from .sections import SECTIONS
 
 __all__ = [
     "Verdict", "build_messages", "labels_for", "parse_verdict", "reask_message", "response_format", "verdict_of",
 ]
 
-INSTRUCTIONS = """\
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+# A format string (``{labels}``); the section lines and the example reply come from the section table.
+INSTRUCTIONS = (
+    """\
 You are the judge of a panel. Several assistants answered the same question; their answers \
 are below, each inside an answer tag whose member attribute is an anonymous label.
 Read every answer critically, then reply with ONE JSON object and nothing else:
 - "answer": the best possible answer to the question in Markdown, synthesized from the panel \
 (keep what is right, fix what is wrong, fill the blind spots);
-- "consensus": claims all members agree on, each with its "support": every member that states it;
-- "contradictions": points where members disagree, each with the stance of every member involved;
-- "partial_coverage": points covered by some members but not all, with those members' labels and \
-one quote per member;
-- "unique_insights": valuable points made by exactly one member;
-- "blind_spots": what every member missed that matters.
+"""
+    + _escape(";\n".join(f'- "{s.name}": {s.prompt}' for s in SECTIONS))
+    + """.
 Evidence: every time you attribute something to a member (a stance, an insight, a partial-coverage \
 or support entry), put in "quote" a short passage (5 to 25 words) copied verbatim from THAT \
 member's answer which shows it. Copy, never paraphrase; never quote another member's answer. \
@@ -43,10 +47,9 @@ Your quotes are checked against the answers.
 Refer to members only by their labels ({labels}): in "model" fields the bare label, in text \
 "member X". The answer must stand on its own, without mentioning members. Keep each item to one \
 or two sentences. Use empty lists where nothing applies. The shape:
-{{"answer": "...", "consensus": [{{"point": "...", "support": [{{"model": "A", "quote": "..."}}]}}], \
-"contradictions": [{{"topic": "...", "stances": [{{"model": "A", "quote": "...", "stance": "..."}}]}}], \
-"partial_coverage": [{{"models": ["A"], "point": "...", "quotes": [{{"model": "A", "quote": "..."}}]}}], \
-"unique_insights": [{{"model": "A", "quote": "...", "insight": "..."}}], "blind_spots": ["..."]}}"""
+"""
+    + _escape("{" + ", ".join(['"answer": "..."', *(f'"{s.name}": {s.example}' for s in SECTIONS)]) + "}")
+)
 
 
 class JudgedPoint(BaseModel):

@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from .quotes import Agreement, Point, Quote, QuoteMatch
+from .sections import SECTIONS as TABLE
+from .sections import Shape, shape_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +79,7 @@ def quotes_of(item: Any) -> list[Quote]:
     return [item] if isinstance(item, Quote) else []
 
 
-class Analysis(BaseModel):
+class _Analysis(BaseModel):
     """The judge's structured reading of the panel answers.
 
     ``consensus`` and ``blind_spots`` stay lists of text; their evidence (supporters, jury
@@ -85,23 +87,16 @@ class Analysis(BaseModel):
     ``items(section)`` gives every section as objects.
     """
 
-    consensus: list[str] = Field(default_factory=list, description="claims every member agrees on")
-    contradictions: list[Contradiction] = Field(default_factory=list, description="points of disagreement")
-    partial_coverage: list[PartialCoverage] = Field(
-        default_factory=list, description="points covered by some members but not all"
-    )
-    unique_insights: list[UniqueInsight] = Field(
-        default_factory=list, description="valuable points made by exactly one member"
-    )
-    blind_spots: list[str] = Field(
-        default_factory=list, description="what every member missed that matters for the question"
-    )
-    consensus_support: SkipJsonSchema[list[Point]] = Field(default_factory=list)
-    blind_spots_agreement: SkipJsonSchema[list[Agreement | None]] = Field(default_factory=list)
+    if TYPE_CHECKING:  # the fields, as `Analysis` gets them from the section table
+        consensus: list[str] = Field(default_factory=list)
+        contradictions: list[Contradiction] = Field(default_factory=list)
+        partial_coverage: list[PartialCoverage] = Field(default_factory=list)
+        unique_insights: list[UniqueInsight] = Field(default_factory=list)
+        blind_spots: list[str] = Field(default_factory=list)
+        consensus_support: list[Point] = Field(default_factory=list)
+        blind_spots_agreement: list[Agreement | None] = Field(default_factory=list)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = (
-        "consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"
-    )
+    SECTIONS: ClassVar[tuple[str, ...]] = tuple(s.name for s in TABLE)
     SPLIT_CONSENSUS: ClassVar[bool] = True  # read {point, support} consensus items as text + support
 
     @model_validator(mode="before")
@@ -122,10 +117,10 @@ class Analysis(BaseModel):
             support = self.consensus_support
             return [support[i] if i < len(support) and support[i].point == text else Point(point=text)
                     for i, text in enumerate(self.consensus)]
-        if section == "blind_spots":
-            agree = self.blind_spots_agreement
+        if shape_of(section) == "text":  # text items as points, with their jury agreement if any
+            agree = self.blind_spots_agreement if section == "blind_spots" else []
             return [Point(point=text, agreement=agree[i] if i < len(agree) else None)
-                    for i, text in enumerate(self.blind_spots)]
+                    for i, text in enumerate(getattr(self, section))]
         return list(getattr(self, section))
 
     @property
@@ -147,12 +142,14 @@ class Analysis(BaseModel):
             quotes = keep(p.quotes)
             if quotes:
                 partial.append(p.model_copy(update={"quotes": quotes, "models": [q.model for q in quotes]}))
-        return Analysis(
+        changed = dict(
             consensus=[p.point for p in support], consensus_support=support,
             contradictions=[c for c in contradictions if len(c.stances) >= 2], partial_coverage=partial,
             unique_insights=keep(self.unique_insights), blind_spots=list(self.blind_spots),
             blind_spots_agreement=list(self.blind_spots_agreement),
         )
+        # Sections without attributions (any added to the table) are kept as they are.
+        return Analysis(**{**{name: list(getattr(self, name)) for name in self.SECTIONS}, **changed})
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("section", "models", "text", "support", "quote", "verified", "agreement")
 
@@ -197,6 +194,28 @@ class Analysis(BaseModel):
 
     def is_empty(self) -> bool:
         return not any(getattr(self, s) for s in self.SECTIONS)
+
+
+# What one item of a section is, by its shape (`fusion_magic.sections`).
+ITEM_TYPES: dict[Shape, Any] = {"text": str, "supported": str, "stances": Contradiction,
+                                "members": PartialCoverage, "member": UniqueInsight}
+
+if TYPE_CHECKING:
+    Analysis = _Analysis
+else:
+    # One list field per row of the section table (a new section needs no edit here), then the
+    # evidence kept alongside the text sections (not part of the judge's schema).
+    Analysis = create_model(
+        "Analysis",
+        __base__=_Analysis,
+        __module__=__name__,
+        **{s.name: (list[ITEM_TYPES[s.shape]], Field(default_factory=list, description=s.description))
+           for s in TABLE},
+        consensus_support=(SkipJsonSchema[list[Point]], Field(default_factory=list)),
+        blind_spots_agreement=(SkipJsonSchema[list[Agreement | None]], Field(default_factory=list)),
+    )
+    Analysis.__doc__ = _Analysis.__doc__
+    Analysis.__qualname__ = "Analysis"
 
 
 @dataclass
