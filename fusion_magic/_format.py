@@ -10,18 +10,13 @@ import math
 from typing import Any
 
 from ._markdown import clean_line
+from .sections import titles
 from .status import RESPONSE_STATUSES, RESULT_STATUSES
 
 STATUS_ICON = {w.word: icon for w, icon in RESPONSE_STATUSES}
 STATUS_LABEL = {w.word: w.label for w, _ in RESPONSE_STATUSES}
 RESULT_LABEL = {w.word: w.label for w in RESULT_STATUSES}
-SECTION_TITLES = {
-    "consensus": "Consensus",
-    "contradictions": "Contradictions",
-    "partial_coverage": "Partial coverage",
-    "unique_insights": "Unique insights",
-    "blind_spots": "Blind spots",
-}
+SECTION_TITLES = titles()  # name -> title, from the section table
 REJUDGE_HINT = "the panel answers are kept; run `%fusion rejudge` to re-run only the judge"
 DASH = "–"
 # The classes MathJax 2 (`tex2jax_ignore`: nbconvert exports, classic Notebook) and MathJax 3

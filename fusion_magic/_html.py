@@ -15,6 +15,7 @@ from . import _evidence_view as ev
 from . import _format as f
 from ._markdown import defang_html, markdown_to_safe_html, safe_pre
 from .result import Quote
+from .sections import shape_of
 
 _CSS = """<style>
 .fm-root{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;
@@ -134,7 +135,7 @@ def section_body(name: str, items: list[Any]) -> str:
     """One analysis section; items are the section's objects (`Analysis.items`) or plain text."""
     if not items:
         return '<p class="fm-muted">none</p>'
-    if name == "contradictions":
+    if shape_of(name) == "stances":
         blocks = []
         for c in items:
             rows = "".join(
@@ -154,19 +155,19 @@ def section_body(name: str, items: list[Any]) -> str:
         return "".join(blocks)
     lis = []
     for item in items:
-        if name == "partial_coverage":
+        if shape_of(name) == "members":
             models = ", ".join(f.clean_line(m, 120) for m in (f.attr(item, "models") or []))
             quotes = "".join(ev.quote_html(q, name=True) for q in (f.attr(item, "quotes") or []))
             lis.append(
                 f'{_inline(f.attr(item, "point"))} <span class="fm-muted">— {html.escape(models)}</span>'
                 f"{ev.badges_html(item)}{quotes}"
             )
-        elif name == "unique_insights":
+        elif shape_of(name) == "member":
             lis.append(f"<b>{_e(f.attr(item, 'model'))}</b>: {_inline(f.attr(item, 'insight'))}"
                        f"{ev.badges_html(item)}{_quote(item)}")
         elif isinstance(item, str):
             lis.append(_inline(item))
-        else:  # a consensus point or blind spot
+        else:  # a point (consensus, blind spots, any text section)
             lis.append(f"{_inline(f.attr(item, 'point'))}{ev.badges_html(item)}{ev.supporters_html(item)}")
     return '<ul class="fm-items">' + "".join(f"<li>{li}</li>" for li in lis) + "</ul>"
 

@@ -21,6 +21,7 @@ from ._markdown import (
     plain_markdown,
 )
 from .result import Quote, quotes_of
+from .sections import shape_of
 
 if TYPE_CHECKING:
     from .result import FusionResult
@@ -80,24 +81,24 @@ def _md_section(name: str, items: list[Any]) -> list[str]:
         return [f"**{title}**: none", ""]
     out = [f"**{title}** ({len(items)})", ""]
     for item in items:
-        if name == "contradictions":
+        if shape_of(name) == "stances":
             out.append(f"- **{inline_markdown(f.attr(item, 'topic'))}**{ev.badges_md(item)}")
             out += [
                 f"  - {plain_markdown(f.attr(s, 'model'))}: {inline_markdown(f.attr(s, 'stance'))}{_md_quote(s)}"
                 for s in (f.attr(item, "stances") or [])
             ]
-        elif name == "partial_coverage":
+        elif shape_of(name) == "members":
             models = ", ".join(plain_markdown(m, 120) for m in (f.attr(item, "models") or []))
             out.append(f"- {inline_markdown(f.attr(item, 'point'))} — *{models}*{ev.badges_md(item)}")
             out += [f"  - {plain_markdown(q.model)}: {ev.quote_md(q)}" for q in (f.attr(item, "quotes") or [])]
-        elif name == "unique_insights":
+        elif shape_of(name) == "member":
             out.append(
                 f"- **{plain_markdown(f.attr(item, 'model'))}**: {inline_markdown(f.attr(item, 'insight'))}"
                 f"{ev.badges_md(item)}{_md_quote(item)}"
             )
         elif isinstance(item, str):
             out.append(f"- {inline_markdown(item)}")
-        else:  # a consensus point or blind spot
+        else:  # a point (consensus, blind spots, any text section)
             out.append(f"- {inline_markdown(f.attr(item, 'point'))}{ev.badges_md(item)}")
             out += [f"  - {plain_markdown(q.model)}: {ev.quote_md(q)}" for q in quotes_of(item)]
     return [*out, ""]

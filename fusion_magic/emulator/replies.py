@@ -279,9 +279,21 @@ def _judge_answer(model: str, body: dict[str, Any], reply: Reply) -> str:
             "but I would rather explain it in prose than as a structured object."
         )
     obj = _judge_object(model, labels, question, answers, reply.misattribute)
+    obj.update(_asked_sections(_system(messages), obj))
     if reply.judge_shape != "ours":
         return _shaped(obj, reply.judge_shape, labels)
     return json.dumps(_fit_schema(obj, body), ensure_ascii=False)
+
+
+def _system(messages: list[dict[str, Any]]) -> str:
+    return next((str(m.get("content") or "") for m in messages if m.get("role") == "system"), "")
+
+
+def _asked_sections(system: str, known: dict[str, Any]) -> dict[str, list[str]]:
+    "Sections the judge prompt asks for (its `- \"name\": ...` lines) beyond the usual ones: one point each."
+    asked = re.findall(r'^- "(\w+)": (.+?)[;.]?$', system, flags=re.M)
+    return {name: [f"One point for {name.replace('_', ' ')}: {what.split(',')[0].strip()}."]
+            for name, what in asked if name not in known}
 
 
 def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
