@@ -22,6 +22,7 @@ from .panel import ask
 from .pricing import ModelPrice, estimate
 from .progress import JUDGE, juror_key
 from .result import Agreement, Analysis, Contradiction, FusionResult, PartialCoverage, Point, Quote, UniqueInsight
+from .sections import SECTIONS
 from .similar import cluster
 
 if TYPE_CHECKING:
@@ -108,7 +109,11 @@ def merge(analyses: list[tuple[str, Analysis]]) -> Analysis:
 
     consensus = [_point(items, agree) for agree, items in groups("consensus")]
     blind = [(items[0].point, agree) for agree, items in groups("blind_spots")]
+    # Sections added to the table as text: merged the same way (their agreement is not kept).
+    extra = {s.name: [items[0].point for _, items in groups(s.name)] for s in SECTIONS
+             if s.shape == "text" and s.name != "blind_spots"}
     return Analysis(
+        **extra,
         consensus=[p.point for p in consensus], consensus_support=consensus,
         contradictions=[_contradiction(items, agree) for agree, items in groups("contradictions")],
         partial_coverage=[_partial(items, agree) for agree, items in groups("partial_coverage")],

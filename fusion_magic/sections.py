@@ -68,4 +68,7 @@ def titles() -> dict[str, str]:
 
 def shape_of(name: str) -> Shape:
     "The item shape of section ``name``."
-    return next(s.shape for s in SECTIONS if s.name == name)
+    for s in SECTIONS:
+        if s.name == name:
+            return s.shape
+    raise KeyError(f"no analysis section {name!r}")

@@ -12,6 +12,8 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
+from .sections import shape_of
+
 __all__ = ["THRESHOLD", "cluster", "same", "score", "text_of"]
 
 THRESHOLD = 70.0  # token-set ratio (0-100) above which two items are taken to say the same thing
@@ -34,7 +36,7 @@ def score(a: Any, b: Any) -> float:
 
 
 def _compatible(section: str, a: Any, b: Any) -> bool:
-    if section == "unique_insights":
+    if shape_of(section) == "member":  # one member's point matches only the same member's
         return getattr(a, "model", None) == getattr(b, "model", None)
     return True
 

@@ -2,7 +2,7 @@
 
 A sixth section is added by one row of that table (its prompt text is part of the row) and by
 nothing else; it is then asked for in the judge's prompt and schema, read from the judge's reply
-over the emulator, kept by `to_dict`/`to_frame` and the batch rows, and shown in HTML, Markdown
+over the emulator, kept by `to_dict`/`to_frame`, a `map` frame and a jury's merge, and shown in HTML, Markdown
 and the widget. The row is registered in a child process, before the rest of fusion_magic is
 imported, so it is undone when that process ends and no other test sees it.
 """
@@ -55,6 +55,8 @@ with Emulator() as emu:
     out["frame"] = frame[frame.section == "assumptions"][["section", "text"]].to_dict("records")
     frame = Fusion(panel=["a/alpha", "b/beta"], judge="j/judge").map(["Which cache?"])
     out["batch"] = list(frame["assumptions"][0])
+    jury = Fusion(panel=["a/alpha", "b/beta", "c/gamma"], judge=None, judges=["j/one", "j/two"])
+    out["jury"] = jury.run("Which queue?").analysis.assumptions
     out["html"] = result._repr_html_()
     out["markdown"] = result._repr_markdown_()
     out["text"] = repr(result)
@@ -102,6 +104,7 @@ def test_a_sixth_section_is_one_row_of_the_table(with_sixth_section):
     assert found["parsed"] == found["reply"] == found["dict"]
     assert found["frame"] == [{"section": "assumptions", "text": found["reply"][0]}]
     assert found["batch"] == found["reply"]  # a `map` frame has its column
+    assert found["jury"] == found["reply"]  # two judges' points, merged into one
     # Shown after the five others, in every view that lists sections.
     point = found["reply"][0]
     html = found["html"]
