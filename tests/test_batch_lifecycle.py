@@ -11,7 +11,6 @@ from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import pipeline
 from fusion_magic.cache import Cache
-from fusion_magic.emulator import Emulator
 from fusion_magic.errors import BudgetError
 
 PRICES = {m: {"prompt": "0.000001", "completion": "0.000002"} for m in [*PANEL, JUDGE]}
@@ -19,10 +18,10 @@ PROMPTS = ["What is a mutex?", "What is a semaphore?", "What is a monitor?"]
 
 
 @pytest.fixture
-def emu(monkeypatch):
-    with Emulator(models=PRICES) as server:
-        monkeypatch.setenv("FUSION_BASE_URL", server.base_url)
-        yield server
+def emu(emulator):
+    "The shared emulator, listing PRICES in /models and billing with them."
+    emulator.models.update(PRICES)
+    return emulator
 
 
 def one_estimate(prompt: str) -> float:

@@ -11,7 +11,7 @@ import pytest
 from helpers import interrupt_when
 
 from fusion_magic import Comparison, Fusion, ledger
-from fusion_magic.emulator import Emulator, Reply
+from fusion_magic.emulator import Reply
 from fusion_magic.errors import BudgetError, ConfigError
 from fusion_magic.grading import contains, exact_match, outcome, parse_grade, wilson
 
@@ -33,11 +33,10 @@ FUSED = f"Synthesis by {JUDGE}"  # how the emulator's judge starts its synthesiz
 
 
 @pytest.fixture
-def emu(monkeypatch):
-    "An emulator that lists PRICES in /models and bills with them; FUSION_BASE_URL points at it."
-    with Emulator(models=PRICES) as server:
-        monkeypatch.setenv("FUSION_BASE_URL", server.base_url)
-        yield server
+def emu(emulator):
+    "The shared emulator, listing PRICES in /models and billing with them."
+    emulator.models.update(PRICES)
+    return emulator
 
 
 def fusion(**kw) -> Fusion:

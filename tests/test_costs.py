@@ -36,11 +36,10 @@ PRICES = {
 
 
 @pytest.fixture
-def emu(monkeypatch):
-    "An emulator that lists PRICES in /models and bills with them; FUSION_BASE_URL points at it."
-    with Emulator(models=PRICES) as server:
-        monkeypatch.setenv("FUSION_BASE_URL", server.base_url)
-        yield server
+def emu(emulator):
+    "The shared emulator, listing PRICES in /models and billing with them."
+    emulator.models.update(PRICES)
+    return emulator
 
 
 fusion = panel_fusion
