@@ -25,8 +25,7 @@ def emulator_process(script: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(script, f)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fusion_magic.emulator", "--script", f.name],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        [sys.executable, "-m", "fusion_magic.emulator", "--script", f.name], stdout=subprocess.PIPE, text=True, cwd=ROOT
     )
     try:
         base_url = proc.stdout.readline().strip()  # type: ignore[union-attr]

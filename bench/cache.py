@@ -18,16 +18,7 @@ import statistics
 import time
 
 from _common import isolated_cache, median_ms
-from load import (
-    JUDGE,
-    MEMBERS,
-    counting_emulator,
-    fusion_batch,
-    make_script,
-    nominal_ideal,
-    plain_gather,
-    print_table,
-)
+from load import JUDGE, MEMBERS, counting_emulator, fusion_batch, make_script, nominal_ideal, plain_gather, print_table
 
 from fusion_magic import Fusion, pricing
 from fusion_magic.emulator import Emulator
@@ -35,8 +26,10 @@ from fusion_magic.emulator import Emulator
 PANEL = ["cache/m0", "cache/m1", "cache/m2", "cache/m3"]
 PROMPT = "Compare three ways to invalidate a cache, with one failure mode each."
 # As long a price list as OpenRouter's (~400 models, ~500 KB), so re-reading it is not free.
-CATALOG = {f"vendor{i % 40}/model-{i}": {"prompt": f"0.00000{i % 9 + 1}", "completion": f"0.0000{i % 9 + 1}"}
-           for i in range(400)}
+CATALOG = {
+    f"vendor{i % 40}/model-{i}": {"prompt": f"0.00000{i % 9 + 1}", "completion": f"0.0000{i % 9 + 1}"}
+    for i in range(400)
+}
 
 
 def cached_rerun(runs: int, cold: bool) -> dict[str, float]:
@@ -53,8 +46,12 @@ def cached_rerun(runs: int, cold: bool) -> dict[str, float]:
             walls.append(time.perf_counter() - started)
             assert result.cache_hits == len(PANEL) + 1 and result.cost_usd == 0, result
         requests = len(emu.requests) - before
-    return {"median_ms": median_ms(walls), "min_ms": min(walls) * 1000,
-            "p90_ms": statistics.quantiles(walls, n=10)[-1] * 1000, "requests": requests}
+    return {
+        "median_ms": median_ms(walls),
+        "min_ms": min(walls) * 1000,
+        "p90_ms": statistics.quantiles(walls, n=10)[-1] * 1000,
+        "requests": requests,
+    }
 
 
 def main() -> None:
@@ -65,14 +62,18 @@ def main() -> None:
     args = parser.parse_args()
     isolated_cache()
 
-    print(f"fully cached re-run of a {len(PANEL)}-member deliberation, {args.runs} runs "
-          "(target: median < 50 ms, 0 requests)")
+    print(
+        f"fully cached re-run of a {len(PANEL)}-member deliberation, {args.runs} runs "
+        "(target: median < 50 ms, 0 requests)"
+    )
     print(f"{'scenario':<28}{'median':>9}{'min':>9}{'p90':>9}{'requests':>10}  verdict")
     for name, cold in (("warm (same kernel)", False), ("prices re-read from disk", True)):
         r = cached_rerun(args.runs, cold)
         verdict = "ok" if r["median_ms"] < 50 and r["requests"] == 0 else "MISSED"
-        print(f"{name:<28}{r['median_ms']:>7.1f}ms{r['min_ms']:>7.1f}ms{r['p90_ms']:>7.1f}ms"
-              f"{r['requests']:>10}  {verdict}")
+        print(
+            f"{name:<28}{r['median_ms']:>7.1f}ms{r['min_ms']:>7.1f}ms{r['p90_ms']:>7.1f}ms"
+            f"{r['requests']:>10}  {verdict}"
+        )
     print()
 
     questions = [f"Batch question {i}: which index suits workload {i}?" for i in range(args.prompts)]
@@ -86,8 +87,9 @@ def main() -> None:
     print_table(rows, args.prompts, args.concurrency, len(MEMBERS))
     ideal = nominal_ideal(args.prompts, args.concurrency)
     fusion_wall, plain_wall = rows[1][1]["wall_s"], rows[0][1]["wall_s"]
-    print(f"Fusion.map vs nominal ideal: {fusion_wall - ideal:+.2f} s; "
-          f"vs plain gather: {fusion_wall - plain_wall:+.2f} s")
+    print(
+        f"Fusion.map vs nominal ideal: {fusion_wall - ideal:+.2f} s; vs plain gather: {fusion_wall - plain_wall:+.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ def main() -> int:
     for name, (setup, stmt) in CASES.items():
         samples = [timed(setup, stmt) for _ in range(args.runs)]
         medians[name] = statistics.median(samples) * 1000
-        print(f"{name:<34} median {medians[name]:7.1f} ms  (min {min(samples) * 1000:.1f}, "
-              f"max {max(samples) * 1000:.1f}, {args.runs} runs)")
+        print(
+            f"{name:<34} median {medians[name]:7.1f} ms  (min {min(samples) * 1000:.1f}, "
+            f"max {max(samples) * 1000:.1f}, {args.runs} runs)"
+        )
     for code in ("pass", "import fusion_magic"):
         whole = statistics.median(process(code) for _ in range(args.runs)) * 1000
         print(f"{'whole process: python -c ' + repr(code):<34} median {whole:7.1f} ms")

@@ -78,8 +78,9 @@ def counting_emulator(script: Script) -> Iterator[Server]:
     "An emulator in its own process (own GIL), scripted with ``script``, that can report its counts."
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(script, f)
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, f.name], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, f.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         base_url = proc.stdout.readline().strip()  # type: ignore[union-attr]
         if not base_url.startswith("http"):
@@ -104,8 +105,11 @@ def make_script(prompts: int, error_rate: float, seed: int, members: int = 3) ->
         out = []
         for _ in range(int(prompts * 1.5) + 20):  # room for the retries; the last reply repeats
             if rng.random() < error_rate:
-                out.append({"status": 429, "retry_after": 0.2, "latency": 0.02} if rng.random() < 0.5
-                           else {"status": 500, "latency": 0.02})
+                out.append(
+                    {"status": 429, "retry_after": 0.2, "latency": 0.02}
+                    if rng.random() < 0.5
+                    else {"status": 500, "latency": 0.02}
+                )
             else:
                 out.append({"latency": round(latency(), 3)})
         return [*out, {"latency": round(latency(), 3)}]
@@ -159,12 +163,12 @@ def plain_gather(prompts: list[str], script: Script, concurrency: int) -> dict[s
         return {"wall_s": wall, **server.stats()}
 
 
-def fusion_batch(server: Server, prompts: list[str], members: list[str], concurrency: int,
-                 cache: bool, max_retries: int = 3) -> dict[str, Any]:
+def fusion_batch(
+    server: Server, prompts: list[str], members: list[str], concurrency: int, cache: bool, max_retries: int = 3
+) -> dict[str, Any]:
     "Run `Fusion.map` once; check every row is present and every failure marked; wall time and counts."
     before = server.stats()
-    fusion = Fusion(panel=members, judge=JUDGE, base_url=server.base_url, cache=cache,
-                    max_retries=max_retries)
+    fusion = Fusion(panel=members, judge=JUDGE, base_url=server.base_url, cache=cache, max_retries=max_retries)
     started = time.perf_counter()
     frame = fusion.map(prompts, concurrency=concurrency, progress=False)
     wall = time.perf_counter() - started
@@ -177,10 +181,17 @@ def fusion_batch(server: Server, prompts: list[str], members: list[str], concurr
     counts = frame["status"].value_counts().to_dict()
     status = {k: after["status"].get(k, 0) - before["status"].get(k, 0) for k in after["status"]}
     return {
-        "wall_s": wall, "rows": len(frame), "ok": counts.get("ok", 0), "partial": counts.get("partial", 0),
-        "judge_failed": counts.get("judge_failed", 0), "error": counts.get("error", 0),
-        "requests": after["requests"] - before["requests"], "chats": after["chats"] - before["chats"],
-        "status": status, "cost": frame["cost_usd"].sum(), "charged": after["cost"] - before["cost"],
+        "wall_s": wall,
+        "rows": len(frame),
+        "ok": counts.get("ok", 0),
+        "partial": counts.get("partial", 0),
+        "judge_failed": counts.get("judge_failed", 0),
+        "error": counts.get("error", 0),
+        "requests": after["requests"] - before["requests"],
+        "chats": after["chats"] - before["chats"],
+        "status": status,
+        "cost": frame["cost_usd"].sum(),
+        "charged": after["cost"] - before["cost"],
         "cache_hits": int(frame["cache_hits"].sum()),
         "reasons": Counter(_kind(e) for e in failed["error"] for e in str(e).split("; ")),
         # Calls a re-run must still make: failed members, and a judge wherever the verdict is missing
@@ -195,8 +206,14 @@ def _kind(error: str) -> str:
     return re.sub(r"\d+\.\d+s|#\d+|\b\d{4,}\b", "…", text)[:100]
 
 
-def run_load(prompts: int = 200, concurrency: int = 32, error_rate: float = 0.1, seed: int = 7,
-             members: int = 3, cached_rerun: bool = True) -> list[tuple[str, dict[str, Any]]]:
+def run_load(
+    prompts: int = 200,
+    concurrency: int = 32,
+    error_rate: float = 0.1,
+    seed: int = 7,
+    members: int = 3,
+    cached_rerun: bool = True,
+) -> list[tuple[str, dict[str, Any]]]:
     "Every scenario of this benchmark, as (name, figures) rows."
     isolated_cache()
     questions = [f"Load test question {i}: what is the trade-off number {i}?" for i in range(prompts)]
@@ -204,11 +221,11 @@ def run_load(prompts: int = 200, concurrency: int = 32, error_rate: float = 0.1,
     panel = MEMBERS[:members]
     with counting_emulator(script) as warm:  # imports, first connections, /models on disk
         Fusion(panel=panel, judge=JUDGE, base_url=warm.base_url, cache=False).map(["warm-up"], progress=False)
+
     def batch(server: Server, **kw: Any) -> dict[str, Any]:
         return fusion_batch(server, questions, panel, concurrency, **kw)
 
-    rows: list[tuple[str, dict[str, Any]]] = [
-        ("plain aiohttp gather", plain_gather(questions, script, concurrency))]
+    rows: list[tuple[str, dict[str, Any]]] = [("plain aiohttp gather", plain_gather(questions, script, concurrency))]
     with counting_emulator(script) as server:
         rows.append(("Fusion.map, cache off", batch(server, cache=False)))
     with counting_emulator(script) as server:  # the same faults, nothing retried: failures must show
@@ -224,23 +241,32 @@ def print_table(rows: list[tuple[str, dict[str, Any]]], prompts: int, concurrenc
     "A compact table of the scenarios against the nominal ideal."
     ideal = nominal_ideal(prompts, concurrency)
     calls = prompts * (members + 1)
-    print(f"{prompts} deliberations x {members} members + judge at concurrency {concurrency}; "
-          f"nominal ideal {ideal:.2f} s = ceil({prompts}/{concurrency}) x "
-          f"({MEMBER_LATENCY[1]} + {JUDGE_LATENCY}) s; "
-          f"{calls} calls needed")
-    print(f"{'scenario':<28}{'wall':>8}{'/ideal':>8}{'chats':>7}{'429':>6}{'500':>6}"
-          f"{'ok':>6}{'part':>6}{'jfail':>6}{'err':>5}{'hits':>6}  cost=charged")
+    print(
+        f"{prompts} deliberations x {members} members + judge at concurrency {concurrency}; "
+        f"nominal ideal {ideal:.2f} s = ceil({prompts}/{concurrency}) x "
+        f"({MEMBER_LATENCY[1]} + {JUDGE_LATENCY}) s; "
+        f"{calls} calls needed"
+    )
+    print(
+        f"{'scenario':<28}{'wall':>8}{'/ideal':>8}{'chats':>7}{'429':>6}{'500':>6}"
+        f"{'ok':>6}{'part':>6}{'jfail':>6}{'err':>5}{'hits':>6}  cost=charged"
+    )
     for name, r in rows:
         status = r.get("status", {})
         rowish = "rows" in r
-        cells = (f"{r['ok']:>6}{r['partial']:>6}{r['judge_failed']:>6}{r['error']:>5}{r['cache_hits']:>6}"
-                 if rowish else f"{'-':>6}{'-':>6}{'-':>6}{'-':>5}{'-':>6}")
+        cells = (
+            f"{r['ok']:>6}{r['partial']:>6}{r['judge_failed']:>6}{r['error']:>5}{r['cache_hits']:>6}"
+            if rowish
+            else f"{'-':>6}{'-':>6}{'-':>6}{'-':>5}{'-':>6}"
+        )
         money = "-"
         if rowish:
             same = abs(r["cost"] - r["charged"]) < 1e-9
             money = "yes" if same else f"NO ({r['cost']:.6f} vs {r['charged']:.6f})"
-        print(f"{name:<28}{r['wall_s']:>7.2f}s{r['wall_s'] / ideal:>7.2f}x{r['chats']:>7}"
-              f"{status.get('429', 0):>6}{status.get('500', 0):>6}{cells}  {money}")
+        print(
+            f"{name:<28}{r['wall_s']:>7.2f}s{r['wall_s'] / ideal:>7.2f}x{r['chats']:>7}"
+            f"{status.get('429', 0):>6}{status.get('500', 0):>6}{cells}  {money}"
+        )
 
 
 def main() -> None:
@@ -262,8 +288,10 @@ def main() -> None:
         # that failed all its retries), and nothing else.
         answered = rerun["status"].get("200", 0)
         verdict = "ok" if answered == first["missing"] else "MISSED"
-        print(f"cached re-run: {rerun['requests']} requests ({answered} answers for the "
-              f"{first['missing']} calls the first run missed), {rerun['wall_s'] * 1000:.0f} ms  {verdict}")
+        print(
+            f"cached re-run: {rerun['requests']} requests ({answered} answers for the "
+            f"{first['missing']} calls the first run missed), {rerun['wall_s'] * 1000:.0f} ms  {verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,15 +23,17 @@ from fusion_magic import Fusion
 JUDGE_LATENCY = 0.4
 
 
-def scenario(latencies: list[float], runs: int, quorum: int | None = None,
-             judge_shape: str = "ours") -> dict[str, float]:
+def scenario(
+    latencies: list[float], runs: int, quorum: int | None = None, judge_shape: str = "ours"
+) -> dict[str, float]:
     panel = [f"bench/m{i:02d}" for i in range(len(latencies))]
     script = {m: [{"latency": s}] for m, s in zip(panel, latencies, strict=True)}
     script["bench/judge"] = [{"latency": JUDGE_LATENCY, "judge_shape": judge_shape}]
     kth = sorted(latencies)[(quorum or len(latencies)) - 1]
     with emulator_process(script) as base_url, httpx.Client() as http:
-        fusion = Fusion(panel=panel, judge="bench/judge", base_url=base_url, cache=False,
-                        quorum=quorum, max_panel=len(panel))
+        fusion = Fusion(
+            panel=panel, judge="bench/judge", base_url=base_url, cache=False, quorum=quorum, max_panel=len(panel)
+        )
         fusion.run("warm-up")  # connections, /models prices, imports
         walls, ideals = [], []
         for i in range(runs):
@@ -62,8 +64,10 @@ def main() -> None:
     print(f"{'scenario':<25}{'nominal':>9}{'ideal':>9}{'median':>9}{'overhead':>10}  target")
     for name, r, target in rows:
         verdict = "ok" if r["overhead_ms"] < target else "MISSED"
-        print(f"{name:<25}{r['nominal_ms']:>7.0f}ms{r['ideal_ms']:>7.0f}ms{r['wall_ms']:>7.0f}ms"
-              f"{r['overhead_ms']:>8.1f}ms  <{target}ms {verdict}")
+        print(
+            f"{name:<25}{r['nominal_ms']:>7.0f}ms{r['ideal_ms']:>7.0f}ms{r['wall_ms']:>7.0f}ms"
+            f"{r['overhead_ms']:>8.1f}ms  <{target}ms {verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,14 @@ OVERRIDES = {"fusion": {"panel": PANEL, "judge": JUDGE, "cache": False}}
 def server_process(base_url: str) -> Iterator[str]:
     "`fusion-magic serve --port 0` in its own process; yields its /v1 URL."
     env = {**os.environ, "FUSION_BASE_URL": base_url}
-    proc = subprocess.Popen([sys.executable, "-m", "fusion_magic", "serve", "--port", "0", "--preset", "budget"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fusion_magic", "serve", "--port", "0", "--preset", "budget"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     try:
         line = proc.stdout.readline().strip()  # type: ignore[union-attr]
         if not line.startswith("serving on "):
@@ -55,8 +61,11 @@ def one_client(base_url: str, url: str, runs: int) -> dict[str, list[float]]:
     messages = [{"role": "user", "content": "warm-up"}]
     fusion.run("warm-up")
     client.chat.completions.create(model="fusion", messages=messages, extra_body=OVERRIDES)
-    times: dict[str, list[float]] = {"in-process Fusion.run": [], "serve, OpenAI SDK": [],
-                                     "serve, OpenAI SDK, stream": []}
+    times: dict[str, list[float]] = {
+        "in-process Fusion.run": [],
+        "serve, OpenAI SDK": [],
+        "serve, OpenAI SDK, stream": [],
+    }
     for i in range(runs):
         question = [{"role": "user", "content": f"benchmark question {i}"}]
         started = time.perf_counter()
@@ -67,8 +76,9 @@ def one_client(base_url: str, url: str, runs: int) -> dict[str, list[float]]:
         times["serve, OpenAI SDK"].append(time.perf_counter() - started)
         assert reply.model_extra["fusion"]["status"] == "ok"
         started = time.perf_counter()
-        chunks = list(client.chat.completions.create(model="fusion", messages=question, extra_body=OVERRIDES,
-                                                     stream=True))
+        chunks = list(
+            client.chat.completions.create(model="fusion", messages=question, extra_body=OVERRIDES, stream=True)
+        )
         times["serve, OpenAI SDK, stream"].append(time.perf_counter() - started)
         assert chunks[-1].model_extra["fusion"]["status"] == "ok"
     client.close()
@@ -89,9 +99,11 @@ async def many_clients(base_url: str, url: str, n: int) -> dict[str, tuple[float
     each = await asyncio.gather(*(timed(fusion.arun(f"in-process question {i}")) for i in range(n)))
     out["in-process, asyncio.gather"] = (time.perf_counter() - started, list(each))
     async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60) as client:
+
         def ask(i: int):
             return client.chat.completions.create(
-                model="fusion", messages=[{"role": "user", "content": f"served question {i}"}], extra_body=OVERRIDES)
+                model="fusion", messages=[{"role": "user", "content": f"served question {i}"}], extra_body=OVERRIDES
+            )
 
         await ask(-1)
         started = time.perf_counter()

@@ -17,13 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .config import PRESETS, Member, Preset, add_preset
-from .errors import (
-    BudgetError,
-    ConfigError,
-    FusionError,
-    MissingKeyError,
-    ProviderError,
-)
+from .errors import BudgetError, ConfigError, FusionError, MissingKeyError, ProviderError
 from .ledger import ledger
 
 if TYPE_CHECKING:

@@ -213,16 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         from .mcp_server import main_mcp
 
         return main_mcp(argv[1:])
-    parser = argparse.ArgumentParser(
-        prog="python -m fusion_magic", description="fusion_magic command line tools."
-    )
+    parser = argparse.ArgumentParser(prog="python -m fusion_magic", description="fusion_magic command line tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{quickstart,local,serve,mcp}")
     quick = commands.add_parser("quickstart", help="run the quickstart notebook in a real kernel")
     quick.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help=f"where to write the executed notebook (default ./{DEFAULT_OUTPUT})",
+        "--output", type=Path, default=None, help=f"where to write the executed notebook (default ./{DEFAULT_OUTPUT})"
     )
     quick.add_argument(
         "--emulator",

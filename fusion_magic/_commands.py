@@ -100,35 +100,27 @@ def _describe(magics: FusionMagics) -> str:
         (
             "format",
             fmt,
-            "%fusion config"
-            if magics.session_format
-            else ("built-in" if magics.format == "widget" else "%config"),
+            "%fusion config" if magics.session_format else ("built-in" if magics.format == "widget" else "%config"),
         )
     )
     rows += _endpoint_rows(values, sources, preset)
     width = max(len(r[0]) for r in rows)
     lines = [f"  {k:<{width}}  {v}  [{s}]" for k, v, s in rows]
-    return "fusion settings (flag > %fusion config > %config FusionMagics > env > built-in):\n" + "\n".join(
-        lines
-    )
+    return "fusion settings (flag > %fusion config > %config FusionMagics > env > built-in):\n" + "\n".join(lines)
 
 
 # `%fusion config` shows these with the preset and the endpoint, not in the list of settings.
 _SHOWN_ELSEWHERE = ("preset", "panel", "judge", "base_url", "api_key_env")
 
 
-def _endpoint_rows(
-    values: dict[str, Any], sources: dict[str, str], preset: Any
-) -> list[tuple[str, str, str]]:
+def _endpoint_rows(values: dict[str, Any], sources: dict[str, str], preset: Any) -> list[tuple[str, str, str]]:
     base = values.get("base_url")
     if base is None and preset is not None and preset.endpoint == "local":
         return [
             ("endpoint", "the local model on 127.0.0.1 (started on first use)", f"preset {preset.name}"),
             ("api key", "not needed", "local model"),
         ]
-    source = sources.get("base_url") or (
-        "env FUSION_BASE_URL" if os.environ.get("FUSION_BASE_URL") else "built-in"
-    )
+    source = sources.get("base_url") or ("env FUSION_BASE_URL" if os.environ.get("FUSION_BASE_URL") else "built-in")
     try:
         endpoint = resolve_endpoint(base, None, values.get("api_key_env"))
     except MissingKeyError as exc:
@@ -137,10 +129,7 @@ def _endpoint_rows(
     except ConfigError as exc:
         return [("endpoint", f"invalid: {exc}", source)]
     if endpoint.key_source:
-        key = (
-            f"set (from {endpoint.key_source})",
-            "env" if endpoint.key_source != "argument" else "argument",
-        )
+        key = (f"set (from {endpoint.key_source})", "env" if endpoint.key_source != "argument" else "argument")
     else:
         key = ("none (this server needs none)", "env")
     return [("endpoint", endpoint.label, source), ("api key", *key)]
@@ -196,9 +185,7 @@ def widget(magics: FusionMagics, rest: str) -> Any:
     try:
         from .widget import FusionWidget
     except ImportError as exc:
-        raise UsageError(
-            f"the widget needs ipywidgets ({exc.name} is missing): pip install ipywidgets"
-        ) from None
+        raise UsageError(f"the widget needs ipywidgets ({exc.name} is missing): pip install ipywidgets") from None
     values = magics.settings()[0]
     options = {k: values[k] for k in ("timeout",) if k in values}
     return FusionWidget(values.get("preset", "quality"), **options)
@@ -249,9 +236,7 @@ def cache(magics: FusionMagics, rest: str) -> None:
 
 
 # -- rejudge ----------------------------------------------------------------------------------------
-_REJUDGE = MagicArgumentParser(
-    prog="%fusion rejudge", description="Re-run only the judge over stored answers."
-)
+_REJUDGE = MagicArgumentParser(prog="%fusion rejudge", description="Re-run only the judge over stored answers.")
 _REJUDGE.add_argument("-j", "--judge", help="judge model id (default: the configured judge)")
 _REJUDGE.add_argument("--judges", help="a jury of judges, comma-separated (the first chairs)")
 _REJUDGE.add_argument("name", nargs="?", default="_fusion", help="the result to rejudge (default _fusion)")
@@ -265,9 +250,7 @@ def rejudge(magics: FusionMagics, rest: str) -> Any:
         raise UsageError(f"%fusion rejudge: {exc}; usage: %fusion rejudge [-j JUDGE] [NAME]") from None
     result = magics.user_ns.get(args.name)
     if not isinstance(result, FusionResult):
-        raise UsageError(
-            f"{args.name} is not a fusion result; run %%fusion first or name one: %fusion rejudge NAME"
-        )
+        raise UsageError(f"{args.name} is not a fusion result; run %%fusion first or name one: %fusion rejudge NAME")
     values = magics.settings()[0]
     if "preset" not in values and result.preset in PRESETS:
         values["preset"] = result.preset  # the same endpoint as the original run (e.g. the local model)
@@ -290,16 +273,21 @@ _COMPARE = MagicArgumentParser(
 _COMPARE.add_argument("prompts", help="a list variable, NAME.column, NAME[column], or a DataFrame with --column")
 _COMPARE.add_argument("--column", help="the prompt column when PROMPTS is a DataFrame")
 _COMPARE.add_argument("-b", "--baselines", metavar="M1,M2", help="models to compare with (default: the panel's)")
-_COMPARE.add_argument("--reference", metavar="REF",
-                      help="expected answers: a column of the PROMPTS DataFrame, a list variable or NAME.column")
-_COMPARE.add_argument("--grader", help="with --reference: contains (default) or exact; without: judge "
-                      "(default), a model id, or none")
+_COMPARE.add_argument(
+    "--reference",
+    metavar="REF",
+    help="expected answers: a column of the PROMPTS DataFrame, a list variable or NAME.column",
+)
+_COMPARE.add_argument(
+    "--grader", help="with --reference: contains (default) or exact; without: judge (default), a model id, or none"
+)
 _COMPARE.add_argument("-p", "--preset", help="the fusion preset")
 _COMPARE.add_argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated")
 _COMPARE.add_argument("-j", "--judge", help="judge model id")
 _COMPARE.add_argument("--concurrency", type=int, default=8, help="prompts at a time (default 8)")
-_COMPARE.add_argument("--max-cost", type=float, metavar="USD", help="send nothing if the new part of the estimate "
-                      "exceeds USD")
+_COMPARE.add_argument(
+    "--max-cost", type=float, metavar="USD", help="send nothing if the new part of the estimate exceeds USD"
+)
 _COMPARE.add_argument("-o", "--output", metavar="NAME", help="also bind the comparison to NAME")
 
 
@@ -320,8 +308,9 @@ def compare(magics: FusionMagics, rest: str) -> Any:
             raise UsageError(f"{args.prompts} has no column {args.column!r}")
         prompts = table[args.column]
     elif hasattr(prompts, "columns"):
-        raise UsageError(f"{args.prompts} is a DataFrame: name the prompt column with --column, "
-                         f"or write {args.prompts}.COLUMN")
+        raise UsageError(
+            f"{args.prompts} is a DataFrame: name the prompt column with --column, or write {args.prompts}.COLUMN"
+        )
     reference = None
     if args.reference is not None:
         columns = getattr(table, "columns", ())
@@ -339,8 +328,14 @@ def compare(magics: FusionMagics, rest: str) -> Any:
         grader = False
     fusion = magics._build(values)
     try:
-        result = fusion.compare(prompts, args.baselines, reference=reference, grader=grader,
-                                concurrency=args.concurrency, max_cost=args.max_cost)
+        result = fusion.compare(
+            prompts,
+            args.baselines,
+            reference=reference,
+            grader=grader,
+            concurrency=args.concurrency,
+            max_cost=args.max_cost,
+        )
     except KeyboardInterrupt:
         raise UsageError("interrupted: the answers that arrived are cached; re-run to resume") from None
     magics.user_ns["_compare"] = result

@@ -32,13 +32,23 @@ def cost_quality_figure(comparison: Comparison) -> Figure:
         spot = (round(30 * r["cost_mean_usd"] / widest), round(30 * y))
         stack = seen[spot] = seen.get(spot, -1) + 1
         err = [[max(0.0, y - lo)], [max(0.0, hi - y)]] if lo is not None and hi is not None else None
-        ax.errorbar([r["cost_mean_usd"]], [y], yerr=err, fmt="o", capsize=3,
-                    color="tab:orange" if r["kind"] == "fusion" else "tab:blue")
-        ax.annotate(r["approach"], (r["cost_mean_usd"], y), textcoords="offset points",
-                    xytext=(6, 3 - 11 * stack), fontsize=8)
+        ax.errorbar(
+            [r["cost_mean_usd"]],
+            [y],
+            yerr=err,
+            fmt="o",
+            capsize=3,
+            color="tab:orange" if r["kind"] == "fusion" else "tab:blue",
+        )
+        ax.annotate(
+            r["approach"], (r["cost_mean_usd"], y), textcoords="offset points", xytext=(6, 3 - 11 * stack), fontsize=8
+        )
     ax.set_xlabel("mean cost per prompt (USD)")
-    ax.set_ylabel({"reference": "score", "pairwise": "win rate against fusion (fusion = 0.5)",
-                   "none": "latency p50 (s)"}[comparison.grading])
+    ax.set_ylabel(
+        {"reference": "score", "pairwise": "win rate against fusion (fusion = 0.5)", "none": "latency p50 (s)"}[
+            comparison.grading
+        ]
+    )
     if comparison.grading != "none":
         ax.set_ylim(-0.05, 1.05)
     if comparison.grading == "pairwise":

@@ -43,8 +43,16 @@ class Plan:
 
 
 # -- checking the inputs --------------------------------------------------------------------------
-def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = None, grader: Any = None,
-          concurrency: int = 8, max_cost: float | None = None) -> Plan:
+def make_plan(
+    fusion: Fusion,
+    prompts: Any,
+    baselines: Any,
+    *,
+    reference: Any = None,
+    grader: Any = None,
+    concurrency: int = 8,
+    max_cost: float | None = None,
+) -> Plan:
     from .settings import setting
 
     texts, labels = _sequence(prompts, "prompts")
@@ -65,8 +73,9 @@ def make_plan(fusion: Fusion, prompts: Any, baselines: Any, *, reference: Any = 
         raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
     setting("max_cost").check(max_cost)
     mode, scorer, judge, name = _grading(fusion, references is not None, grader)
-    return Plan([t.strip() for t in texts], labels, references, members, mode, scorer, judge, name,
-                 concurrency, max_cost)
+    return Plan(
+        [t.strip() for t in texts], labels, references, members, mode, scorer, judge, name, concurrency, max_cost
+    )
 
 
 def _sequence(values: Any, what: str) -> tuple[list[Any], list[Any]]:
@@ -115,8 +124,10 @@ def _grading(fusion: Fusion, has_reference: bool, grader: Any) -> tuple[str, Any
             return "reference", grader, None, getattr(grader, "__name__", type(grader).__name__)
         if isinstance(grader, str) and grader in grading.SCORERS:
             return "reference", grading.SCORERS[grader], None, grader
-        raise ConfigError("with reference=, grader is a scorer: 'exact', 'contains' or a function "
-                          "(answer, reference) -> score in [0, 1]")
+        raise ConfigError(
+            "with reference=, grader is a scorer: 'exact', 'contains' or a function "
+            "(answer, reference) -> score in [0, 1]"
+        )
     if grader is False or grader == "none":
         return "none", None, None, None
     if callable(grader) or grader in grading.SCORERS:
@@ -145,8 +156,9 @@ async def estimate_batch(fusion: Fusion, call: Call, plan: Plan) -> tuple[float 
         tokens = count_tokens(prompt)
         models = [m.model for m in fusion.panel]
         fused = estimate(tokens, models, fusion.judge.model, call.prices, max_tokens=fusion.max_tokens)
-        solo = estimate(tokens, [m.model for m in plan.baselines], fusion.judge.model, call.prices,
-                        max_tokens=fusion.max_tokens)
+        solo = estimate(
+            tokens, [m.model for m in plan.baselines], fusion.judge.model, call.prices, max_tokens=fusion.max_tokens
+        )
         unknown.update(fused.unknown, (m for m, c in solo.members if c is None))
         fused_new = not all(is_cached(call, m, fusion._messages(m, prompt)) for m in fusion.panel)
         total += fused.total
@@ -166,8 +178,10 @@ async def estimate_batch(fusion: Fusion, call: Call, plan: Plan) -> tuple[float 
     if plan.max_cost is not None:
         check_unknown(call, unknown)
         if new > plan.max_cost:
-            raise BudgetError(f"estimated cost {_usd(new)} of what is not cached yet exceeds max_cost "
-                              f"${plan.max_cost:g}; nothing was sent")
+            raise BudgetError(
+                f"estimated cost {_usd(new)} of what is not cached yet exceeds max_cost "
+                f"${plan.max_cost:g}; nothing was sent"
+            )
     return total, new, sorted(unknown)
 
 
@@ -191,4 +205,3 @@ def _usd(value: float | None) -> str:
     from ._format import fmt_cost
 
     return fmt_cost(value)
-

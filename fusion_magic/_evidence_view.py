@@ -142,8 +142,13 @@ def text_lines(result: Any, limit: int = 5) -> list[str]:
     analysis = getattr(result, "analysis", None)
     if analysis is None or not hasattr(analysis, "items"):
         return []
-    bad = [(section, q) for section in analysis.SECTIONS for item in analysis.items(section)
-           for q in quotes_of(item) if not q.verified]
+    bad = [
+        (section, q)
+        for section in analysis.SECTIONS
+        for item in analysis.items(section)
+        for q in quotes_of(item)
+        if not q.verified
+    ]
     lines = []
     jury = getattr(result, "jury", None) or []
     if jury:

@@ -17,7 +17,8 @@ from ._markdown import defang_html, markdown_to_safe_html, safe_pre
 from .result import Quote
 from .sections import shape_of
 
-_CSS = """<style>
+_CSS = (
+    """<style>
 .fm-root{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;
   line-height:1.45;max-width:1000px;overflow-wrap:anywhere}
 .fm-root .fm-md,.fm-root .fm-md code,.fm-root .fm-answer,.fm-root details.fm-d{overflow-wrap:anywhere;
@@ -69,7 +70,10 @@ _CSS = """<style>
   border:1px solid rgba(128,128,128,.35);padding:.15em .5em;text-align:left;vertical-align:top}
 .fm-root .fm-trunc{font-style:italic;opacity:.7}
 .fm-root ul.fm-items{margin:.2em 0;padding-left:1.4em}
-""" + ev.CSS + "</style>"
+"""
+    + ev.CSS
+    + "</style>"
+)
 
 
 def _e(value: Any, limit: int = 200) -> str:
@@ -82,9 +86,7 @@ def _inline(value: Any) -> str:
 
 def _details(summary: str, body: str, *, open_: bool = False, cls: str = "") -> str:
     classes = f"fm-d {cls}".strip()
-    return (
-        f'<details class="{classes}"{" open" if open_ else ""}><summary>{summary}</summary>{body}</details>'
-    )
+    return f'<details class="{classes}"{" open" if open_ else ""}><summary>{summary}</summary>{body}</details>'
 
 
 def header_html(result: Any) -> str:
@@ -150,7 +152,7 @@ def section_body(name: str, items: list[Any]) -> str:
                 if rows
                 else ""
             )
-            topic = f'<p><b>{_inline(f.attr(c, "topic"))}</b>{ev.badges_html(c)}</p>'
+            topic = f"<p><b>{_inline(f.attr(c, 'topic'))}</b>{ev.badges_html(c)}</p>"
             blocks.append(f'<div class="fm-contra">{topic}{table}</div>')
         return "".join(blocks)
     lis = []
@@ -163,8 +165,10 @@ def section_body(name: str, items: list[Any]) -> str:
                 f"{ev.badges_html(item)}{quotes}"
             )
         elif shape_of(name) == "member":
-            lis.append(f"<b>{_e(f.attr(item, 'model'))}</b>: {_inline(f.attr(item, 'insight'))}"
-                       f"{ev.badges_html(item)}{_quote(item)}")
+            lis.append(
+                f"<b>{_e(f.attr(item, 'model'))}</b>: {_inline(f.attr(item, 'insight'))}"
+                f"{ev.badges_html(item)}{_quote(item)}"
+            )
         elif isinstance(item, str):
             lis.append(_inline(item))
         else:  # a point (consensus, blind spots, any text section)
@@ -185,15 +189,9 @@ def _analysis(result: Any) -> str:
     out = [f'<div class="fm-label">Analysis{ev.analysis_note_html(result)}</div>']
     for name, title in f.SECTION_TITLES.items():
         items = section_items(shown, name)
-        count = (
-            f'<span class="fm-count">{len(items)}</span>'
-            if items
-            else ' <span class="fm-muted">— none</span>'
-        )
+        count = f'<span class="fm-count">{len(items)}</span>' if items else ' <span class="fm-muted">— none</span>'
         out.append(
-            _details(
-                f"{title}{count}", section_body(name, items), open_=bool(items), cls=f"fm-sec fm-sec-{name}"
-            )
+            _details(f"{title}{count}", section_body(name, items), open_=bool(items), cls=f"fm-sec fm-sec-{name}")
         )
     return "".join(out)
 
@@ -222,22 +220,15 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
     lat, toks, cost = f.num(f.attr(resp, "latency_s")), f.tokens(resp), f.paid(resp)
     cost_text = f.fmt_cost(cost, bool(f.attr(resp, "cost_estimated")))
     token_title = (
-        f"tokens: {f.fmt_int(f.attr(resp, 'prompt_tokens'))} in, "
-        f"{f.fmt_int(f.attr(resp, 'completion_tokens'))} out"
+        f"tokens: {f.fmt_int(f.attr(resp, 'prompt_tokens'))} in, {f.fmt_int(f.attr(resp, 'completion_tokens'))} out"
     )
     parts = [
         f'<span title="{f.STATUS_LABEL[status]}">{f.STATUS_ICON[status]}</span> ',
         f'<span class="fm-name">{html.escape(prefix)}{html.escape(name)}</span>',
         _bar("lat", lat, scales["lat"], f.fmt_secs(lat), "latency"),
+        _bar("tok", toks, scales["tok"], f"{f.fmt_int(toks)} tok" if toks is not None else f.DASH, token_title),
         _bar(
-            "tok", toks, scales["tok"], f"{f.fmt_int(toks)} tok" if toks is not None else f.DASH, token_title
-        ),
-        _bar(
-            "cost",
-            cost,
-            scales["cost"],
-            cost_text,
-            "cost" + (" (estimated from prices)" if "~" in cost_text else ""),
+            "cost", cost, scales["cost"], cost_text, "cost" + (" (estimated from prices)" if "~" in cost_text else "")
         ),
     ]
     if f.attr(resp, "cached"):
@@ -279,16 +270,17 @@ def _calls(result: Any) -> str:
         out.append('<div class="fm-label">Panel answers</div>')
     for i, resp in enumerate(members):
         out.append(
-            _details(
-                _call_summary(resp, scales),
-                call_body(resp, f"result.responses[{i}].content"),
-                cls="fm-member",
-            )
+            _details(_call_summary(resp, scales), call_body(resp, f"result.responses[{i}].content"), cls="fm-member")
         )
     jury = list(f.attr(result, "jury") or [])
     for i, juror in enumerate(jury):
-        out.append(_details(_call_summary(juror, scales, prefix="juror · "),
-                            call_body(juror, f"result.jury[{i}].content", as_markdown=False), cls="fm-judge"))
+        out.append(
+            _details(
+                _call_summary(juror, scales, prefix="juror · "),
+                call_body(juror, f"result.jury[{i}].content", as_markdown=False),
+                cls="fm-judge",
+            )
+        )
     if judge is not None:
         # The judge usually reads every answer, so its bars may hit the members' maximum (capped at 100%).
         out.append(

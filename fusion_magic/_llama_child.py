@@ -65,8 +65,11 @@ def _tame(schema: Any) -> Any:
     strings and short lists. The client still validates what comes back.
     """
     if isinstance(schema, dict):
-        tamed = {k: _tame(v) for k, v in schema.items()
-                 if not (k in ("maxLength", "maxItems") and isinstance(v, int) and v > _MAX_BOUND)}
+        tamed = {
+            k: _tame(v)
+            for k, v in schema.items()
+            if not (k in ("maxLength", "maxItems") and isinstance(v, int) and v > _MAX_BOUND)
+        }
         if tamed.get("type") == "string" and "enum" not in tamed:
             tamed.setdefault("minLength", 1)
         if tamed.get("type") == "array":
@@ -143,10 +146,12 @@ def _stream_with_usage(llama: Any, chunks: Iterator[dict]) -> Iterator[dict]:
     if last is not None:
         prompt, completion = getattr(llama, "_fm_usage", (0, 0))
         yield {
-            "id": last["id"], "object": "chat.completion.chunk", "created": last["created"],
-            "model": last["model"], "choices": [],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
+            "id": last["id"],
+            "object": "chat.completion.chunk",
+            "created": last["created"],
+            "model": last["model"],
+            "choices": [],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         }
 
 
@@ -199,8 +204,12 @@ def main(argv: list[str]) -> None:
     _no_weight_repacking(llama_cpp)
     _forget_settings_env(ModelSettings, ServerSettings)
     model = ModelSettings(
-        model=args.model, model_alias=args.alias, n_ctx=args.n_ctx,
-        n_threads=args.threads, n_threads_batch=args.batch_threads, chat_format=args.chat_format,
+        model=args.model,
+        model_alias=args.alias,
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        n_threads_batch=args.batch_threads,
+        chat_format=args.chat_format,
         logits_all=False,  # True keeps n_ctx x vocab floats (~800 MB at 4096) for logprobs we never ask
         use_mlock=False,  # locking pages fails under common memlock limits and only adds warnings
         verbose=False,

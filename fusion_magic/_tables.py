@@ -57,13 +57,20 @@ class PresetTable:
     def _repr_html_(self) -> str:
         head = "".join(f'<th style="{_STYLE};font-weight:600">{c}</th>' for c in COLUMNS)
         body = "".join(f"<tr>{''.join(self._cells(r))}</tr>" for r in self.rows)
-        return (f'<table class="fusion-presets {NO_MATH}" style="border-collapse:collapse;margin:0">'
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        return (
+            f'<table class="fusion-presets {NO_MATH}" style="border-collapse:collapse;margin:0">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
 
     @staticmethod
     def _cells(row: dict[str, Any]) -> list[str]:
         panel = "<br>".join(html.escape(clean_line(m)) for m in row["panel"])
         description = markdown_to_safe_html(row["description"], inline=True, limit=2000)
-        values = [f"<b>{html.escape(row['preset'])}</b>", panel, html.escape(clean_line(row["judge"])),
-                  description, html.escape(row["endpoint"])]
+        values = [
+            f"<b>{html.escape(row['preset'])}</b>",
+            panel,
+            html.escape(clean_line(row["judge"])),
+            description,
+            html.escape(row["endpoint"]),
+        ]
         return [f'<td style="{_STYLE}">{v}</td>' for v in values]

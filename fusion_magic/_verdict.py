@@ -30,30 +30,104 @@ __all__ = ["CARRY", "FIELDS", "SECTIONS", "Salvage", "salvage"]
 # Canonical section (or "answer") for each normalised key a judge may use.
 SECTIONS: dict[str, str] = {
     **{key: s.name for s in TABLE for key in (s.name, *s.aliases)},
-    **dict.fromkeys(("answer", "final_answer", "synthesis", "synthesized_answer", "synthesised_answer",
-                     "best_answer", "answer_markdown", "final_response", "synthesized_response"), "answer"),
+    **dict.fromkeys(
+        (
+            "answer",
+            "final_answer",
+            "synthesis",
+            "synthesized_answer",
+            "synthesised_answer",
+            "best_answer",
+            "answer_markdown",
+            "final_response",
+            "synthesized_response",
+        ),
+        "answer",
+    ),
 }
 # Keys whose value may hold the whole analysis (tool results, wrappers, tool-call arguments).
-WRAPPERS = ("analysis", "verdict", "judgement", "judgment", "result", "output", "data", "arguments",
-            "parameters", "fusion", "evaluation", "response", "content", "function")
+WRAPPERS = (
+    "analysis",
+    "verdict",
+    "judgement",
+    "judgment",
+    "result",
+    "output",
+    "data",
+    "arguments",
+    "parameters",
+    "fusion",
+    "evaluation",
+    "response",
+    "content",
+    "function",
+)
 
 # The fields of an item, each with the keys a judge may write it under (first match wins).
 FIELDS: dict[str, tuple[str, ...]] = {
-    "text": ("point", "claim", "text", "statement", "insight", "description", "summary", "content", "item",
-             "finding", "detail", "note", "value", "consensus", "blind_spot", "gap", "issue", "topic", "stance"),
-    "model": ("model", "member", "label", "who", "model_id", "name", "by", "from", "panelist", "source",
-              "assistant", "answer", "respondent", "id"),
+    "text": (
+        "point",
+        "claim",
+        "text",
+        "statement",
+        "insight",
+        "description",
+        "summary",
+        "content",
+        "item",
+        "finding",
+        "detail",
+        "note",
+        "value",
+        "consensus",
+        "blind_spot",
+        "gap",
+        "issue",
+        "topic",
+        "stance",
+    ),
+    "model": (
+        "model",
+        "member",
+        "label",
+        "who",
+        "model_id",
+        "name",
+        "by",
+        "from",
+        "panelist",
+        "source",
+        "assistant",
+        "answer",
+        "respondent",
+        "id",
+    ),
     "models": ("models", "members", "labels", "covered_by", "sources", "who", "by", "model", "member"),
     "topic": ("topic", "issue", "point", "question", "subject", "claim", "title", "about", "description", "text"),
     "stances": ("stances", "positions", "views", "sides", "opinions", "stance_by_model", "by_model", "stance"),
-    "stance": ("stance", "position", "view", "claim", "text", "says", "opinion", "argument", "point", "answer",
-               "content", "statement"),
+    "stance": (
+        "stance",
+        "position",
+        "view",
+        "claim",
+        "text",
+        "says",
+        "opinion",
+        "argument",
+        "point",
+        "answer",
+        "content",
+        "statement",
+    ),
 }
 # Extra item fields carried through as they are (the result's models keep those they know).
 CARRY: tuple[str, ...] = ("quote", "quotes", "support", "verified", "agreement", "evidence")
 
-_PREFIX = re.compile(r"^(panel\s+member|member|answer|model|assistant|panelist|response|respondent|expert|"
-                     r"candidate|participant)[\s_#:-]*", re.I)
+_PREFIX = re.compile(
+    r"^(panel\s+member|member|answer|model|assistant|panelist|response|respondent|expert|"
+    r"candidate|participant)[\s_#:-]*",
+    re.I,
+)
 _STRIP = " \t\r\n\"'`[](){}<>*.:;#,"
 _NULLS = frozenset({"null", "none", "n/a", "na", "nil", "true", "false", "undefined", "nothing", "empty", "tbd"})
 
@@ -83,9 +157,11 @@ class Salvage:
 
     def notes(self) -> list[str]:
         "One line per kind of item dropped."
-        words = {"degenerate": "degenerate analysis items (a bare label, punctuation, a fragment, a number)",
-                 "repeated": "repeated analysis items",
-                 "unattributed": "analysis items naming no panel member"}
+        words = {
+            "degenerate": "degenerate analysis items (a bare label, punctuation, a fragment, a number)",
+            "repeated": "repeated analysis items",
+            "unattributed": "analysis items naming no panel member",
+        }
         return [f"dropped {n} {words.get(why, why)}" for why, n in self.dropped.items() if n]
 
 
@@ -277,8 +353,13 @@ class _Reader:
                 if isinstance(s, dict):
                     who = _first(s, ("models", "members", "labels"))
                     who = who if who is not None else _first(s, FIELDS["model"])
-                    pairs.append((who, _pick(s, FIELDS["stance"], skip=FIELDS["model"] + ("quote",)) or "",
-                                  _as_text(s.get("quote"))))
+                    pairs.append(
+                        (
+                            who,
+                            _pick(s, FIELDS["stance"], skip=FIELDS["model"] + ("quote",)) or "",
+                            _as_text(s.get("quote")),
+                        )
+                    )
                 elif isinstance(s, str):
                     pairs.append(self._split_labelled(s))
         elif isinstance(raw, str):
@@ -362,8 +443,9 @@ class _Reader:
 
     def mentioned(self, text: str) -> list[str]:
         "Members a free-text item names as 'member A', '[A]' or by name."
-        found = [self.labels[label] for m in _MENTION.finditer(text)
-                 if (label := m.group(1) or m.group(2)) in self.labels]
+        found = [
+            self.labels[label] for m in _MENTION.finditer(text) if (label := m.group(1) or m.group(2)) in self.labels
+        ]
         return list(dict.fromkeys(found))
 
     def _split_labelled(self, text: str) -> tuple[Any, str]:
@@ -378,6 +460,7 @@ class _Reader:
 
     def relabel(self, value: str) -> str:
         "'member A' / 'Answer B' / '[C]' in free text -> the member's name."
+
         def sub(match: re.Match[str]) -> str:
             name = self.labels.get(match.group(1) or match.group(2))
             return name if name else match.group(0)
@@ -481,7 +564,7 @@ def _degenerate(text: str, who: Any) -> bool:
         return True
     if who(t) is not None:
         return True
-    return bool(t.startswith(("{", "[{", "[[", "[\"")) or re.match(r'^\s*[\[{]*\s*"[^"]{0,40}"\s*:', t))
+    return bool(t.startswith(("{", "[{", "[[", '["')) or re.match(r'^\s*[\[{]*\s*"[^"]{0,40}"\s*:', t))
 
 
 def _empty(value: Any) -> bool:

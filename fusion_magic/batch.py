@@ -24,12 +24,24 @@ if TYPE_CHECKING:
 
 __all__ = ["COLUMNS", "arun_map", "run_map"]
 
-COLUMNS = ["prompt", "answer", "status", "error", "cost_usd", "saved_usd", "elapsed_s", "cache_hits",
-           "failed_models", *Analysis.SECTIONS, "unverified"]
+COLUMNS = [
+    "prompt",
+    "answer",
+    "status",
+    "error",
+    "cost_usd",
+    "saved_usd",
+    "elapsed_s",
+    "cache_hits",
+    "failed_models",
+    *Analysis.SECTIONS,
+    "unverified",
+]
 
 
-def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = True,
-            max_cost: float | None = None) -> pd.DataFrame:
+def run_map(
+    fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = True, max_cost: float | None = None
+) -> pd.DataFrame:
     "Run ``fusion`` over ``prompts`` (list, Series or other iterable of str); see `Fusion.map`."
     batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
     try:
@@ -40,8 +52,9 @@ def run_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: boo
     return batch.frame()
 
 
-async def arun_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = False,
-                   max_cost: float | None = None) -> pd.DataFrame:
+async def arun_map(
+    fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = False, max_cost: float | None = None
+) -> pd.DataFrame:
     "The async form of `run_map`, on the running loop."
     batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
     try:
@@ -55,8 +68,7 @@ async def arun_map(fusion: Fusion, prompts: Any, *, concurrency: int = 8, progre
 class _Batch:
     """One batch: its prompts, one client, cache and price list for all of them, and its rows."""
 
-    def __init__(self, fusion: Fusion, prompts: Any, concurrency: int, progress: bool,
-                 max_cost: float | None) -> None:
+    def __init__(self, fusion: Fusion, prompts: Any, concurrency: int, progress: bool, max_cost: float | None) -> None:
         pd = _pandas()
         if isinstance(prompts, pd.DataFrame):
             raise ConfigError("map() takes one column of prompts, e.g. fusion.map(df['question'])")
@@ -105,8 +117,13 @@ def _pandas() -> Any:
 
 def failed_row(prompt: Any, error: str) -> dict[str, Any]:
     "The row of a prompt that got no result: its list columns are empty lists, so they iterate like the rest."
-    return {"prompt": prompt, "status": "error", "error": error, "failed_models": [],
-            **{s: [] for s in Analysis.SECTIONS}}
+    return {
+        "prompt": prompt,
+        "status": "error",
+        "error": error,
+        "failed_models": [],
+        **{s: [] for s in Analysis.SECTIONS},
+    }
 
 
 def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
@@ -114,10 +131,15 @@ def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
     analysis = result.analysis.model_dump()
     return {
         # A partial row says which members failed and why, not just that some did.
-        "prompt": prompt, "answer": result.answer, "status": result.status,
+        "prompt": prompt,
+        "answer": result.answer,
+        "status": result.status,
         "error": result.error or "; ".join(r.reason for r in result.failed) or None,
-        "cost_usd": result.cost_usd, "saved_usd": result.saved_usd, "elapsed_s": result.elapsed_s,
-        "cache_hits": result.cache_hits, "failed_models": [r.model for r in result.failed],
+        "cost_usd": result.cost_usd,
+        "saved_usd": result.saved_usd,
+        "elapsed_s": result.elapsed_s,
+        "cache_hits": result.cache_hits,
+        "failed_models": [r.model for r in result.failed],
         **{s: analysis[s] for s in Analysis.SECTIONS},
         "unverified": result.analysis.unverified,  # attributions whose quote was not found (see evidence)
     }
@@ -149,8 +171,10 @@ class _Progress:
     def text(self) -> str:
         width = 30
         filled = int(width * self.done / self.total) if self.total else width
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  failed {self.failed}  "
-                f"${self.cost:.4f}  {time.perf_counter() - self.started:.1f}s")
+        return (
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  failed {self.failed}  "
+            f"${self.cost:.4f}  {time.perf_counter() - self.started:.1f}s"
+        )
 
     def show(self, final: bool = False) -> None:
         if self.done == self._shown and not final:

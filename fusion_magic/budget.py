@@ -42,8 +42,9 @@ def estimate_run(fusion: Fusion, call: Call, prompt: str) -> Estimate:
     if fusion.jury:  # every further judge and the chair's synthesis are estimated too
         from .jury import extra_estimate
 
-        extra, unknown = extra_estimate(count_tokens(prompt), models, fusion.jury, call.prices,
-                                        max_tokens=fusion.max_tokens)
+        extra, unknown = extra_estimate(
+            count_tokens(prompt), models, fusion.jury, call.prices, max_tokens=fusion.max_tokens
+        )
         est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
     return est
 
@@ -53,8 +54,9 @@ def check_unknown(call: Call, unknown: Iterable[str], flag: str = "max_cost") ->
     names = sorted(set(unknown)) if not isinstance(unknown, list) else list(unknown)
     priced = call.client.endpoint.is_openrouter or any(p.known for p in call.prices.values())
     if names and priced:
-        raise BudgetError(f"cannot estimate the cost of {', '.join(names)} (not in /models); "
-                          f"drop {flag} or choose listed models")
+        raise BudgetError(
+            f"cannot estimate the cost of {', '.join(names)} (not in /models); drop {flag} or choose listed models"
+        )
 
 
 async def guard_run(fusion: Fusion, call: Call, prompt: str) -> float | None:
@@ -66,16 +68,16 @@ async def guard_run(fusion: Fusion, call: Call, prompt: str) -> float | None:
     if fusion.max_cost is not None:
         check_unknown(call, est.unknown, "--max-cost")
         if est.total > fusion.max_cost:
-            raise BudgetError(f"estimated cost ${est.total:.4f} exceeds --max-cost ${fusion.max_cost:g}; "
-                              "nothing was sent")
+            raise BudgetError(
+                f"estimated cost ${est.total:.4f} exceeds --max-cost ${fusion.max_cost:g}; nothing was sent"
+            )
     return est.total
 
 
 def check_context(fusion: Fusion, prompt: str, prices: dict[str, ModelPrice]) -> None:
     """Raise `ConfigError` when the prompt cannot fit a model's context (from ``/models``): sending it
     would be refused at best, and billed at worst. Unknown contexts are not checked."""
-    seats = [(m, f"panel member {m.name}", m.system if m.system is not None else fusion.system)
-             for m in fusion.panel]
+    seats = [(m, f"panel member {m.name}", m.system if m.system is not None else fusion.system) for m in fusion.panel]
     seats.append((fusion.judge, "the judge", None))  # it reads the prompt plus every answer
     if fusion.tool:
         seats.append((Member(fusion.tool), "the --tool primary", fusion.system))
@@ -109,5 +111,4 @@ async def check_batch(fusion: Fusion, call: Call, prompts: Iterable[object], max
         unknown.update(est.unknown)
     check_unknown(call, unknown)
     if total > max_cost:
-        raise BudgetError(f"estimated cost of the batch ${total:.4f} exceeds max_cost ${max_cost:g}; "
-                          "nothing was sent")
+        raise BudgetError(f"estimated cost of the batch ${total:.4f} exceeds max_cost ${max_cost:g}; nothing was sent")

@@ -33,10 +33,25 @@ KEY_VERSION = 1  # bump when the key recipe changes, so old entries stop matchin
 DB_NAME = "cache.sqlite3"
 
 # Request fields that do not change the answer, or carry credentials: never part of a key.
-_IGNORED_PARAMS = frozenset({
-    "stream", "stream_options", "timeout", "on_delta", "api_key", "headers", "extra_headers",
-    "authorization", "user", "session_id", "metadata", "trace", "debug", "usage", "prompt_cache_key",
-})
+_IGNORED_PARAMS = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "timeout",
+        "on_delta",
+        "api_key",
+        "headers",
+        "extra_headers",
+        "authorization",
+        "user",
+        "session_id",
+        "metadata",
+        "trace",
+        "debug",
+        "usage",
+        "prompt_cache_key",
+    }
+)
 _SECRET_NAME = re.compile(
     r"(^|[_-])(api[_-]?key|key|token|secret|password|passwd|auth|authorization|sig|signature)$", re.IGNORECASE
 )
@@ -44,7 +59,7 @@ _SECRET_NAME = re.compile(
 # losing the literal is a small price for never writing a real key to disk.
 _SECRET_TEXT = re.compile(
     r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
-    r"|\bsk-[A-Za-z0-9_-]{16,}"              # OpenAI / OpenRouter (sk-or-v1-...) / Anthropic (sk-ant-...)
+    r"|\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI / OpenRouter (sk-or-v1-...) / Anthropic (sk-ant-...)
     r"|\b(?:gsk|hf|xai|pplx|ghp|github_pat)[_-][A-Za-z0-9_]{16,}"
     r"|\bAIza[0-9A-Za-z_-]{30,}"
 )
@@ -105,10 +120,16 @@ def cache_key(base_url: str, model: str, messages: list[dict[str, Any]], params:
     Params that are None are dropped (None means "server default", like omitting them). Streaming,
     timeouts, headers and anything named like a credential are never part of the key.
     """
-    kept = {k: v for k, v in params.items()
-            if v is not None and k not in _IGNORED_PARAMS and not _SECRET_NAME.search(k)}
-    payload = {"v": KEY_VERSION, "endpoint": canonical_base_url(base_url), "model": model,
-               "messages": messages, "params": kept}
+    kept = {
+        k: v for k, v in params.items() if v is not None and k not in _IGNORED_PARAMS and not _SECRET_NAME.search(k)
+    }
+    payload = {
+        "v": KEY_VERSION,
+        "endpoint": canonical_base_url(base_url),
+        "model": model,
+        "messages": messages,
+        "params": kept,
+    }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -183,8 +204,13 @@ class Cache:
         with self._lock:
             stats = self._run(self._stats, create=False) or (0, 0, 0.0)
         size = sum(p.stat().st_size for p in self._files() if p.exists())
-        return {"path": str(self.path), "entries": stats[0], "size_bytes": size,
-                "hits": stats[1], "saved_usd": stats[2]}
+        return {
+            "path": str(self.path),
+            "entries": stats[0],
+            "size_bytes": size,
+            "hits": stats[1],
+            "saved_usd": stats[2],
+        }
 
     def clear(self) -> int:
         """Delete every entry (and the hit counts); return how many entries were removed."""
@@ -266,8 +292,9 @@ class Cache:
                 # A file that stays busy loses this write: say so every time (a broken path, once).
                 lost = bool(losing) and _busy(exc)
                 what = f" ({losing})" if lost else ""
-                self._warn(f"answer cache unavailable ({exc}){what}; going on without it. Check {self.path}",
-                           always=lost)
+                self._warn(
+                    f"answer cache unavailable ({exc}){what}; going on without it. Check {self.path}", always=lost
+                )
                 return None
             except sqlite3.DatabaseError as exc:  # not a database / malformed: set it aside once
                 if attempt:
@@ -296,8 +323,7 @@ class Cache:
             return None  # lazy: reading an absent cache creates nothing
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit: every statement is its own short transaction, durable once it returns.
-        conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT_S, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         try:
             self._set_up(conn, self.BUSY_TIMEOUT_S)
         except BaseException:
@@ -335,7 +361,7 @@ class Cache:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         for f in self._files():
             try:
-                f.rename(aside.with_name(aside.name + f.name[len(self.path.name):]))
+                f.rename(aside.with_name(aside.name + f.name[len(self.path.name) :]))
             except FileNotFoundError:
                 pass
         self._warn(f"answer cache was unreadable ({exc}); moved it to {aside.name} and started a fresh one")

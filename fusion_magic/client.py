@@ -26,9 +26,7 @@ __all__ = ["Billing", "ChatClient", "Completion", "aclose_shared", "shared_http"
 MAX_BACKOFF_S = 8.0
 _busy: dict[str, int] = {}  # requests in flight per base URL, to spread them over an endpoint's replicas
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
 def shared_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -142,8 +140,12 @@ class ChatClient:
                 exc = self._scrubbed(exc)
                 billing.take(exc)
                 delay = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
-                if exc.retryable and attempt < self.max_retries and deadline is not None \
-                        and loop.time() + delay >= deadline:
+                if (
+                    exc.retryable
+                    and attempt < self.max_retries
+                    and deadline is not None
+                    and loop.time() + delay >= deadline
+                ):
                     exc = _no_time_left(exc, model, delay)
                 if not exc.retryable or attempt >= self.max_retries:
                     raise _with_spent(exc, billing, spent_before) from None
@@ -175,9 +177,7 @@ class ChatClient:
         timeout = httpx.Timeout(self.stall_timeout, connect=10)
         started, source = time.perf_counter(), self.endpoint.key_source
         try:
-            async with self.http.stream(
-                "POST", url, json=body, headers=self.headers(), timeout=timeout
-            ) as resp:
+            async with self.http.stream("POST", url, json=body, headers=self.headers(), timeout=timeout) as resp:
                 if resp.status_code != 200:
                     text = (await resp.aread()).decode("utf-8", "replace")
                     raise error_from_response(resp.status_code, text, model, resp.headers, key_source=source)
@@ -199,8 +199,14 @@ class ChatClient:
         done.latency_s = time.perf_counter() - started
         if not done.content.strip() and not done.tool_calls:
             # Retried, but an empty answer may still have been billed: the error carries its cost.
-            raise ProviderError(f"{model}: empty answer", model=model, retryable=True, cost_usd=done.cost_usd,
-                                prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
+            raise ProviderError(
+                f"{model}: empty answer",
+                model=model,
+                retryable=True,
+                cost_usd=done.cost_usd,
+                prompt_tokens=done.prompt_tokens,
+                completion_tokens=done.completion_tokens,
+            )
         return done
 
     def secrets(self) -> tuple[str, ...]:
@@ -213,9 +219,16 @@ class ChatClient:
         clean = self._scrub(text)
         if clean == text:
             return exc
-        return ProviderError(clean, model=exc.model, status_code=exc.status_code,
-                             retryable=exc.retryable, retry_after=exc.retry_after, cost_usd=exc.cost_usd,
-                             prompt_tokens=exc.prompt_tokens, completion_tokens=exc.completion_tokens)
+        return ProviderError(
+            clean,
+            model=exc.model,
+            status_code=exc.status_code,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            cost_usd=exc.cost_usd,
+            prompt_tokens=exc.prompt_tokens,
+            completion_tokens=exc.completion_tokens,
+        )
 
     def _scrub(self, text: str) -> str:
         "Remove the API key from text a server echoed back."
@@ -233,13 +246,20 @@ def _no_time_left(exc: ProviderError, model: str, delay: float) -> ProviderError
         why = f"{model}: rate limited (429, retry after {delay:g} s)"
     else:
         why = f"{exc}; no time left for a retry before the deadline"
-    return ProviderError(why, model=exc.model, status_code=exc.status_code, retry_after=exc.retry_after,
-                         cost_usd=exc.cost_usd, prompt_tokens=exc.prompt_tokens,
-                         completion_tokens=exc.completion_tokens)
+    return ProviderError(
+        why,
+        model=exc.model,
+        status_code=exc.status_code,
+        retry_after=exc.retry_after,
+        cost_usd=exc.cost_usd,
+        prompt_tokens=exc.prompt_tokens,
+        completion_tokens=exc.completion_tokens,
+    )
 
 
 def _with_spent(exc: ProviderError, billing: Billing, before: tuple[Any, Any, Any]) -> ProviderError:
     "``exc`` carrying what every attempt of this call was billed, not just the last one."
+
     def spent(total: Any, start: Any) -> Any:
         return total if start is None or total is None else total - start
 

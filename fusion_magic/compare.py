@@ -35,8 +35,9 @@ __all__ = ["acompare", "run_compare"]
 GRADE = "grade"
 
 
-def run_compare(fusion: Fusion, prompts: Any, baselines: Any = None, *, progress: bool = True,
-                **options: Any) -> Comparison:
+def run_compare(
+    fusion: Fusion, prompts: Any, baselines: Any = None, *, progress: bool = True, **options: Any
+) -> Comparison:
     "The blocking form of `acompare` (works inside Jupyter); shows the estimate, then a progress bar."
     from .batch import _Progress
 
@@ -47,8 +48,7 @@ def run_compare(fusion: Fusion, prompts: Any, baselines: Any = None, *, progress
         print(estimate_line(fusion, plan, ready.total, ready.new, ready.unknown))
         bar = _Progress(len(plan.prompts))
     try:
-        return run_sync(_execute(fusion, plan, ready, done=bar.add if bar else None),
-                        on_tick=bar.show if bar else None)
+        return run_sync(_execute(fusion, plan, ready, done=bar.add if bar else None), on_tick=bar.show if bar else None)
     finally:
         if bar:
             bar.show(final=True)
@@ -81,8 +81,9 @@ async def _prepare(fusion: Fusion, plan: Plan) -> _Ready:
     return _Ready(call, began, *(await estimate_batch(fusion, call, plan)))
 
 
-async def _execute(fusion: Fusion, plan: Plan, ready: _Ready, *,
-                   done: Callable[[dict[str, Any]], None] | None = None) -> Comparison:
+async def _execute(
+    fusion: Fusion, plan: Plan, ready: _Ready, *, done: Callable[[dict[str, Any]], None] | None = None
+) -> Comparison:
     call = ready.call
     gate = asyncio.Semaphore(plan.concurrency)
     label = f"fusion ({fusion.preset_label})"
@@ -101,12 +102,26 @@ async def _execute(fusion: Fusion, plan: Plan, ready: _Ready, *,
         call.close()  # the cache connection this comparison opened
     if plan.mode == "reference":
         _score(plan, runs)
-    settings = {"preset": fusion.preset_label, "panel": [m.name for m in fusion.panel], "judge": fusion.judge.name,
-                "endpoint": call.client.endpoint.label, "temperature": fusion.temperature,
-                "max_tokens": fusion.max_tokens, "system": fusion.system}
-    return Comparison(fusion=label, baselines=[m.name for m in plan.baselines], runs=runs, grading=plan.mode,
-                      grader=plan.grader_name, estimate_usd=ready.total, estimate_new_usd=ready.new,
-                      elapsed_s=round(time.perf_counter() - ready.began, 4), settings=settings)
+    settings = {
+        "preset": fusion.preset_label,
+        "panel": [m.name for m in fusion.panel],
+        "judge": fusion.judge.name,
+        "endpoint": call.client.endpoint.label,
+        "temperature": fusion.temperature,
+        "max_tokens": fusion.max_tokens,
+        "system": fusion.system,
+    }
+    return Comparison(
+        fusion=label,
+        baselines=[m.name for m in plan.baselines],
+        runs=runs,
+        grading=plan.mode,
+        grader=plan.grader_name,
+        estimate_usd=ready.total,
+        estimate_new_usd=ready.new,
+        elapsed_s=round(time.perf_counter() - ready.began, 4),
+        settings=settings,
+    )
 
 
 async def _one(fusion: Fusion, call: Call, plan: Plan, i: int, label: str) -> PromptRun:
@@ -116,12 +131,18 @@ async def _one(fusion: Fusion, call: Call, plan: Plan, i: int, label: str) -> Pr
     # gather: an interrupt cancels the deliberation and the baselines alike.
     fused, early = await asyncio.gather(_fuse(fusion, prompt, label), _ask_baselines(fusion, call, now, prompt))
     answers = {**early, **(await _ask_baselines(fusion, call, later, prompt))}
-    run = PromptRun(label=plan.labels[i], prompt=prompt,
-                    reference=plan.references[i] if plan.references is not None else None,
-                    answers=[fused, *(answers[m.name] for m in plan.baselines)])
+    run = PromptRun(
+        label=plan.labels[i],
+        prompt=prompt,
+        reference=plan.references[i] if plan.references is not None else None,
+        answers=[fused, *(answers[m.name] for m in plan.baselines)],
+    )
     if plan.mode == "pairwise" and plan.grader is not None:
-        run.pairings = list(await asyncio.gather(
-            *(_pair(fusion, call, plan.grader, prompt, fused, answers[m.name]) for m in plan.baselines)))
+        run.pairings = list(
+            await asyncio.gather(
+                *(_pair(fusion, call, plan.grader, prompt, fused, answers[m.name]) for m in plan.baselines)
+            )
+        )
     return run
 
 
@@ -132,11 +153,17 @@ async def _fuse(fusion: Fusion, prompt: str, label: str) -> Answer:
         return Answer(label, status="error", error=str(exc))
     usable = result.status in ("ok", "partial") and bool(result.answer.strip())
     return Answer(
-        label, status="ok" if usable else result.status, answer=result.answer, error=None if usable else result.error,
-        cost_usd=result.cost_usd + result.saved_usd, paid_usd=result.cost_usd,
-        latency_s=_fusion_latency(result, fusion.quorum), cached=bool(result.calls) and all(
-            r.cached for r in result.calls),
-        prompt_tokens=result.usage["prompt_tokens"], completion_tokens=result.usage["completion_tokens"])
+        label,
+        status="ok" if usable else result.status,
+        answer=result.answer,
+        error=None if usable else result.error,
+        cost_usd=result.cost_usd + result.saved_usd,
+        paid_usd=result.cost_usd,
+        latency_s=_fusion_latency(result, fusion.quorum),
+        cached=bool(result.calls) and all(r.cached for r in result.calls),
+        prompt_tokens=result.usage["prompt_tokens"],
+        completion_tokens=result.usage["completion_tokens"],
+    )
 
 
 def _latency(r: Response) -> float | None:
@@ -164,10 +191,17 @@ async def _ask_baselines(fusion: Fusion, call: Call, members: tuple[Member, ...]
     for r in responses:
         fusion.ledger.record_response(r, purpose="baseline", label=prompt)
         out[r.model] = Answer(
-            r.model, status=r.status, answer=r.content if r.ok else "", error=r.error,
-            cost_usd=(r.cost_usd or 0.0) + r.saved_usd, paid_usd=0.0 if r.cached else (r.cost_usd or 0.0),
-            latency_s=_latency(r) if r.ok else None, cached=r.cached,
-            prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens)
+            r.model,
+            status=r.status,
+            answer=r.content if r.ok else "",
+            error=r.error,
+            cost_usd=(r.cost_usd or 0.0) + r.saved_usd,
+            paid_usd=0.0 if r.cached else (r.cost_usd or 0.0),
+            latency_s=_latency(r) if r.ok else None,
+            cached=r.cached,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+        )
     return out
 
 
@@ -186,23 +220,30 @@ async def _pair(fusion: Fusion, call: Call, grader: Member, prompt: str, fused: 
     return Pairing(base.approach, grading.outcome(points), grades, note)
 
 
-async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order: str, first: str,
-                 second: str) -> Grade:
+async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order: str, first: str, second: str) -> Grade:
     messages = grading.grade_messages(prompt, first, second)
-    params: dict[str, Any] = {"response_format": grading.grade_format(), "tools": None,
-                              "temperature": 0.0 if grader.temperature is None else grader.temperature,
-                              "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None}
+    params: dict[str, Any] = {
+        "response_format": grading.grade_format(),
+        "tools": None,
+        "temperature": 0.0 if grader.temperature is None else grader.temperature,
+        "max_tokens": max(fusion.max_tokens, 1024) if fusion.max_tokens else None,
+    }
     response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable, **params)
     fusion.ledger.record_response(response, purpose="grade", label=prompt)
     if not response.ok:  # e.g. a server without structured output: the instructions alone ask for the JSON
         refused = response
-        response, _ = await ask(call, grader, messages, key=GRADE, accept=_readable,
-                                **{**params, "response_format": None})
+        response, _ = await ask(
+            call, grader, messages, key=GRADE, accept=_readable, **{**params, "response_format": None}
+        )
         fusion.ledger.record_response(response, purpose="grade", label=prompt)
         if not response.ok:
             response.error = f"{refused.error}; without response_format: {response.error}"
-    grade = Grade(order, cost_usd=(response.cost_usd or 0.0) + response.saved_usd,
-                  paid_usd=0.0 if response.cached else (response.cost_usd or 0.0), cached=response.cached)
+    grade = Grade(
+        order,
+        cost_usd=(response.cost_usd or 0.0) + response.saved_usd,
+        paid_usd=0.0 if response.cached else (response.cost_usd or 0.0),
+        cached=response.cached,
+    )
     if not response.ok:
         grade.error = response.error or "grader call failed"
         return grade
@@ -235,8 +276,8 @@ def _score(plan: Plan, runs: list[PromptRun]) -> None:
             try:
                 a.score = grading.check_score(plan.scorer(a.answer, run.reference))
             except Exception as exc:  # noqa: BLE001 - the user's scorer: any failure is reported the same way
-                raise ConfigError(f"the grader failed on prompt {run.label!r} ({a.approach}): "
-                                  f"{type(exc).__name__}: {exc}; every answer is cached, so a re-run with a "
-                                  "fixed grader costs nothing") from None
-
-
+                raise ConfigError(
+                    f"the grader failed on prompt {run.label!r} ({a.approach}): "
+                    f"{type(exc).__name__}: {exc}; every answer is cached, so a re-run with a "
+                    "fixed grader costs nothing"
+                ) from None

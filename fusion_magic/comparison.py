@@ -92,9 +92,9 @@ class PromptRun:
 class Comparison:
     """Fusion against single models on a list of prompts: cost, latency and quality per approach.
 
-        comparison.to_frame()     # one row per approach
-        comparison.per_prompt()   # one row per prompt and approach
-        comparison.save("cmp.json"); Comparison.load("cmp.json")
+    comparison.to_frame()     # one row per approach
+    comparison.per_prompt()   # one row per prompt and approach
+    comparison.save("cmp.json"); Comparison.load("cmp.json")
     """
 
     fusion: str  # the fusion approach's name, e.g. "fusion (budget)"
@@ -140,25 +140,38 @@ class Comparison:
         total = sum(a.cost_usd for a in answers)
         latencies = sorted(a.latency_s for a in answers if a.ok and a.latency_s is not None)
         row: dict[str, Any] = {
-            "approach": name, "kind": "fusion" if name == self.fusion else "baseline", "prompts": n,
-            "failures": sum(not a.ok for a in answers), "cost_mean_usd": total / n if n else None,
-            "cost_total_usd": total, "relative_cost": None, "paid_usd": sum(a.paid_usd for a in answers),
-            "latency_p50_s": _quantile(latencies, 0.5), "latency_p95_s": _quantile(latencies, 0.95),
+            "approach": name,
+            "kind": "fusion" if name == self.fusion else "baseline",
+            "prompts": n,
+            "failures": sum(not a.ok for a in answers),
+            "cost_mean_usd": total / n if n else None,
+            "cost_total_usd": total,
+            "relative_cost": None,
+            "paid_usd": sum(a.paid_usd for a in answers),
+            "latency_p50_s": _quantile(latencies, 0.5),
+            "latency_p95_s": _quantile(latencies, 0.95),
         }
         if self.grading == "reference":
             scores = [a.score for a in answers if a.score is not None]
             ci = wilson(sum(scores), len(scores))
-            row.update(score=sum(scores) / len(scores) if scores else None,
-                       score_ci_low=ci[0] if ci else None, score_ci_high=ci[1] if ci else None)
+            row.update(
+                score=sum(scores) / len(scores) if scores else None,
+                score_ci_low=ci[0] if ci else None,
+                score_ci_high=ci[1] if ci else None,
+            )
         elif self.grading == "pairwise":
             outcomes = [p.outcome for run in self.runs for p in run.pairings if p.baseline == name]
             wins, ties, losses = (outcomes.count(o) for o in ("win", "tie", "loss"))
             graded = wins + ties + losses
             ci = wilson(wins + ties / 2, graded) if name != self.fusion else None
-            row.update(fusion_win_rate=(wins + ties / 2) / graded if graded else None,
-                       win_ci_low=ci[0] if ci else None, win_ci_high=ci[1] if ci else None,
-                       wins=wins if name != self.fusion else None, ties=ties if name != self.fusion else None,
-                       losses=losses if name != self.fusion else None)
+            row.update(
+                fusion_win_rate=(wins + ties / 2) / graded if graded else None,
+                win_ci_low=ci[0] if ci else None,
+                win_ci_high=ci[1] if ci else None,
+                wins=wins if name != self.fusion else None,
+                ties=ties if name != self.fusion else None,
+                losses=losses if name != self.fusion else None,
+            )
         return row
 
     # -- tables ------------------------------------------------------------------------------------
@@ -176,9 +189,18 @@ class Comparison:
         for run in self.runs:
             pairings = {p.baseline: p for p in run.pairings}
             for a in run.answers:
-                row = {"prompt_id": run.label, "prompt": run.prompt, "approach": a.approach, "status": a.status,
-                       "answer": a.answer, "error": a.error, "cost_usd": a.cost_usd, "paid_usd": a.paid_usd,
-                       "latency_s": a.latency_s, "cached": a.cached}
+                row = {
+                    "prompt_id": run.label,
+                    "prompt": run.prompt,
+                    "approach": a.approach,
+                    "status": a.status,
+                    "answer": a.answer,
+                    "error": a.error,
+                    "cost_usd": a.cost_usd,
+                    "paid_usd": a.paid_usd,
+                    "latency_s": a.latency_s,
+                    "cached": a.cached,
+                }
                 if self.grading == "reference":
                     row.update(reference=run.reference, score=a.score)
                 elif self.grading == "pairwise":
@@ -190,7 +212,8 @@ class Comparison:
                         baseline_first=_winner(by_order.get("baseline_first")),
                         reasons=" | ".join(g.reason for g in p.grades if g.reason) if p else None,
                         grading_cost_usd=sum(g.cost_usd for g in p.grades) if p else None,
-                        note=p.note if p else None)
+                        note=p.note if p else None,
+                    )
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -218,9 +241,13 @@ class Comparison:
             raise ConfigError(f"saved comparison has version {found!r}; this fusion_magic reads {VERSION}")
         body = {k: v for k, v in data.items() if k not in ("format", "version")}
         runs = [
-            PromptRun(**{**r, "answers": [Answer(**a) for a in r["answers"]],
-                         "pairings": [Pairing(**{**p, "grades": [Grade(**g) for g in p["grades"]]})
-                                      for p in r["pairings"]]})
+            PromptRun(
+                **{
+                    **r,
+                    "answers": [Answer(**a) for a in r["answers"]],
+                    "pairings": [Pairing(**{**p, "grades": [Grade(**g) for g in p["grades"]]}) for p in r["pairings"]],
+                }
+            )
             for r in body.pop("runs")
         ]
         return cls(**body, runs=runs)
@@ -248,8 +275,10 @@ class Comparison:
             "none": "not graded",
         }[self.grading]
         n = len(self.runs)
-        return (f"Comparison: {n} prompt{'s' * (n != 1)}, {self.fusion} vs {', '.join(self.baselines)}; {grading}; "
-                f"grading cost {f.fmt_cost(self.grading_cost_usd)}; paid {f.fmt_cost(self.paid_usd)} in this run")
+        return (
+            f"Comparison: {n} prompt{'s' * (n != 1)}, {self.fusion} vs {', '.join(self.baselines)}; {grading}; "
+            f"grading cost {f.fmt_cost(self.grading_cost_usd)}; paid {f.fmt_cost(self.paid_usd)} in this run"
+        )
 
     def _cells(self) -> tuple[list[str], list[list[str]]]:
         from . import _format as f
@@ -261,9 +290,14 @@ class Comparison:
             head.append("fusion wins [95% CI] (w/t/l)")
         rows = []
         for r in self.summary():
-            cells = [r["approach"], f.fmt_cost(r["cost_mean_usd"]),
-                     "–" if r["relative_cost"] is None else f"{r['relative_cost']:.2f}×",
-                     f.fmt_secs(r["latency_p50_s"]), f.fmt_secs(r["latency_p95_s"]), f"{r['failures']}/{r['prompts']}"]
+            cells = [
+                r["approach"],
+                f.fmt_cost(r["cost_mean_usd"]),
+                "–" if r["relative_cost"] is None else f"{r['relative_cost']:.2f}×",
+                f.fmt_secs(r["latency_p50_s"]),
+                f.fmt_secs(r["latency_p95_s"]),
+                f"{r['failures']}/{r['prompts']}",
+            ]
             if self.grading == "reference":
                 cells.append(_rate(r["score"], r["score_ci_low"], r["score_ci_high"]))
             elif self.grading == "pairwise":
@@ -275,17 +309,20 @@ class Comparison:
     def __repr__(self) -> str:
         head, rows = self._cells()
         widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                 for line in (head, *rows)]
+        lines = [
+            "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (head, *rows)
+        ]
         return "\n".join([self.headline(), *lines])
 
     def _repr_html_(self) -> str:
         head, rows = self._cells()
         th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        note = f"Intervals: {CI_METHOD}." + (" Pairwise: ties count half; each prompt is graded in both "
-                                             "orders and an inconsistent pair is a tie." if self.grading == "pairwise"
-                                             else "")
+        note = f"Intervals: {CI_METHOD}." + (
+            " Pairwise: ties count half; each prompt is graded in both orders and an inconsistent pair is a tie."
+            if self.grading == "pairwise"
+            else ""
+        )
         chart = ""
         try:
             buffer = io.BytesIO()
@@ -294,9 +331,11 @@ class Comparison:
             chart = f'<img alt="cost vs quality" src="data:image/png;base64,{data}" style="max-width:560px">'
         except Exception:  # noqa: BLE001 - no matplotlib, or a figure that fails: the table says it all
             pass
-        return (f'<div class="fm-compare"><p><b>{html.escape(self.headline())}</b></p>'
-                f'<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-                f"<p><small>{html.escape(note)}</small></p>{chart}</div>")
+        return (
+            f'<div class="fm-compare"><p><b>{html.escape(self.headline())}</b></p>'
+            f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p><small>{html.escape(note)}</small></p>{chart}</div>"
+        )
 
     def chart(self) -> Figure:
         """A matplotlib Figure: mean cost per prompt against quality, one point per approach.

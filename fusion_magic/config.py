@@ -156,8 +156,13 @@ def resolve_endpoint(
         _check_key(key, source or "")
     extra = dict(headers or {})
     for name, value in extra.items():
-        if not isinstance(name, str) or not isinstance(value, str) or not _HEADER_NAME.match(name) \
-                or "\n" in value or "\r" in value:
+        if (
+            not isinstance(name, str)
+            or not isinstance(value, str)
+            or not _HEADER_NAME.match(name)
+            or "\n" in value
+            or "\r" in value
+        ):
             raise ConfigError(f"headers must map header names to one-line strings, got {name!r}")
     scheme = "Bearer" if auth_scheme is None else auth_scheme
     if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z0-9_.-]*", scheme):
@@ -302,12 +307,24 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "local",
             (
-                Member(_LOCAL_MODEL, name="smollm2 (plain)", temperature=0.0,
-                       system="You are a helpful assistant. Answer briefly."),
-                Member(_LOCAL_MODEL, name="smollm2 (sceptic)", temperature=0.4,
-                       system="You are a careful sceptic. Answer briefly and name one caveat."),
-                Member(_LOCAL_MODEL, name="smollm2 (teacher)", temperature=0.7,
-                       system="You are a patient teacher. Answer briefly with one example."),
+                Member(
+                    _LOCAL_MODEL,
+                    name="smollm2 (plain)",
+                    temperature=0.0,
+                    system="You are a helpful assistant. Answer briefly.",
+                ),
+                Member(
+                    _LOCAL_MODEL,
+                    name="smollm2 (sceptic)",
+                    temperature=0.4,
+                    system="You are a careful sceptic. Answer briefly and name one caveat.",
+                ),
+                Member(
+                    _LOCAL_MODEL,
+                    name="smollm2 (teacher)",
+                    temperature=0.7,
+                    system="You are a patient teacher. Answer briefly with one example.",
+                ),
             ),
             Member(_LOCAL_MODEL, name="smollm2 (judge)", temperature=0.0),
             "ONE small local model (SmolLM2-135M) with three system prompts: a demo, not three opinions",
@@ -373,9 +390,7 @@ def check_model_id(model: str, *, what: str = "panel", openrouter: bool = True) 
     if not model:
         raise ConfigError(f"empty model id in {what}")
     if _FUSION_MODELS.match(model.split(":")[0]):
-        raise ConfigError(
-            f"{model!r} is itself a deliberation; fusion_magic does not nest fusion inside fusion"
-        )
+        raise ConfigError(f"{model!r} is itself a deliberation; fusion_magic does not nest fusion inside fusion")
     pattern = _OPENROUTER_ID if openrouter else _GENERIC_ID
     if not pattern.match(model):
         shape = "vendor/model (e.g. openai/gpt-4o, ~openai/gpt-latest, meta-llama/llama-3.3-70b-instruct:free)"

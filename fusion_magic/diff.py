@@ -51,8 +51,11 @@ class AnalysisDiff:
 
     def counts(self) -> dict[str, int]:
         "How many items only A, only B and both found, over all sections."
-        return {"only A": sum(map(len, self.only_a.values())), "only B": sum(map(len, self.only_b.values())),
-                "both": sum(map(len, self.both.values()))}
+        return {
+            "only A": sum(map(len, self.only_a.values())),
+            "only B": sum(map(len, self.only_b.values())),
+            "both": sum(map(len, self.both.values())),
+        }
 
     def to_frame(self) -> pd.DataFrame:
         "A DataFrame: section, found_by ('both' | 'only A' | 'only B'), text_a, text_b, models, similarity."
@@ -62,8 +65,9 @@ class AnalysisDiff:
 
     def __repr__(self) -> str:
         c = self.counts()
-        lines = [f"AnalysisDiff(A={self.a!r}, B={self.b!r}: {c['both']} both, {c['only A']} only A, "
-                 f"{c['only B']} only B)"]
+        lines = [
+            f"AnalysisDiff(A={self.a!r}, B={self.b!r}: {c['both']} both, {c['only A']} only A, {c['only B']} only B)"
+        ]
         for row in self.rows():
             if row["found_by"] != "both":
                 text = row["text_a"] if row["found_by"] == "only A" else row["text_b"]
@@ -72,8 +76,11 @@ class AnalysisDiff:
 
     def _repr_markdown_(self) -> str:
         c = self.counts()
-        out = [f"**Judge diff** · A = {plain_markdown(self.a)} · B = {plain_markdown(self.b)} · "
-               f"{c['both']} both, {c['only A']} only A, {c['only B']} only B", ""]
+        out = [
+            f"**Judge diff** · A = {plain_markdown(self.a)} · B = {plain_markdown(self.b)} · "
+            f"{c['both']} both, {c['only A']} only A, {c['only B']} only B",
+            "",
+        ]
         for section in Analysis.SECTIONS:
             rows = [r for r in self.rows() if r["section"] == section]
             if not rows:
@@ -90,23 +97,32 @@ class AnalysisDiff:
             return html.escape(clean_line(value, 600)) if value is not None else ""
 
         c = self.counts()
-        head = (f'<div class="fm-head"><span class="fm-badge fm-s-ok">judge diff</span>'
-                f'<span class="fm-fact">A = {e(self.a)}</span><span class="fm-fact">B = {e(self.b)}</span>'
-                f'<span class="fm-fact">{c["both"]} both · {c["only A"]} only A · {c["only B"]} only B</span></div>')
+        head = (
+            f'<div class="fm-head"><span class="fm-badge fm-s-ok">judge diff</span>'
+            f'<span class="fm-fact">A = {e(self.a)}</span><span class="fm-fact">B = {e(self.b)}</span>'
+            f'<span class="fm-fact">{c["both"]} both · {c["only A"]} only A · {c["only B"]} only B</span></div>'
+        )
         sections = []
         for section in Analysis.SECTIONS:
             rows = [r for r in self.rows() if r["section"] == section]
-            body = "".join(
-                f'<tr><td>{e(r["text_a"]) if r["found_by"] == "only A" else ""}</td>'
-                f'<td>{e(r["text_a"]) if r["found_by"] == "both" else ""}</td>'
-                f'<td>{e(r["text_b"]) if r["found_by"] == "only B" else ""}</td></tr>'
-                for r in rows
-            ) or '<tr><td colspan="3" class="fm-muted">nothing in either</td></tr>'
-            table = (f'<table class="fm-stances"><thead><tr><th>only A</th><th>both</th><th>only B</th></tr>'
-                     f"</thead><tbody>{body}</tbody></table>")
+            body = (
+                "".join(
+                    f"<tr><td>{e(r['text_a']) if r['found_by'] == 'only A' else ''}</td>"
+                    f"<td>{e(r['text_a']) if r['found_by'] == 'both' else ''}</td>"
+                    f"<td>{e(r['text_b']) if r['found_by'] == 'only B' else ''}</td></tr>"
+                    for r in rows
+                )
+                or '<tr><td colspan="3" class="fm-muted">nothing in either</td></tr>'
+            )
+            table = (
+                f'<table class="fm-stances"><thead><tr><th>only A</th><th>both</th><th>only B</th></tr>'
+                f"</thead><tbody>{body}</tbody></table>"
+            )
             count = f'<span class="fm-count">{len(rows)}</span>'
-            sections.append(f'<details class="fm-d fm-sec fm-diff-{section}"{" open" if rows else ""}>'
-                            f"<summary>{_title(section)}{count}</summary>{table}</details>")
+            sections.append(
+                f'<details class="fm-d fm-sec fm-diff-{section}"{" open" if rows else ""}>'
+                f"<summary>{_title(section)}{count}</summary>{table}</details>"
+            )
         return wrap(head + "".join(sections))
 
 
@@ -146,8 +162,10 @@ def _analysis_of(value: Any, which: str) -> Analysis:
 def _same_panel(a: FusionResult, b: FusionResult) -> None:
     panel_a, panel_b = [r.model for r in a.responses if r.ok], [r.model for r in b.responses if r.ok]
     if a.prompt != b.prompt or sorted(panel_a) != sorted(panel_b):
-        raise ConfigError("compare_analyses needs two analyses of the same panel answers (e.g. a result and "
-                          "its rejudge); these differ in " + ("prompt" if a.prompt != b.prompt else "panel"))
+        raise ConfigError(
+            "compare_analyses needs two analyses of the same panel answers (e.g. a result and "
+            "its rejudge); these differ in " + ("prompt" if a.prompt != b.prompt else "panel")
+        )
 
 
 def _label(value: Any, which: str) -> str:
@@ -160,8 +178,14 @@ def _label(value: Any, which: str) -> str:
 
 def _row(section: str, found_by: str, x: Any, y: Any) -> dict[str, Any]:
     models = sorted({m for item in (x, y) if item is not None for m in _models(item)})
-    return {"section": section, "found_by": found_by, "text_a": _text(x), "text_b": _text(y), "models": models,
-            "similarity": round(score(x, y), 1) if x is not None and y is not None else None}
+    return {
+        "section": section,
+        "found_by": found_by,
+        "text_a": _text(x),
+        "text_b": _text(y),
+        "models": models,
+        "similarity": round(score(x, y), 1) if x is not None and y is not None else None,
+    }
 
 
 def _models(item: Any) -> list[str]:

@@ -26,6 +26,7 @@ FORMATS = ("widget", "html", "markdown", "json", "none")
 REDRAW_S = 0.25  # at most four redraws a second: each one is a message to the front end
 TIMER_S = 1.0  # redraw at least this often while something waits, so its clock moves
 
+
 def in_kernel(shell: Any) -> bool:
     "True inside a Jupyter kernel (rich, updatable displays); False in a terminal IPython."
     return getattr(shell, "kernel", None) is not None
@@ -38,9 +39,7 @@ class LiveProgress:
     member) or "off". ``display`` is IPython's, replaceable for tests.
     """
 
-    def __init__(
-        self, mode: str = "text", *, display: Callable[..., Any] | None = None, out: Any = None
-    ) -> None:
+    def __init__(self, mode: str = "text", *, display: Callable[..., Any] | None = None, out: Any = None) -> None:
         self.mode = mode
         self._display = display
         self._out = out

@@ -13,13 +13,7 @@ deliberation raises only when the configuration is wrong, before anything is sen
 
 from __future__ import annotations
 
-__all__ = [
-    "BudgetError",
-    "ConfigError",
-    "FusionError",
-    "MissingKeyError",
-    "ProviderError",
-]
+__all__ = ["BudgetError", "ConfigError", "FusionError", "MissingKeyError", "ProviderError"]
 
 
 class FusionError(Exception):

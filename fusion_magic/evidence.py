@@ -24,8 +24,20 @@ __all__ = ["MIN_SCORE", "check", "locate", "normalise", "reason", "verify"]
 MIN_SCORE = 90.0  # partial-alignment score (0-100) a fuzzy match needs
 _EXACT_BELOW = 16  # normalised fragments shorter than this must match exactly: short ones match anything
 MIN_WORDS = 3  # a shorter quote proves nothing ("the lock"), unless it is the whole answer
-_FOLD = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
-                       "\u00a0": " ", "*": None, "_": None, "`": None})
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u00a0": " ",
+        "*": None,
+        "_": None,
+        "`": None,
+    }
+)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|\u2026|\[\.\.\.\])\s*")
 
@@ -159,4 +171,3 @@ def reason(quote: Quote) -> str:
     if quote.found_in:
         return f"quote is from {quote.found_in}'s answer, not {quote.model}'s"
     return f"quote not found in {quote.model}'s answer"
-

@@ -27,8 +27,10 @@ def turns_of(previous: FusionResult) -> list[dict[str, Any]]:
     have no entry).
     """
     if not str(previous.answer or "").strip():
-        raise ConfigError("nothing to follow up: that result has no synthesized answer "
-                          f"(status {previous.status!r}); rejudge it first")
+        raise ConfigError(
+            "nothing to follow up: that result has no synthesized answer "
+            f"(status {previous.status!r}); rejudge it first"
+        )
     turn = {
         "prompt": previous.prompt,
         "answer": previous.answer,

@@ -155,6 +155,4 @@ def _frame_table(frame: Any) -> str:
 
 def _is_default_index(index: Any) -> bool:
     pandas = sys.modules["pandas"]
-    return (
-        isinstance(index, pandas.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None
-    )
+    return isinstance(index, pandas.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None

@@ -137,14 +137,18 @@ async def _ask_model(
         if not response.ok:
             if level + 1 < len(FORMATS) and _rejects_format(response):
                 _formats[endpoint] = level + 1
-                call.note(outcome.key, state="retrying",
-                          note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}")
+                call.note(
+                    outcome.key, state="retrying", note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}"
+                )
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
         found = salvage(response.content, labels, aliases)
         if found.usable or asked:
-            why = "" if found.usable else ("reply not valid JSON" if not found.found_json else
-                                           "JSON has no analysis sections")
+            why = (
+                ""
+                if found.usable
+                else ("reply not valid JSON" if not found.found_json else "JSON has no analysis sections")
+            )
             if found.usable and not found.has_analysis:
                 why = "answer only, no analysis"
             return found, response.content, why, found.failure if not found.usable else "judge_schema_mismatch"
@@ -167,13 +171,15 @@ async def _one_call(
         return salvage(text, labels, aliases).usable
 
     try:
-        response, _ = await asyncio.wait_for(
-            ask(call, seat, messages, key=key, accept=usable, **params), timeout
-        )
+        response, _ = await asyncio.wait_for(ask(call, seat, messages, key=key, accept=usable, **params), timeout)
     except asyncio.TimeoutError:
         call.note(key, state="timed_out", note=f"no answer within {timeout:g}s")
-        return Response(seat.name, status="timed_out",
-                        error=f"{seat.model}: no answer within {timeout:g}s (cancelled)", served_by=seat.model)
+        return Response(
+            seat.name,
+            status="timed_out",
+            error=f"{seat.model}: no answer within {timeout:g}s (cancelled)",
+            served_by=seat.model,
+        )
     return response
 
 

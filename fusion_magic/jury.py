@@ -43,8 +43,12 @@ on its own: do not mention members, labels, judges or this analysis. Reply with 
 async def run_jury(fusion: Fusion, call: Call, result: FusionResult, prompt: str, jurors: Sequence[Member]) -> None:
     "Fill ``result`` from a jury: each judge's call in ``result.jury``, the chair's synthesis in ``result.judge``."
     scratch = [FusionResult(prompt=prompt, responses=result.responses, history=result.history) for _ in jurors]
-    await asyncio.gather(*(fusion._judge(call, s, prompt, j, key=juror_key(i))
-                           for i, (s, j) in enumerate(zip(scratch, jurors, strict=True))))
+    await asyncio.gather(
+        *(
+            fusion._judge(call, s, prompt, j, key=juror_key(i))
+            for i, (s, j) in enumerate(zip(scratch, jurors, strict=True))
+        )
+    )
     result.jury = [s.judge for s in scratch if s.judge is not None]
     for s in scratch:
         result.notes += [note for note in s.notes if note not in result.notes]
@@ -61,8 +65,9 @@ async def run_jury(fusion: Fusion, call: Call, result: FusionResult, prompt: str
     question = followup.judge_question(result.history, prompt) if result.history else prompt
     messages = synthesis_messages(question, {r.model: r.content for r in answered}, result.analysis)
     temperature = 0.0 if chair.temperature is None else chair.temperature
-    synthesis, _ = await ask(call, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()),
-                             temperature=temperature)
+    synthesis, _ = await ask(
+        call, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()), temperature=temperature
+    )
     result.judge = synthesis
     fallback = next(s.answer for _, s in done)  # the chair's own answer when it has one
     result.answer = synthesis.content if synthesis.ok and synthesis.content.strip() else fallback
@@ -79,8 +84,15 @@ def synthesis_messages(question: str, answers: dict[str, str], analysis: Analysi
             text = text.replace(name, f"member {label}")
         return text
 
-    items = [{"section": row["section"], "members": [labels.get(m, m) for m in row["models"]],
-              "point": anon(row["text"]), "judges": row["agreement"]} for row in analysis.rows()]
+    items = [
+        {
+            "section": row["section"],
+            "members": [labels.get(m, m) for m in row["models"]],
+            "point": anon(row["text"]),
+            "judges": row["agreement"],
+        }
+        for row in analysis.rows()
+    ]
     # The panel answers exactly as a judge sees them (fenced, defanged), then the merged analysis.
     judged = judging.build_messages(question, {labels[name]: text for name, text in answers.items()})[-1]["content"]
     merged = judging._defang(json.dumps(items, ensure_ascii=False, indent=1))
@@ -110,15 +122,20 @@ def merge(analyses: list[tuple[str, Analysis]]) -> Analysis:
     consensus = [_point(items, agree) for agree, items in groups("consensus")]
     blind = [(items[0].point, agree) for agree, items in groups("blind_spots")]
     # Sections added to the table as text: merged the same way (their agreement is not kept).
-    extra = {s.name: [items[0].point for _, items in groups(s.name)] for s in SECTIONS
-             if s.shape == "text" and s.name != "blind_spots"}
+    extra = {
+        s.name: [items[0].point for _, items in groups(s.name)]
+        for s in SECTIONS
+        if s.shape == "text" and s.name != "blind_spots"
+    }
     return Analysis(
         **extra,
-        consensus=[p.point for p in consensus], consensus_support=consensus,
+        consensus=[p.point for p in consensus],
+        consensus_support=consensus,
         contradictions=[_contradiction(items, agree) for agree, items in groups("contradictions")],
         partial_coverage=[_partial(items, agree) for agree, items in groups("partial_coverage")],
         unique_insights=[_unique(items, agree) for agree, items in groups("unique_insights")],
-        blind_spots=[text for text, _ in blind], blind_spots_agreement=[agree for _, agree in blind],
+        blind_spots=[text for text, _ in blind],
+        blind_spots_agreement=[agree for _, agree in blind],
     )
 
 
@@ -149,15 +166,22 @@ def _partial(items: list[PartialCoverage], agree: Agreement) -> PartialCoverage:
 
 def _unique(items: list[UniqueInsight], agree: Agreement) -> UniqueInsight:
     chosen = next((u for u in items if u.verified), items[0])
-    return items[0].model_copy(update={"quote": chosen.quote, "verified": chosen.verified, "match": chosen.match,
-                                       "agreement": agree})
+    return items[0].model_copy(
+        update={"quote": chosen.quote, "verified": chosen.verified, "match": chosen.match, "agreement": agree}
+    )
 
 
 # -- cost -----------------------------------------------------------------------------------------
 
 
-def extra_estimate(prompt_tokens: int, members: list[str], jurors: Sequence[Member],
-                   prices: dict[str, ModelPrice], *, max_tokens: int | None = None) -> tuple[float, list[str]]:
+def extra_estimate(
+    prompt_tokens: int,
+    members: list[str],
+    jurors: Sequence[Member],
+    prices: dict[str, ModelPrice],
+    *,
+    max_tokens: int | None = None,
+) -> tuple[float, list[str]]:
     """USD a jury adds to a one-judge estimate: every judge after the first, and the chair's synthesis.
 
     The synthesis reads what a judge reads plus the merged analysis and writes about as much.

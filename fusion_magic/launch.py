@@ -31,8 +31,9 @@ def background_server() -> FusionServer | None:
     return _background if _background is not None and _background.running else None
 
 
-def serve_in_background(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, preset: str = "quality",
-                        token: str | None = None) -> FusionServer:
+def serve_in_background(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, preset: str = "quality", token: str | None = None
+) -> FusionServer:
     "Start this process's one background server (`%fusion serve`); it shares the session's cache and ledger."
     global _background
     if (running := background_server()) is not None:
@@ -78,7 +79,8 @@ def serve_magic(magics: Any, rest: str) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="fusion-magic serve",
-        description="Serve deliberation as an OpenAI-compatible model: GET /v1/models, POST /v1/chat/completions.")
+        description="Serve deliberation as an OpenAI-compatible model: GET /v1/models, POST /v1/chat/completions.",
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 8787; 0 picks a free one)")
     parser.add_argument("--preset", default="quality", help="the preset model `fusion` runs (default quality)")

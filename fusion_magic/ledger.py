@@ -30,10 +30,34 @@ if TYPE_CHECKING:
 
 __all__ = ["Ledger", "LedgerEntry", "ledger"]
 
-SUMMARY_COLUMNS = ["time", "kind", "label", "models", "status", "calls", "cache_hits",
-                   "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd", "elapsed_s"]
-DETAIL_COLUMNS = ["entry", "time", "kind", "role", "model", "status", "cached", "prompt_tokens",
-                  "completion_tokens", "cost_usd", "saved_usd", "latency_s"]
+SUMMARY_COLUMNS = [
+    "time",
+    "kind",
+    "label",
+    "models",
+    "status",
+    "calls",
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "saved_usd",
+    "elapsed_s",
+]
+DETAIL_COLUMNS = [
+    "entry",
+    "time",
+    "kind",
+    "role",
+    "model",
+    "status",
+    "cached",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "saved_usd",
+    "latency_s",
+]
 HTML_ROWS = 20  # the notebook table shows the latest calls; to_frame() has them all
 
 
@@ -73,23 +97,48 @@ class LedgerEntry:
 
     def summary(self) -> dict[str, Any]:
         "This entry as one row (SUMMARY_COLUMNS)."
-        return {"time": self.time, "kind": self.kind, "label": self.label, "models": self.models,
-                "status": self.status, "calls": len(self.details), "cache_hits": self.cache_hits,
-                "prompt_tokens": self.tokens("prompt"), "completion_tokens": self.tokens("completion"),
-                "cost_usd": self.cost_usd, "saved_usd": self.saved_usd, "elapsed_s": self.elapsed_s}
+        return {
+            "time": self.time,
+            "kind": self.kind,
+            "label": self.label,
+            "models": self.models,
+            "status": self.status,
+            "calls": len(self.details),
+            "cache_hits": self.cache_hits,
+            "prompt_tokens": self.tokens("prompt"),
+            "completion_tokens": self.tokens("completion"),
+            "cost_usd": self.cost_usd,
+            "saved_usd": self.saved_usd,
+            "elapsed_s": self.elapsed_s,
+        }
 
 
-def _detail(role: str, model: str, status: str, cached: bool, prompt_tokens: int | None,
-            completion_tokens: int | None, cost_usd: float | None, latency_s: float | None,
-            saved_usd: float | None = None) -> dict[str, Any]:
+def _detail(
+    role: str,
+    model: str,
+    status: str,
+    cached: bool,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    cost_usd: float | None,
+    latency_s: float | None,
+    saved_usd: float | None = None,
+) -> dict[str, Any]:
     # A cache hit was not paid for again: its first price is money saved, not spent. Callers may
     # pass that price as saved_usd (Response convention) or as cost_usd of a cached call.
     cost = float(cost_usd or 0.0)
     saved = float(saved_usd or 0.0) or (cost if cached else 0.0)
-    return {"role": role, "model": model, "status": status, "cached": cached,
-            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "cost_usd": 0.0 if cached else cost, "saved_usd": saved if cached else 0.0,
-            "latency_s": latency_s}
+    return {
+        "role": role,
+        "model": model,
+        "status": status,
+        "cached": cached,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_usd": 0.0 if cached else cost,
+        "saved_usd": saved if cached else 0.0,
+        "latency_s": latency_s,
+    }
 
 
 def _label(text: str, width: int = 60) -> str:
@@ -126,8 +175,11 @@ class Ledger:
         """
         primary = getattr(result, "primary", None)
         jury = getattr(result, "jury", None) or []
-        calls = [*((r, "member") for r in result.responses), *((r, "juror") for r in jury),
-                 *((r, role) for r, role in ((result.judge, "judge"), (primary, "primary")) if r is not None)]
+        calls = [
+            *((r, "member") for r in result.responses),
+            *((r, "juror") for r in jury),
+            *((r, role) for r, role in ((result.judge, "judge"), (primary, "primary")) if r is not None),
+        ]
         fresh = self._claim(calls)
         if calls and not fresh:
             return None
@@ -170,27 +222,42 @@ class Ledger:
 
         For a cache hit pass ``cached=True`` and the first price as ``saved_usd`` (or ``cost_usd``).
         """
-        detail = _detail(purpose, model, status, cached, prompt_tokens, completion_tokens, cost_usd,
-                         latency_s, saved_usd)
+        detail = _detail(
+            purpose, model, status, cached, prompt_tokens, completion_tokens, cost_usd, latency_s, saved_usd
+        )
         entry = LedgerEntry(datetime.now(), "call", _label(label or purpose), status, [detail], latency_s)
         return self._add(entry)
 
-    def record_response(
-        self, response: Response, *, purpose: str = "call", label: str = ""
-    ) -> LedgerEntry | None:
+    def record_response(self, response: Response, *, purpose: str = "call", label: str = "") -> LedgerEntry | None:
         """Add a single call from a `Response` (e.g. a rejudge's judge); None if it was already counted."""
         if not self._claim([(response, purpose)]):
             return None
-        return self.record_call(response.model, purpose=purpose, label=label, status=response.status,
-                                prompt_tokens=response.prompt_tokens,
-                                completion_tokens=response.completion_tokens,
-                                cost_usd=response.cost_usd, cached=response.cached,
-                                saved_usd=getattr(response, "saved_usd", None), latency_s=response.latency_s)
+        return self.record_call(
+            response.model,
+            purpose=purpose,
+            label=label,
+            status=response.status,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            cost_usd=response.cost_usd,
+            cached=response.cached,
+            saved_usd=getattr(response, "saved_usd", None),
+            latency_s=response.latency_s,
+        )
 
     @staticmethod
     def _from_response(r: Response, role: str) -> dict[str, Any]:
-        return _detail(role, r.model, r.status, r.cached, r.prompt_tokens, r.completion_tokens,
-                       r.cost_usd, r.latency_s, getattr(r, "saved_usd", None))
+        return _detail(
+            role,
+            r.model,
+            r.status,
+            r.cached,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.cost_usd,
+            r.latency_s,
+            getattr(r, "saved_usd", None),
+        )
 
     def _add(self, entry: LedgerEntry) -> LedgerEntry:
         with self._lock:
@@ -241,8 +308,7 @@ class Ledger:
         entries = self.entries
         if not detail:
             return pd.DataFrame([e.summary() for e in entries], columns=SUMMARY_COLUMNS)
-        rows = [{"entry": i, "time": e.time, "kind": e.kind, **d}
-                for i, e in enumerate(entries) for d in e.details]
+        rows = [{"entry": i, "time": e.time, "kind": e.kind, **d} for i, e in enumerate(entries) for d in e.details]
         return pd.DataFrame(rows, columns=DETAIL_COLUMNS)
 
     def chart(self) -> Figure:
@@ -278,8 +344,9 @@ class Ledger:
         from matplotlib.dates import AutoDateLocator, DateFormatter
 
         ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
-        ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if times[-1] - times[0] < timedelta(days=1)
-                                                   else "%m-%d %H:%M"))
+        ax.xaxis.set_major_formatter(
+            DateFormatter("%H:%M:%S" if times[-1] - times[0] < timedelta(days=1) else "%m-%d %H:%M")
+        )
         fig.autofmt_xdate()
         return fig
 
@@ -288,9 +355,11 @@ class Ledger:
         t = self.totals()
         from ._format import plural
 
-        return (f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
-                f"{_usd(t['cost_usd'])} spent, {_usd(t['saved_usd'])} saved by {plural(t['cache_hits'], 'cache hit')}, "
-                f"{plural(t['tokens'], 'token')}")
+        return (
+            f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
+            f"{_usd(t['cost_usd'])} spent, {_usd(t['saved_usd'])} saved by {plural(t['cache_hits'], 'cache hit')}, "
+            f"{plural(t['tokens'], 'token')}"
+        )
 
     def __repr__(self) -> str:
         return f"<Ledger: {self._totals_line()}>"
@@ -299,17 +368,30 @@ class Ledger:
         from ._format import NO_MATH
 
         entries = self.entries
-        head = "".join(f"<th>{h}</th>" for h in ("time", "kind", "call", "models", "status",
-                                                 "cost", "saved", "hits", "tokens"))
+        head = "".join(
+            f"<th>{h}</th>" for h in ("time", "kind", "call", "models", "status", "cost", "saved", "hits", "tokens")
+        )
         rows = []
         for e in entries[-HTML_ROWS:]:
-            cells = (e.time.strftime("%H:%M:%S"), e.kind, e.label, e.models, e.status, _usd(e.cost_usd),
-                     _usd(e.saved_usd), str(e.cache_hits), f"{e.tokens('prompt') + e.tokens('completion'):,}")
+            cells = (
+                e.time.strftime("%H:%M:%S"),
+                e.kind,
+                e.label,
+                e.models,
+                e.status,
+                _usd(e.cost_usd),
+                _usd(e.saved_usd),
+                str(e.cache_hits),
+                f"{e.tokens('prompt') + e.tokens('completion'):,}",
+            )
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         more = len(entries) - HTML_ROWS
         note = f"<p>{more} earlier calls not shown; see <code>to_frame()</code>.</p>" if more > 0 else ""
-        table = (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                 if entries else "<p>No calls yet.</p>")
+        table = (
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            if entries
+            else "<p>No calls yet.</p>"
+        )
         total = f"<p><b>Total:</b> {html.escape(self._totals_line())}</p>"
         return f'<div class="fusion-ledger {NO_MATH}">{note}{table}{total}</div>'
 

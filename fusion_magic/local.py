@@ -32,8 +32,15 @@ import httpx
 from .errors import ConfigError, FusionError
 
 __all__ = [
-    "MODEL_ID", "LocalServer", "local_base_url", "local_base_urls", "main_local", "model_path", "pool_size",
-    "start_local", "start_local_pool",
+    "MODEL_ID",
+    "LocalServer",
+    "local_base_url",
+    "local_base_urls",
+    "main_local",
+    "model_path",
+    "pool_size",
+    "start_local",
+    "start_local_pool",
 ]
 
 MODEL_ID = "smollm2-135m-instruct"  # the id the server lists; it answers any id with its one model
@@ -82,8 +89,9 @@ def _check_server_installed() -> None:
 class LocalServer:
     """A running local model server: ``base_url`` for an OpenAI-compatible client, ``stop()`` to end it."""
 
-    def __init__(self, process: subprocess.Popen[bytes], port: int, model_file: Path, log_path: Path,
-                 n_ctx: int, threads: int) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, model_file: Path, log_path: Path, n_ctx: int, threads: int
+    ) -> None:
         self.process = process
         self.port = port
         self.model = MODEL_ID
@@ -214,9 +222,22 @@ def _pick_port(port: int | None) -> int:
 
 def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads: int | None = None) -> LocalServer:
     handle, log_name = tempfile.mkstemp(prefix="fusion_magic-local-", suffix=".log")
-    args = ["--model", str(model_file), "--alias", MODEL_ID, "--host", "127.0.0.1", "--port", str(port),
-            "--n-ctx", str(n_ctx), "--threads", str(threads),
-            "--batch-threads", str(batch_threads or _batch_threads())]
+    args = [
+        "--model",
+        str(model_file),
+        "--alias",
+        MODEL_ID,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n-ctx",
+        str(n_ctx),
+        "--threads",
+        str(threads),
+        "--batch-threads",
+        str(batch_threads or _batch_threads()),
+    ]
     if not os.environ.get(MODEL_ENV):
         # SmolLM2's own template is ChatML that adds a default system prompt when none is given;
         # plain ChatML sends exactly the messages we pass.
@@ -225,15 +246,19 @@ def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads
     with os.fdopen(handle, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", _RUN_CHILD, str(_CHILD), *args],
-            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
             cwd=model_file.parent,  # the child's sys.path[0]: no stray .py files to shadow modules
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the server in order
         )
     return LocalServer(process, port, model_file, Path(log_name), n_ctx, threads)
 
 
-def start_local(port: int | None = None, *, n_ctx: int = DEFAULT_N_CTX, threads: int | None = None,
-                timeout: float = START_TIMEOUT) -> LocalServer:
+def start_local(
+    port: int | None = None, *, n_ctx: int = DEFAULT_N_CTX, threads: int | None = None, timeout: float = START_TIMEOUT
+) -> LocalServer:
     """Start the local model server (or return the one already running) and wait until it answers.
 
     The arguments apply only when a server is started; a running server is returned as it is.
@@ -279,8 +304,10 @@ def start_local_pool(size: int, *, timeout: float = START_TIMEOUT) -> list[Local
         _replicas[:] = [r for r in _replicas if r.alive]
         wanted = max(0, size - 1) - len(_replicas)
         share = max(1, _cpus() // max(1, size))
-        fresh = [_launch(first.model_file, _pick_port(None), first.n_ctx, first.threads, batch_threads=share)
-                 for _ in range(wanted)]
+        fresh = [
+            _launch(first.model_file, _pick_port(None), first.n_ctx, first.threads, batch_threads=share)
+            for _ in range(wanted)
+        ]
         try:
             for server in fresh:
                 server.wait_ready(timeout)
@@ -312,8 +339,9 @@ def main_local(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
     parser.add_argument("--n-ctx", type=int, default=DEFAULT_N_CTX, help="context size in tokens")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for generation (default: half the CPUs, 1-4)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for generation (default: half the CPUs, 1-4)"
+    )
     args = parser.parse_args(argv)
     try:
         server = start_local(args.port, n_ctx=args.n_ctx, threads=args.threads)
@@ -327,7 +355,8 @@ def main_local(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         server.stop()
         return 0
-    print(f"error: the local model server exited (code {code}); its log ends with:\n{server.log_tail()}",
-          file=sys.stderr)
+    print(
+        f"error: the local model server exited (code {code}); its log ends with:\n{server.log_tail()}", file=sys.stderr
+    )
     server.stop()
     return 1

@@ -33,8 +33,20 @@ __all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
 
 # The settings a layer may hold; all are `Fusion` keyword names (rows of `settings.SETTINGS`).
 SETTINGS = tuple(s.name for s in MAGIC_SETTINGS)
-SUBCOMMANDS = ("config", "presets", "models", "widget", "costs", "cache", "rejudge", "compare", "diff", "show",
-               "serve", "help")
+SUBCOMMANDS = (
+    "config",
+    "presets",
+    "models",
+    "widget",
+    "costs",
+    "cache",
+    "rejudge",
+    "compare",
+    "diff",
+    "show",
+    "serve",
+    "help",
+)
 
 
 _TRAITS = {str: Unicode, float: Float, int: Integer, bool: Bool}
@@ -80,9 +92,7 @@ class FusionMagics(_SettingTraits):
     @magic_arguments(name="%fusion")
     @_setting_flags
     @argument("--no-cache", action="store_true", default=None, help="neither read nor write the answer cache")
-    @argument(
-        "--refresh", action="store_true", default=None, help="ask again and overwrite the cached answers"
-    )
+    @argument("--refresh", action="store_true", default=None, help="ask again and overwrite the cached answers")
     @argument("-o", "--output", metavar="NAME", help="also bind the result to NAME")
     @argument(
         "--follow-up",

@@ -49,8 +49,9 @@ def build_server(default_preset: str = "quality") -> Any:
         raise ConfigError(f"unknown preset {default_preset!r}; known: {', '.join(sorted(PRESETS))}")
     Fusion(preset=default_preset)  # a missing key fails at start, not at the first call
     # WARNING: the SDK's default (INFO) would log every upstream HTTP request on stderr.
-    server = MCPServer("fusion_magic", instructions="Call `fusion` to have a panel of models deliberate.",
-                       log_level="WARNING")
+    server = MCPServer(
+        "fusion_magic", instructions="Call `fusion` to have a panel of models deliberate.", log_level="WARNING"
+    )
 
     @server.tool(name="fusion", description=DESCRIPTION)
     async def fusion(
@@ -75,8 +76,10 @@ def build_server(default_preset: str = "quality") -> Any:
         data = result.to_dict()
         if result.status not in ("ok", "partial"):
             raise ToolError(f"{result.status}: {result.error}\n{json.dumps(data, ensure_ascii=False)}")
-        return [TextContent(type="text", text=result.answer),
-                TextContent(type="text", text=json.dumps(data, ensure_ascii=False))]
+        return [
+            TextContent(type="text", text=result.answer),
+            TextContent(type="text", text=json.dumps(data, ensure_ascii=False)),
+        ]
 
     return server
 

@@ -72,8 +72,16 @@ _CHUNK_CHARS = 48  # answer text per streamed chunk
 class ApiError(Exception):
     """An error answered in OpenAI's error JSON: ``{"error": {message, type, param, code}}``."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None,
-                 type: str = "invalid_request_error", fusion: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        type: str = "invalid_request_error",
+        fusion: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.type = status, message, code, param, type
         self.fusion = fusion
@@ -82,8 +90,14 @@ class ApiError(Exception):
         return error_body(self.message, code=self.code, param=self.param, type=self.type, fusion=self.fusion)
 
 
-def error_body(message: str, *, code: str | None = None, param: str | None = None,
-               type: str = "invalid_request_error", fusion: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    type: str = "invalid_request_error",
+    fusion: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": {"message": message, "type": type, "param": param, "code": code}}
     if fusion is not None:
         body["fusion"] = fusion
@@ -109,11 +123,18 @@ class ChatRequest:
 
 def model_list(default_preset: str) -> dict[str, Any]:
     "``GET /v1/models``: `fusion` (the default preset) and `fusion/<preset>` for every preset."
+
     def entry(model_id: str, preset: str) -> dict[str, Any]:
         p = PRESETS[preset]
-        return {"id": model_id, "object": "model", "created": 0, "owned_by": "fusion_magic",
-                "description": f"deliberation, preset {preset}: {p.description}".rstrip(": "),
-                "panel": [m.name for m in p.panel], "judge": p.judge.name}
+        return {
+            "id": model_id,
+            "object": "model",
+            "created": 0,
+            "owned_by": "fusion_magic",
+            "description": f"deliberation, preset {preset}: {p.description}".rstrip(": "),
+            "panel": [m.name for m in p.panel],
+            "judge": p.judge.name,
+        }
 
     data = [entry(MODEL, default_preset), *(entry(f"{MODEL}/{name}", name) for name in PRESETS)]
     return {"object": "list", "data": data}
@@ -129,8 +150,13 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
         raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise ApiError(400, "`model` is required: 'fusion', 'fusion/<preset>' (see GET /v1/models), "
-                       "or a model with tools [{\"type\": \"fusion\"}]", param="model", code="model_required")
+        raise ApiError(
+            400,
+            "`model` is required: 'fusion', 'fusion/<preset>' (see GET /v1/models), "
+            'or a model with tools [{"type": "fusion"}]',
+            param="model",
+            code="model_required",
+        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "`messages` must be a non-empty list", param="messages", code="no_messages")
@@ -151,26 +177,45 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
     if model in (MODEL, *ALIASES) or model.startswith(MODEL + "/"):
         settings["preset"] = _preset_of(model, default_preset)
         if index != len(messages) - 1:
-            raise ApiError(400, f"with model {model!r} the last message must be the user's question",
-                           param="messages", code="no_question")
+            raise ApiError(
+                400,
+                f"with model {model!r} the last message must be the user's question",
+                param="messages",
+                code="no_question",
+            )
         own_tools = []  # no primary to call them: the answer is the panel's
     elif fusion_tools:
         settings.update({"preset": default_preset, "tool": model, "judge": model})
         parameters = fusion_tools[0].get("parameters") or {}
         settings.update(_overrides(parameters, "tools[].parameters"))
     else:
-        raise ApiError(400, f"unknown model {model!r}: this server answers 'fusion', 'fusion/<preset>' "
-                       "(GET /v1/models lists them), or any model with tools [{\"type\": \"fusion\"}]",
-                       param="model", code="model_not_found")
+        raise ApiError(
+            400,
+            f"unknown model {model!r}: this server answers 'fusion', 'fusion/<preset>' "
+            '(GET /v1/models lists them), or any model with tools [{"type": "fusion"}]',
+            param="model",
+            code="model_not_found",
+        )
     settings.update(_overrides(body.get("fusion"), "fusion"))
     if settings.get("preset") in FUSION_PRESETS:
         settings["preset"] = FUSION_PRESETS[settings["preset"]]
     if settings.get("preset") not in PRESETS:
-        raise ApiError(400, f"unknown preset {settings.get('preset')!r}; known: {', '.join(PRESETS)}",
-                       param="fusion.preset", code="model_not_found")
+        raise ApiError(
+            400,
+            f"unknown preset {settings.get('preset')!r}; known: {', '.join(PRESETS)}",
+            param="fusion.preset",
+            code="model_not_found",
+        )
     question = text_of(messages[index].get("content")).strip()
-    return ChatRequest(model=model, question=question, messages=messages, settings=settings, stream=stream,
-                       tools=own_tools, tool_choice=_tool_choice(body.get("tool_choice")) if fusion_tools else None)
+    return ChatRequest(
+        model=model,
+        question=question,
+        messages=messages,
+        settings=settings,
+        stream=stream,
+        tools=own_tools,
+        tool_choice=_tool_choice(body.get("tool_choice")) if fusion_tools else None,
+    )
 
 
 def _tool_choice(choice: Any) -> Any:
@@ -181,17 +226,22 @@ def _tool_choice(choice: Any) -> Any:
         return {"type": "function", "function": {"name": "fusion"}}
     if choice in ("auto", "none", "required") or (isinstance(choice, dict) and choice.get("type") == "function"):
         return choice
-    raise ApiError(400, f"`tool_choice` must be auto, none, required or a tool, got {json.dumps(choice)[:80]}",
-                   param="tool_choice")
+    raise ApiError(
+        400, f"`tool_choice` must be auto, none, required or a tool, got {json.dumps(choice)[:80]}", param="tool_choice"
+    )
 
 
 def _preset_of(model: str, default_preset: str) -> str:
     if model in (MODEL, *ALIASES):
         return default_preset
-    preset = model[len(MODEL) + 1:]
+    preset = model[len(MODEL) + 1 :]
     if preset not in PRESETS:
-        raise ApiError(400, f"unknown model {model!r}: no preset {preset!r}; known: "
-                       + ", ".join(f"fusion/{p}" for p in PRESETS), param="model", code="model_not_found")
+        raise ApiError(
+            400,
+            f"unknown model {model!r}: no preset {preset!r}; known: " + ", ".join(f"fusion/{p}" for p in PRESETS),
+            param="model",
+            code="model_not_found",
+        )
     return preset
 
 
@@ -212,8 +262,12 @@ def _overrides(value: Any, where: str) -> dict[str, Any]:
         param = f"{where}.{name}" if where else name
         if name in IGNORED:
             if name == "enabled" and item is False:
-                raise ApiError(400, f"`{param}` is false: this server only deliberates; call the model itself",
-                               param=param, code="invalid_overrides")
+                raise ApiError(
+                    400,
+                    f"`{param}` is false: this server only deliberates; call the model itself",
+                    param=param,
+                    code="invalid_overrides",
+                )
             continue
         if name not in OVERRIDES:
             known = ", ".join(sorted(OVERRIDES))
@@ -235,8 +289,9 @@ def _typed(value: Any, kind: str, param: str) -> Any:
     }[kind]
     if not ok:
         wanted = {"models": "a list of model ids", "integer": "a whole number"}.get(kind, f"a {kind}")
-        raise ApiError(400, f"`{param}` must be {wanted}, got {json.dumps(value)[:80]}", param=param,
-                       code="invalid_overrides")
+        raise ApiError(
+            400, f"`{param}` must be {wanted}, got {json.dumps(value)[:80]}", param=param, code="invalid_overrides"
+        )
     return int(value) if kind == "integer" else value
 
 
@@ -277,17 +332,26 @@ def completion(result: FusionResult, model: str, cid: str | None = None) -> dict
     if calls:
         message["tool_calls"] = calls
     return {
-        "id": cid or completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop",
-                     "logprobs": None}],
+        "id": cid or completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop", "logprobs": None}
+        ],
         "usage": usage(result),
         "fusion": fusion_object(result),
     }
 
 
 def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
 
 
 def answer_chunks(result: FusionResult, model: str, cid: str) -> list[dict[str, Any]]:
@@ -313,5 +377,12 @@ def answer_chunks(result: FusionResult, model: str, cid: str) -> list[dict[str, 
 
 def usage_chunk(result: FusionResult, model: str, cid: str) -> dict[str, Any]:
     "The last chunk: no choices, the ``usage`` totals and the full ``fusion`` object."
-    return {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-            "choices": [], "usage": usage(result), "fusion": fusion_object(result)}
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [],
+        "usage": usage(result),
+        "fusion": fusion_object(result),
+    }

@@ -77,14 +77,19 @@ async def ask(
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             call.cache.record_hit(ckey)  # type: ignore[union-attr]
             call.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
-            return _from_cache(member.name, hit), Completion(content=hit.get("content", ""),
-                                                            tool_calls=hit.get("tool_calls") or [])
+            return _from_cache(member.name, hit), Completion(
+                content=hit.get("content", ""), tool_calls=hit.get("tool_calls") or []
+            )
         try:
             done = await call.client.chat(
-                model, messages, stream=call.stream,
+                model,
+                messages,
+                stream=call.stream,
                 on_delta=(lambda text: tracker.delta(key, text)) if tracker else None,
                 on_retry=(lambda why: call.note(key, state="retrying", note=why, chars=0, chunks=0)),
-                deadline=deadline, billing=billing, **params,
+                deadline=deadline,
+                billing=billing,
+                **params,
             )
         except ProviderError as exc:
             errors.append(str(exc))
@@ -96,8 +101,13 @@ async def ask(
         if call.cache is not None and (accept is None or accept(response.content)):
             call.cache.put(ckey, _record(response, done), secrets=call.client.secrets())
         billing.onto(response)
-        call.note(key, state="done", latency_s=response.latency_s, cost_usd=response.cost_usd,
-                  tokens=response.completion_tokens)
+        call.note(
+            key,
+            state="done",
+            latency_s=response.latency_s,
+            cost_usd=response.cost_usd,
+            tokens=response.completion_tokens,
+        )
         return response, done
     reason = " | ".join(errors)
     call.note(key, state="failed", note=reason)
@@ -126,28 +136,45 @@ def _response(name: str, model: str, done: Completion, prices: dict[str, ModelPr
         cost = cost_from_tokens(price, done.prompt_tokens or 0, done.completion_tokens or 0)
         estimated = cost is not None
     return Response(
-        model=name, content=done.content, latency_s=round(done.latency_s, 4),
-        prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
-        cost_usd=cost, cost_estimated=estimated, served_by=done.served_model or model,
+        model=name,
+        content=done.content,
+        latency_s=round(done.latency_s, 4),
+        prompt_tokens=done.prompt_tokens,
+        completion_tokens=done.completion_tokens,
+        cost_usd=cost,
+        cost_estimated=estimated,
+        served_by=done.served_model or model,
         sources=list(done.sources),
     )
 
 
 def _record(response: Response, done: Completion) -> dict[str, Any]:
     return {
-        "content": response.content, "served_by": response.served_by, "latency_s": response.latency_s,
-        "prompt_tokens": response.prompt_tokens, "completion_tokens": response.completion_tokens,
-        "cost_usd": response.cost_usd, "finish_reason": done.finish_reason, "tool_calls": done.tool_calls,
-        "sources": response.sources, "created_at": time.time(),
+        "content": response.content,
+        "served_by": response.served_by,
+        "latency_s": response.latency_s,
+        "prompt_tokens": response.prompt_tokens,
+        "completion_tokens": response.completion_tokens,
+        "cost_usd": response.cost_usd,
+        "finish_reason": done.finish_reason,
+        "tool_calls": done.tool_calls,
+        "sources": response.sources,
+        "created_at": time.time(),
     }
 
 
 def _from_cache(name: str, hit: dict[str, Any]) -> Response:
     # A cache hit costs nothing now; what it cost when first paid is what it saves.
     return Response(
-        model=name, content=hit.get("content", ""), latency_s=0.0,
-        prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
-        cost_usd=0.0, cached=True, served_by=hit.get("served_by"), saved_usd=hit.get("cost_usd") or 0.0,
+        model=name,
+        content=hit.get("content", ""),
+        latency_s=0.0,
+        prompt_tokens=hit.get("prompt_tokens"),
+        completion_tokens=hit.get("completion_tokens"),
+        cost_usd=0.0,
+        cached=True,
+        served_by=hit.get("served_by"),
+        saved_usd=hit.get("cost_usd") or 0.0,
         first_latency_s=hit.get("latency_s"),
         sources=list(hit.get("sources") or []),
     )
@@ -222,11 +249,18 @@ def merge_calls(name: str, calls: list[Response]) -> Response:
         return sum(values) if values else None
 
     return Response(
-        model=name, content=last.content, status=last.status, error=last.error,
-        latency_s=total("latency_s"), prompt_tokens=total("prompt_tokens"),
-        completion_tokens=total("completion_tokens"), cost_usd=total("cost_usd"),
-        cached=all(c.cached for c in calls), served_by=last.served_by,
-        cost_estimated=any(c.cost_estimated for c in calls), saved_usd=sum(c.saved_usd for c in calls),
+        model=name,
+        content=last.content,
+        status=last.status,
+        error=last.error,
+        latency_s=total("latency_s"),
+        prompt_tokens=total("prompt_tokens"),
+        completion_tokens=total("completion_tokens"),
+        cost_usd=total("cost_usd"),
+        cached=all(c.cached for c in calls),
+        served_by=last.served_by,
+        cost_estimated=any(c.cost_estimated for c in calls),
+        saved_usd=sum(c.saved_usd for c in calls),
         first_latency_s=total("first_latency_s"),
         status_code=last.status_code,
     )

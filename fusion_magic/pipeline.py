@@ -119,8 +119,9 @@ class Fusion:
         self._local = chosen.endpoint == "local" and not base_url
         self.endpoint: Endpoint | None = None
         if not self._local:
-            self.endpoint = resolve_endpoint(base_url, api_key, api_key_env, headers=headers,
-                                             auth_header=auth_header, auth_scheme=auth_scheme)
+            self.endpoint = resolve_endpoint(
+                base_url, api_key, api_key_env, headers=headers, auth_header=auth_header, auth_scheme=auth_scheme
+            )
         strict_ids = self._strict_ids
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
         self.judge = chosen.judge
@@ -144,9 +145,16 @@ class Fusion:
             raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
         if stall_timeout is None:
             raise ConfigError("stall_timeout must be a positive number of seconds, got None")
-        check_settings({"timeout": timeout, "max_cost": max_cost, "stall_timeout": stall_timeout,
-                        "judge_timeout": judge_timeout,
-                        "temperature": temperature, "max_tokens": max_tokens})
+        check_settings(
+            {
+                "timeout": timeout,
+                "max_cost": max_cost,
+                "stall_timeout": stall_timeout,
+                "judge_timeout": judge_timeout,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+            }
+        )
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
@@ -176,8 +184,9 @@ class Fusion:
         return Fusion(**{**self._settings, **changes})
 
     # -- sync facade --------------------------------------------------------------------------
-    def run(self, prompt: str, *, on_tick: Callable[[Tracker], None] | None = None,
-            follow_up_of: FusionResult | None = None) -> FusionResult:
+    def run(
+        self, prompt: str, *, on_tick: Callable[[Tracker], None] | None = None, follow_up_of: FusionResult | None = None
+    ) -> FusionResult:
         """Deliberate on ``prompt`` and return the result (blocking; works inside Jupyter).
 
         On Ctrl-C / kernel interrupt the in-flight requests are cancelled within a second,
@@ -186,8 +195,10 @@ class Fusion:
         """
         tracker = self.tracker()
         with _sync_caller():
-            return run_sync(self.arun(prompt, tracker=tracker, follow_up_of=follow_up_of),
-                            on_tick=(lambda: on_tick(tracker)) if on_tick else None)
+            return run_sync(
+                self.arun(prompt, tracker=tracker, follow_up_of=follow_up_of),
+                on_tick=(lambda: on_tick(tracker)) if on_tick else None,
+            )
 
     def follow_up(self, previous: FusionResult, question: str, **kw: Any) -> FusionResult:
         "Ask this panel ``question`` with ``previous`` (and the turns before it) as context; judged again."
@@ -198,8 +209,9 @@ class Fusion:
         with _sync_caller():
             return run_sync(self.arejudge(result, judge))
 
-    def map(self, prompts: Any, *, concurrency: int = 8, progress: bool = True,
-            max_cost: float | None = None) -> pd.DataFrame:
+    def map(
+        self, prompts: Any, *, concurrency: int = 8, progress: bool = True, max_cost: float | None = None
+    ) -> pd.DataFrame:
         """Deliberate on every prompt; one DataFrame row per prompt (see `fusion_magic.batch`).
 
         ``max_cost`` caps the whole batch: nothing is sent when the estimate for the prompts not
@@ -209,14 +221,16 @@ class Fusion:
         with _sync_caller():
             return run_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
 
-    async def amap(self, prompts: Any, *, concurrency: int = 8, progress: bool = False,
-                   max_cost: float | None = None) -> pd.DataFrame:
+    async def amap(
+        self, prompts: Any, *, concurrency: int = 8, progress: bool = False, max_cost: float | None = None
+    ) -> pd.DataFrame:
         "The async twin of `map` (no progress bar unless asked)."
         from .batch import arun_map
 
         _refuse_nesting()
-        return await on_background(arun_map(self, prompts, concurrency=concurrency, progress=progress,
-                                             max_cost=max_cost))
+        return await on_background(
+            arun_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
+        )
 
     def compare(
         self,
@@ -242,8 +256,16 @@ class Fusion:
         from .compare import run_compare
 
         with _sync_caller():
-            return run_compare(self, prompts, baselines, reference=reference, grader=grader,
-                               concurrency=concurrency, max_cost=max_cost, progress=progress)
+            return run_compare(
+                self,
+                prompts,
+                baselines,
+                reference=reference,
+                grader=grader,
+                concurrency=concurrency,
+                max_cost=max_cost,
+                progress=progress,
+            )
 
     async def acompare(self, prompts: Any, baselines: Any = None, **options: Any) -> Comparison:
         "The async form of `compare` (no progress display)."
@@ -254,8 +276,9 @@ class Fusion:
     # -- async core ---------------------------------------------------------------------------
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
-        return Tracker([m.name for m in self.panel], self.judge.name, deadline_s=self.timeout,
-                       jurors=[m.name for m in self.jury])
+        return Tracker(
+            [m.name for m in self.panel], self.judge.name, deadline_s=self.timeout, jurors=[m.name for m in self.jury]
+        )
 
     async def arun(
         self,
@@ -284,8 +307,7 @@ class Fusion:
         context: list[dict[str, Any]] = []
         if messages is not None:
             context = conversation.panel_context(messages[: conversation.question_index(messages)])
-        chat = Chat(context, list(messages) if messages is not None else None, list(tools or []),
-                    tool_choice or "auto")
+        chat = Chat(context, list(messages) if messages is not None else None, list(tools or []), tool_choice or "auto")
         return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns, chat, _shared)))
 
     @staticmethod
@@ -297,13 +319,13 @@ class Fusion:
         finally:
             _depth.reset(token)
 
-    async def _arun(self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]], chat: Chat,
-                    shared: Call | None = None) -> FusionResult:
+    async def _arun(
+        self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]], chat: Chat, shared: Call | None = None
+    ) -> FusionResult:
         started = time.perf_counter()
         # A batch sets up client, cache and prices once (``shared``); each run has its own tracker.
         call = dataclasses.replace(shared, tracker=tracker, partial=[]) if shared else await self._call(tracker)
-        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns,
-                              verified_only=self.verified_only)
+        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns, verified_only=self.verified_only)
         result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
         try:
             result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
@@ -316,8 +338,11 @@ class Fusion:
             result.responses = call.partial or result.responses
             result.interrupted, result.status, result.failure_reason = True, "interrupted", "cancelled"
             kept = sum(r.ok for r in result.responses)
-            result.error = (f"interrupted: the {kept} answers that arrived are kept (and cached)" if kept
-                            else "interrupted before any answer arrived")
+            result.error = (
+                f"interrupted: the {kept} answers that arrived are kept (and cached)"
+                if kept
+                else "interrupted before any answer arrived"
+            )
             result.elapsed_s = round(time.perf_counter() - started, 4)
             self.last_result = result
             self.ledger.record_fusion(result)  # what arrived was paid for
@@ -346,8 +371,9 @@ class Fusion:
             return
         await self._analyse(call, result, conversation.judge_question(prompt, context), self.judge, self.jury)
 
-    async def _analyse(self, call: Call, result: FusionResult, prompt: str, judge: Member,
-                       jury: tuple[Member, ...]) -> None:
+    async def _analyse(
+        self, call: Call, result: FusionResult, prompt: str, judge: Member, jury: tuple[Member, ...]
+    ) -> None:
         "The judge's verdict, or a jury's (see `fusion_magic.jury`)."
         if jury:
             from .jury import run_jury
@@ -363,8 +389,9 @@ class Fusion:
         aliases |= {r.served_by: r.model for r in answered if r.served_by}
         timeout = self.judge_timeout if self.judge_timeout is not None else self.timeout
         question = followup.judge_question(result.history, prompt) if result.history else prompt
-        outcome = await run_judge(call, judge, question, answered, timeout=timeout,
-                                  max_tokens=self.max_tokens, aliases=aliases, key=key)
+        outcome = await run_judge(
+            call, judge, question, answered, timeout=timeout, max_tokens=self.max_tokens, aliases=aliases, key=key
+        )
         result.judge = merged(judge.name, outcome)
         result.notes += outcome.notes
         if self._local:
@@ -389,12 +416,18 @@ class Fusion:
         tracker = Tracker([r.model for r in result.responses], member.name, jurors=[m.name for m in jury])
         return await on_background(self._nested(self._rejudge(result, member, tracker, jury)))
 
-    async def _rejudge(self, result: FusionResult, member: Member, tracker: Tracker,
-                       jury: tuple[Member, ...] = ()) -> FusionResult:
+    async def _rejudge(
+        self, result: FusionResult, member: Member, tracker: Tracker, jury: tuple[Member, ...] = ()
+    ) -> FusionResult:
         call = await self._call(tracker)
         started = time.perf_counter()
-        fresh = FusionResult(prompt=result.prompt, preset=result.preset, responses=list(result.responses),
-                             history=list(result.history), verified_only=self.verified_only)
+        fresh = FusionResult(
+            prompt=result.prompt,
+            preset=result.preset,
+            responses=list(result.responses),
+            history=list(result.history),
+            verified_only=self.verified_only,
+        )
         fresh._fusion = self  # type: ignore[attr-defined]
         try:
             await self._analyse(call, fresh, result.prompt, member, jury)
@@ -430,22 +463,41 @@ class Fusion:
 
     async def _call(self, tracker: Tracker | None) -> Call:
         endpoint = await self.aendpoint()
-        client = ChatClient(endpoint, transport=self.transport, max_retries=self.max_retries,
-                            stall_timeout=self.stall_timeout, depth=_depth.get())
+        client = ChatClient(
+            endpoint,
+            transport=self.transport,
+            max_retries=self.max_retries,
+            stall_timeout=self.stall_timeout,
+            depth=_depth.get(),
+        )
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.web:
             params["tools"] = [{"type": "openrouter:web_search"}]
-        return Call(client=client, cache=Cache() if self.use_cache else None, refresh=self.refresh,
-                    stream=self.stream, tracker=tracker, params={k: v for k, v in params.items() if v is not None})
+        return Call(
+            client=client,
+            cache=Cache() if self.use_cache else None,
+            refresh=self.refresh,
+            stream=self.stream,
+            tracker=tracker,
+            params={k: v for k, v in params.items() if v is not None},
+        )
 
-    def _messages(self, member: Member, prompt: str, turns: list[dict[str, Any]] | None = None,
-                  context: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def _messages(
+        self,
+        member: Member,
+        prompt: str,
+        turns: list[dict[str, Any]] | None = None,
+        context: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
         "A member's chat: a follow-up's turns, else the caller's context turns, then the prompt."
         system = member.system if member.system is not None else self.system
         if turns:
             return followup.member_messages(member.name, system, turns, prompt)
-        return [*([{"role": "system", "content": system}] if system else []), *(context or []),
-                {"role": "user", "content": prompt}]
+        return [
+            *([{"role": "system", "content": system}] if system else []),
+            *(context or []),
+            {"role": "user", "content": prompt},
+        ]
 
     async def _estimate(self, call: Call, prompt: str) -> float | None:
         "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
@@ -454,8 +506,15 @@ class Fusion:
     async def _tool_mode(self, call: Call, result: FusionResult, chat: Chat) -> None:
         from .tool import run_tool_mode
 
-        await run_tool_mode(self, call, result, messages=chat.messages, tools=chat.tools, context=chat.context,
-                            tool_choice=chat.tool_choice)
+        await run_tool_mode(
+            self,
+            call,
+            result,
+            messages=chat.messages,
+            tools=chat.tools,
+            context=chat.context,
+            tool_choice=chat.tool_choice,
+        )
 
 
 def panel_failure(responses: list[Response]) -> str:

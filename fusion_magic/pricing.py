@@ -120,8 +120,14 @@ class ModelPrice:
 class Models(dict[str, ModelPrice]):
     """Model id -> `ModelPrice`, plus where the list came from (``stale`` = an old copy, fetch failed)."""
 
-    def __init__(self, items: Iterable[tuple[str, ModelPrice]] = (), *, fetched_at: float | None = None,
-                 stale: bool = False, note: str = "") -> None:
+    def __init__(
+        self,
+        items: Iterable[tuple[str, ModelPrice]] = (),
+        *,
+        fetched_at: float | None = None,
+        stale: bool = False,
+        note: str = "",
+    ) -> None:
         super().__init__(items)
         self.fetched_at = fetched_at
         self.stale = stale
@@ -165,8 +171,7 @@ def _read_file(path: os.PathLike[str]) -> tuple[float, list[ModelPrice]] | None:
     return fetched_at, models
 
 
-def _write_file(path: os.PathLike[str], base_url: str, body: Any, fetched_at: float,
-                models: list[ModelPrice]) -> None:
+def _write_file(path: os.PathLike[str], base_url: str, body: Any, fetched_at: float, models: list[ModelPrice]) -> None:
     tmp = f"{os.fspath(path)}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(tmp), exist_ok=True)
@@ -179,12 +184,7 @@ def _write_file(path: os.PathLike[str], base_url: str, body: Any, fetched_at: fl
 
 
 async def load_models(
-    http: httpx.AsyncClient,
-    base_url: str,
-    headers: Mapping[str, str],
-    *,
-    refresh: bool = False,
-    max_age: float = 86400,
+    http: httpx.AsyncClient, base_url: str, headers: Mapping[str, str], *, refresh: bool = False, max_age: float = 86400
 ) -> Models:
     """GET ``{base_url}/models`` as `Models`, using the on-disk copy while it is younger than ``max_age``.
 
@@ -201,8 +201,11 @@ async def load_models(
     try:
         response = await http.get(f"{base_url.rstrip('/')}/models", headers=dict(headers))
         if response.status_code >= 400:
-            raise ProviderError(f"GET {label}/models answered HTTP {response.status_code}",
-                                status_code=response.status_code, retryable=response.status_code >= 500)
+            raise ProviderError(
+                f"GET {label}/models answered HTTP {response.status_code}",
+                status_code=response.status_code,
+                retryable=response.status_code >= 500,
+            )
         body = response.json()
         models = _parse(body)
     except (httpx.HTTPError, ValueError, ProviderError) as exc:
@@ -211,8 +214,9 @@ async def load_models(
         if saved is None:
             if isinstance(exc, ProviderError):
                 raise
-            raise ProviderError(f"could not load the model list from {label}/models ({reason}); "
-                                "check the base URL and your connection") from None
+            raise ProviderError(
+                f"could not load the model list from {label}/models ({reason}); check the base URL and your connection"
+            ) from None
         age_h = (time.time() - saved[0]) / 3600
         note = f"could not refresh model prices from {label} ({reason}); using a copy from {age_h:.0f} h ago"
         warnings.warn(note, PricingWarning, stacklevel=2)
@@ -300,8 +304,7 @@ def estimate(
     expected = min(expected_completion, max_tokens) if max_tokens else expected_completion
 
     def run(completion: int) -> tuple[list[tuple[str, float | None]], tuple[str, float | None]]:
-        per_member = [(m, cost_from_tokens(find_price(prices, m), prompt_tokens, completion))
-                      for m in members]
+        per_member = [(m, cost_from_tokens(find_price(prices, m), prompt_tokens, completion)) for m in members]
         judge_in = prompt_tokens + completion * len(members) + JUDGE_OVERHEAD_TOKENS
         return per_member, (judge, cost_from_tokens(find_price(prices, judge), judge_in, 2 * completion))
 
@@ -312,6 +315,13 @@ def estimate(
     low = add_up(*run(max(1, expected // 4)))
     high = add_up(*run(max_tokens if max_tokens else 3 * expected))
     unknown = list(dict.fromkeys(m for m, c in [*mid_members, mid_judge] if c is None))
-    return Estimate(members=mid_members, judge=mid_judge, total=add_up(mid_members, mid_judge),
-                    low=low, high=high, unknown=unknown,
-                    prompt_tokens=prompt_tokens, completion_tokens=expected)
+    return Estimate(
+        members=mid_members,
+        judge=mid_judge,
+        total=add_up(mid_members, mid_judge),
+        low=low,
+        high=high,
+        unknown=unknown,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=expected,
+    )

@@ -23,6 +23,7 @@ def juror_key(i: int) -> str:
     "The progress key of the i-th judge of a jury: the chair (0) is the judge line."
     return JUDGE if i == 0 else f"{JUDGE}{i + 1}"
 
+
 State = Literal["waiting", "streaming", "retrying", "done", "cached", "failed", "timed_out", "cancelled", "skipped"]
 FINAL = frozenset(s.word for s in PROGRESS_STATES if s.final)
 # One colour per state, shared by the live progress and the widget's status lines.
@@ -92,7 +93,11 @@ class Tracker:
     """Thread-safe states of the panel members and the judge, with a change counter."""
 
     def __init__(
-        self, members: list[str], judge: str, estimate_usd: float | None = None, deadline_s: float | None = None,
+        self,
+        members: list[str],
+        judge: str,
+        estimate_usd: float | None = None,
+        deadline_s: float | None = None,
         jurors: list[str] | tuple[str, ...] = (),
     ) -> None:
         self._lock = threading.Lock()
@@ -123,8 +128,9 @@ class Tracker:
         "Count one streamed fragment of ``text``."
         with self._lock:
             state = self._states.get(name) or MemberState(name)
-            self._states[name] = replace(state, state="streaming", chunks=state.chunks + 1,
-                                         chars=state.chars + len(text))
+            self._states[name] = replace(
+                state, state="streaming", chunks=state.chunks + 1, chars=state.chars + len(text)
+            )
             self.version += 1
 
     def cancel_pending(self, note: str) -> None:

@@ -13,13 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import _evidence_view as ev
 from . import _format as f
 from ._html import render_html, section_items, wrap
-from ._markdown import (
-    clean_line,
-    inline_markdown,
-    markdown_to_safe_html,
-    neutralize_markdown,
-    plain_markdown,
-)
+from ._markdown import clean_line, inline_markdown, markdown_to_safe_html, neutralize_markdown, plain_markdown
 from .result import Quote, quotes_of
 from .sections import shape_of
 
@@ -126,15 +120,13 @@ def _md(result: Any) -> str:
         out += [f"> **The judge failed**{why}. {f.REJUDGE_HINT}.", ""]
         raw = f.attr(result, "judge_raw")
         if raw:
-            out += [
-                "Raw judge output:",
-                "",
-                neutralize_markdown(raw, where="result.judge_raw", quote=True),
-                "",
-            ]
+            out += ["Raw judge output:", "", neutralize_markdown(raw, where="result.judge_raw", quote=True), ""]
     if status == "interrupted":
-        out += [f"> **Interrupted**: {plain_markdown(error or 'interrupted', 2000)}. "
-                "The judge did not run; re-run to resume.", ""]
+        out += [
+            f"> **Interrupted**: {plain_markdown(error or 'interrupted', 2000)}. "
+            "The judge did not run; re-run to resume.",
+            "",
+        ]
     tool = f.tool_line(result)
     if tool:
         out += [f"*{plain_markdown(tool, 300)}.*", ""]

@@ -39,8 +39,15 @@ __all__ = [
 Status = Literal["ok", "partial", "judge_failed", "error", "interrupted"]
 # OpenRouter Fusion's failure codes (its tool result's `failure_reason`), as `FusionResult.failure_reason`.
 FAILURE_REASONS = (
-    "all_panels_failed", "rate_limited", "insufficient_credits", "invalid_model", "cancelled",
-    "judge_not_valid_json", "judge_schema_mismatch", "judge_upstream_error", "judge_empty_completion",
+    "all_panels_failed",
+    "rate_limited",
+    "insufficient_credits",
+    "invalid_model",
+    "cancelled",
+    "judge_not_valid_json",
+    "judge_schema_mismatch",
+    "judge_upstream_error",
+    "judge_empty_completion",
     "unexpected_error",
 )
 ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
@@ -106,21 +113,29 @@ class _Analysis(BaseModel):
         items = data.get("consensus") if isinstance(data, dict) and cls.SPLIT_CONSENSUS else None
         if not isinstance(items, list) or not any(isinstance(i, dict) for i in items):
             return data
-        points = [Point(point=i, members=[]) if isinstance(i, str)
-                  else Point(point=str(i.get("point") or i.get("text") or ""), members=i.get("support") or [])
-                  for i in items if isinstance(i, (str, dict))]
+        points = [
+            Point(point=i, members=[])
+            if isinstance(i, str)
+            else Point(point=str(i.get("point") or i.get("text") or ""), members=i.get("support") or [])
+            for i in items
+            if isinstance(i, (str, dict))
+        ]
         return {**data, "consensus": [p.point for p in points], "consensus_support": points}
 
     def items(self, section: str) -> list[Any]:
         "The items of ``section`` as objects: consensus points and blind spots as `Point`."
         if section == "consensus":
             support = self.consensus_support
-            return [support[i] if i < len(support) and support[i].point == text else Point(point=text)
-                    for i, text in enumerate(self.consensus)]
+            return [
+                support[i] if i < len(support) and support[i].point == text else Point(point=text)
+                for i, text in enumerate(self.consensus)
+            ]
         if shape_of(section) == "text":  # text items as points, with their jury agreement if any
             agree = self.blind_spots_agreement if section == "blind_spots" else []
-            return [Point(point=text, agreement=agree[i] if i < len(agree) else None)
-                    for i, text in enumerate(getattr(self, section))]
+            return [
+                Point(point=text, agreement=agree[i] if i < len(agree) else None)
+                for i, text in enumerate(getattr(self, section))
+            ]
         return list(getattr(self, section))
 
     @property
@@ -130,12 +145,16 @@ class _Analysis(BaseModel):
 
     def verified(self) -> Analysis:
         "A copy without unverified attributions; items left with no verified evidence are dropped."
+
         def keep(quotes: list[Any]) -> list[Any]:
             return [q for q in quotes if q.verified]
 
         # A point whose supporters were named but none verified goes; one that names nobody stays.
-        support = [p.model_copy(update={"members": keep(p.members)}) for p in self.items("consensus")
-                   if not p.members or keep(p.members)]
+        support = [
+            p.model_copy(update={"members": keep(p.members)})
+            for p in self.items("consensus")
+            if not p.members or keep(p.members)
+        ]
         contradictions = [c.model_copy(update={"stances": keep(c.stances)}) for c in self.contradictions]
         partial = []
         for p in self.partial_coverage:
@@ -143,9 +162,12 @@ class _Analysis(BaseModel):
             if quotes:
                 partial.append(p.model_copy(update={"quotes": quotes, "models": [q.model for q in quotes]}))
         changed = dict(
-            consensus=[p.point for p in support], consensus_support=support,
-            contradictions=[c for c in contradictions if len(c.stances) >= 2], partial_coverage=partial,
-            unique_insights=keep(self.unique_insights), blind_spots=list(self.blind_spots),
+            consensus=[p.point for p in support],
+            consensus_support=support,
+            contradictions=[c for c in contradictions if len(c.stances) >= 2],
+            partial_coverage=partial,
+            unique_insights=keep(self.unique_insights),
+            blind_spots=list(self.blind_spots),
             blind_spots_agreement=list(self.blind_spots_agreement),
         )
         # Sections without attributions (any added to the table) are kept as they are.
@@ -180,9 +202,17 @@ class _Analysis(BaseModel):
                 else:
                     quote = "\n".join(f"{q.model}: {q.quote}" for q in quotes if q.quote)
                 agreement = getattr(item, "agreement", None)
-                rows.append({"section": section, "models": models, "text": text, "support": support,
-                             "quote": quote or None, "verified": all(q.verified for q in quotes) if quotes else None,
-                             "agreement": str(agreement) if agreement else None})
+                rows.append(
+                    {
+                        "section": section,
+                        "models": models,
+                        "text": text,
+                        "support": support,
+                        "quote": quote or None,
+                        "verified": all(q.verified for q in quotes) if quotes else None,
+                        "agreement": str(agreement) if agreement else None,
+                    }
+                )
         return rows
 
     def to_frame(self, verified_only: bool = False) -> pd.DataFrame:
@@ -197,8 +227,13 @@ class _Analysis(BaseModel):
 
 
 # What one item of a section is, by its shape (`fusion_magic.sections`).
-ITEM_TYPES: dict[Shape, Any] = {"text": str, "supported": str, "stances": Contradiction,
-                                "members": PartialCoverage, "member": UniqueInsight}
+ITEM_TYPES: dict[Shape, Any] = {
+    "text": str,
+    "supported": str,
+    "stances": Contradiction,
+    "members": PartialCoverage,
+    "member": UniqueInsight,
+}
 
 if TYPE_CHECKING:
     Analysis = _Analysis
@@ -209,8 +244,7 @@ else:
         "Analysis",
         __base__=_Analysis,
         __module__=__name__,
-        **{s.name: (list[ITEM_TYPES[s.shape]], Field(default_factory=list, description=s.description))
-           for s in TABLE},
+        **{s.name: (list[ITEM_TYPES[s.shape]], Field(default_factory=list, description=s.description)) for s in TABLE},
         consensus_support=(SkipJsonSchema[list[Point]], Field(default_factory=list)),
         blind_spots_agreement=(SkipJsonSchema[list[Agreement | None]], Field(default_factory=list)),
     )
@@ -339,8 +373,10 @@ class FusionResult:
     @property
     def failed_models(self) -> list[dict[str, Any]]:
         "Fusion's `failed_models`: one {model, error, status_code} per member without an answer."
-        return [{"model": r.model, "error": r.error or r.status, "status_code": r.status_code, "status": r.status}
-                for r in self.failed]
+        return [
+            {"model": r.model, "error": r.error or r.status, "status_code": r.status_code, "status": r.status}
+            for r in self.failed
+        ]
 
     @property
     def sources(self) -> list[dict[str, str]]:
@@ -411,8 +447,18 @@ class FusionResult:
         "One row per panel member: model, content, status, error, latency_s, tokens, cost_usd, cached."
         import pandas as pd
 
-        columns = ["model", "content", "status", "error", "latency_s", "prompt_tokens",
-                   "completion_tokens", "cost_usd", "cached", "served_by"]
+        columns = [
+            "model",
+            "content",
+            "status",
+            "error",
+            "latency_s",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "cached",
+            "served_by",
+        ]
         return pd.DataFrame([{c: getattr(r, c) for c in columns} for r in self.responses], columns=columns)
 
     # -- display ------------------------------------------------------------------------------

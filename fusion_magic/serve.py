@@ -64,12 +64,14 @@ class FusionServer:
     >>> server.stop()
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, preset: str = "quality",
-                 token: str | None = None) -> None:
+    def __init__(
+        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, preset: str = "quality", token: str | None = None
+    ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         if not _is_loopback(host) and not token:
-            raise ConfigError(f"refusing to serve on {host} without a token: set --token or {TOKEN_ENV} "
-                              "(or bind 127.0.0.1)")
+            raise ConfigError(
+                f"refusing to serve on {host} without a token: set --token or {TOKEN_ENV} (or bind 127.0.0.1)"
+            )
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
         Fusion(preset=preset)  # a missing key or a bad endpoint fails now, not at the first request
@@ -149,9 +151,14 @@ class FusionServer:
                 return self._error_response(exc)
             except web.HTTPException as exc:  # unknown path, wrong method
                 code = "not_found" if exc.status == 404 else "method_not_allowed" if exc.status == 405 else None
-                return self._error_response(api.ApiError(
-                    exc.status, f"{exc.reason}: {request.method} {request.path} (this server has GET /v1/models "
-                    "and POST /v1/chat/completions)", code=code))
+                return self._error_response(
+                    api.ApiError(
+                        exc.status,
+                        f"{exc.reason}: {request.method} {request.path} (this server has GET /v1/models "
+                        "and POST /v1/chat/completions)",
+                        code=code,
+                    )
+                )
 
         return errors
 
@@ -167,8 +174,12 @@ class FusionServer:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
             why = "missing" if not given else "wrong"
-            raise api.ApiError(401, f"{why} token: send Authorization: Bearer <the server's token>",
-                               code="invalid_api_key", type="authentication_error")
+            raise api.ApiError(
+                401,
+                f"{why} token: send Authorization: Bearer <the server's token>",
+                code="invalid_api_key",
+                type="authentication_error",
+            )
 
     async def _models(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -190,15 +201,22 @@ class FusionServer:
         try:
             fusion = Fusion(**chat.settings)
         except MissingKeyError as exc:
-            raise api.ApiError(500, f"server misconfigured: {exc}", code="server_misconfigured",
-                               type="server_error") from None
+            raise api.ApiError(
+                500, f"server misconfigured: {exc}", code="server_misconfigured", type="server_error"
+            ) from None
         except ConfigError as exc:
             raise api.ApiError(400, str(exc), code="invalid_overrides") from None
         self.requests += 1
         tracker = fusion.tracker()
         task = asyncio.ensure_future(
-            fusion.arun(chat.question, tracker=tracker, messages=chat.messages, tools=chat.tools or None,
-                        tool_choice=chat.tool_choice))
+            fusion.arun(
+                chat.question,
+                tracker=tracker,
+                messages=chat.messages,
+                tools=chat.tools or None,
+                tool_choice=chat.tool_choice,
+            )
+        )
         try:
             if chat.stream:
                 return await self._stream(request, chat, task, tracker)
@@ -212,8 +230,9 @@ class FusionServer:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _stream(self, request: web.Request, chat: api.ChatRequest, task: asyncio.Future[Any],
-                      tracker: Tracker) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, chat: api.ChatRequest, task: asyncio.Future[Any], tracker: Tracker
+    ) -> web.StreamResponse:
         from aiohttp import web
 
         # Hold the 200 until the first call starts (the budget check has passed) or a moment has
@@ -224,8 +243,9 @@ class FusionServer:
             await asyncio.wait({task}, timeout=0.02)
         if task.done():
             await _outcome(task)  # raises an ApiError for a refused request
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
         await resp.prepare(request)
         panel = ", ".join(tracker.members)
         await resp.write(f": fusion deliberating: {panel}; judge {tracker.judge_name}\n\n".encode())
@@ -264,8 +284,16 @@ def web_response(body: dict[str, Any]) -> web.Response:
 
 def _log_result(chat: api.ChatRequest, result: Any) -> None:
     answered = sum(r.ok for r in result.responses)
-    log.info("%s%s: %s, %d/%d members answered, %.2f s, $%.4f", chat.model, " (stream)" if chat.stream else "",
-             result.status, answered, len(result.responses), result.elapsed_s, result.cost_usd)
+    log.info(
+        "%s%s: %s, %d/%d members answered, %.2f s, $%.4f",
+        chat.model,
+        " (stream)" if chat.stream else "",
+        result.status,
+        answered,
+        len(result.responses),
+        result.elapsed_s,
+        result.cost_usd,
+    )
 
 
 def _check_depth(request: web.Request) -> None:
@@ -279,8 +307,11 @@ def _check_depth(request: web.Request) -> None:
             raise api.ApiError(400, f"{name} must be a whole number, got {value[:20]!r}", param=name) from None
         if depth >= 1:
             raise api.ApiError(
-                400, f"fusion_invocation_capped: this request comes from inside a deliberation ({name}: {depth}); "
-                "fusion does not start another one", code="fusion_invocation_capped")
+                400,
+                f"fusion_invocation_capped: this request comes from inside a deliberation ({name}: {depth}); "
+                "fusion does not start another one",
+                code="fusion_invocation_capped",
+            )
 
 
 async def _outcome(task: asyncio.Future[Any]) -> Any:
@@ -297,8 +328,9 @@ async def _outcome(task: asyncio.Future[Any]) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - one line to the client, the traceback to the log
         log.exception("deliberation failed")
-        raise api.ApiError(500, f"internal error: {type(exc).__name__}", code="unexpected_error",
-                           type="server_error") from None
+        raise api.ApiError(
+            500, f"internal error: {type(exc).__name__}", code="unexpected_error", type="server_error"
+        ) from None
 
 
 def _progress(tracker: Tracker, shown: dict[str, tuple[str, str]]) -> list[str]:

@@ -58,8 +58,9 @@ async def run_tool_mode(
     primary = Member(fusion.tool or "")
     tools = list(tools or [])
     messages = list(messages) if messages is not None else [{"role": "user", "content": result.prompt}]
-    first, done = await ask(call, primary, messages, key=primary.name, tools=[FUSION_TOOL, *tools],
-                            tool_choice=tool_choice)
+    first, done = await ask(
+        call, primary, messages, key=primary.name, tools=[FUSION_TOOL, *tools], tool_choice=tool_choice
+    )
     calls = [first]
     tool_calls = [c for c in (done.tool_calls if done else []) if c.get("name") == "fusion"]
     result.tool = {"primary": primary.model, "called": bool(tool_calls), "question": None}
@@ -76,16 +77,32 @@ async def run_tool_mode(
             payload = {"status": result.status, "answer": result.answer, "analysis": result.analysis.model_dump()}
             follow = [
                 *messages,
-                {"role": "assistant", "content": first.content or None, "tool_calls": [{
-                    "id": tool_calls[0].get("id") or "call_fusion", "type": "function",
-                    "function": {"name": "fusion", "arguments": tool_calls[0].get("arguments") or "{}"},
-                }]},
-                {"role": "tool", "tool_call_id": tool_calls[0].get("id") or "call_fusion",
-                 "content": json.dumps(payload, ensure_ascii=False)},
+                {
+                    "role": "assistant",
+                    "content": first.content or None,
+                    "tool_calls": [
+                        {
+                            "id": tool_calls[0].get("id") or "call_fusion",
+                            "type": "function",
+                            "function": {"name": "fusion", "arguments": tool_calls[0].get("arguments") or "{}"},
+                        }
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": tool_calls[0].get("id") or "call_fusion",
+                    "content": json.dumps(payload, ensure_ascii=False),
+                },
             ]
             # The panel has spoken: the caller's tools stay available, `fusion` is not offered again.
-            final, final_done = await ask(call, primary, follow, key=primary.name, tools=tools or [FUSION_TOOL],
-                                          tool_choice="auto" if tools else "none")
+            final, final_done = await ask(
+                call,
+                primary,
+                follow,
+                key=primary.name,
+                tools=tools or [FUSION_TOOL],
+                tool_choice="auto" if tools else "none",
+            )
             calls.append(final)
             if final.ok:
                 result.answer = final.content
@@ -98,8 +115,11 @@ def _hand_back(result: FusionResult, done: Any) -> None:
     calls = [c for c in (done.tool_calls if done else []) if c.get("name") != "fusion"]
     if calls and result.tool is not None:
         result.tool["tool_calls"] = [
-            {"id": c.get("id") or f"call_{i}", "type": "function",
-             "function": {"name": c.get("name") or "", "arguments": c.get("arguments") or "{}"}}
+            {
+                "id": c.get("id") or f"call_{i}",
+                "type": "function",
+                "function": {"name": c.get("name") or "", "arguments": c.get("arguments") or "{}"},
+            }
             for i, c in enumerate(calls)
         ]
 

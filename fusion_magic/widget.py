@@ -50,8 +50,16 @@ class FusionWidget(widgets.VBox):
         ui.wait()                             # the FusionResult (also ui.result)
     """
 
-    def __init__(self, preset: str = "quality", panel: str | list[str] | None = None, judge: str | None = None,
-                 *, timeout: float = DEFAULTS["timeout"], models_timeout: float = 10.0, **fusion_kwargs: Any) -> None:
+    def __init__(
+        self,
+        preset: str = "quality",
+        panel: str | list[str] | None = None,
+        judge: str | None = None,
+        *,
+        timeout: float = DEFAULTS["timeout"],
+        models_timeout: float = 10.0,
+        **fusion_kwargs: Any,
+    ) -> None:
         get_preset(preset)  # an unknown preset is a user mistake: fail here, before any widget exists
         self._fusion_kwargs = fusion_kwargs
         self.future: concurrent.futures.Future[FusionResult | None] | None = None
@@ -63,19 +71,24 @@ class FusionWidget(widgets.VBox):
         self._saved_outputs: list[Any] = []  # display handles: where finished results go as outputs
 
         self.prompt = widgets.Textarea(placeholder="Ask the panel…", rows=4, layout=widgets.Layout(width="100%"))
-        self.preset = widgets.ToggleButtons(options=list(PRESETS), value=preset, description="Preset",
-                                            tooltips=[p.description for p in PRESETS.values()])
-        self.panel = widgets.SelectMultiple(options=[], rows=8, description="Panel",
-                                            layout=widgets.Layout(width="60%"))
+        self.preset = widgets.ToggleButtons(
+            options=list(PRESETS),
+            value=preset,
+            description="Preset",
+            tooltips=[p.description for p in PRESETS.values()],
+        )
+        self.panel = widgets.SelectMultiple(options=[], rows=8, description="Panel", layout=widgets.Layout(width="60%"))
         self.judge = widgets.Dropdown(options=[], description="Judge", layout=widgets.Layout(width="95%"))
-        self.timeout = widgets.BoundedFloatText(value=timeout, min=1, max=3600, step=10,
-                                                description="Timeout (s)", tooltip="per-member deadline")
+        self.timeout = widgets.BoundedFloatText(
+            value=timeout, min=1, max=3600, step=10, description="Timeout (s)", tooltip="per-member deadline"
+        )
         self.models_note = widgets.HTML()
         # HTML, not Label: a Label is typeset by MathJax, and two dollar amounts would become maths.
         self.estimate_label = widgets.HTML()
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
-                                          tooltip="cancel; the answers that arrived are kept")
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", disabled=True, tooltip="cancel; the answers that arrived are kept"
+        )
         self.error_label = widgets.HTML()
         self.status = widgets.HTML()
         self.answer = widgets.HTML()
@@ -95,13 +108,21 @@ class FusionWidget(widgets.VBox):
         self.run_button.on_click(lambda _button: self.run())
         self.stop_button.on_click(lambda _button: self.stop())
         self._update_estimate()
-        super().__init__([
-            self.prompt, self.preset,
-            widgets.HBox([self.panel, widgets.VBox([self.judge, self.timeout], layout=widgets.Layout(width="40%"))]),
-            self.models_note,
-            widgets.HBox([self.run_button, self.stop_button, self.estimate_label]),
-            self.error_label, self.status, self.answer, self.sections,
-        ])
+        super().__init__(
+            [
+                self.prompt,
+                self.preset,
+                widgets.HBox(
+                    [self.panel, widgets.VBox([self.judge, self.timeout], layout=widgets.Layout(width="40%"))]
+                ),
+                self.models_note,
+                widgets.HBox([self.run_button, self.stop_button, self.estimate_label]),
+                self.error_label,
+                self.status,
+                self.answer,
+                self.sections,
+            ]
+        )
 
     # -- display -----------------------------------------------------------------------------
     def _ipython_display_(self) -> None:
@@ -185,8 +206,9 @@ class FusionWidget(widgets.VBox):
         if not panel or not judge:
             self._set_estimate("choose a panel and a judge")
             return
-        est = estimate(count_tokens(self.prompt.value), panel, judge, self.prices,
-                       max_tokens=self._fusion_kwargs.get("max_tokens"))
+        est = estimate(
+            count_tokens(self.prompt.value), panel, judge, self.prices, max_tokens=self._fusion_kwargs.get("max_tokens")
+        )
         if len(est.unknown) == len({*panel, judge}):
             text = "unknown (no prices for these models)"
         else:
@@ -230,8 +252,9 @@ class FusionWidget(widgets.VBox):
             return None
         preset, panel, judge = self._choices()
         # None removes a default, so an earlier `%fusion config --panel` does not outlive this choice.
-        session.set_defaults(preset=preset, panel=",".join(panel) if panel else None, judge=judge,
-                             timeout=fusion.timeout)
+        session.set_defaults(
+            preset=preset, panel=",".join(panel) if panel else None, judge=judge, timeout=fusion.timeout
+        )
         self._result, self._stop_requested = None, False
         self.answer.value, self.sections.children = "", ()
         self.tracker = fusion.tracker()
@@ -322,15 +345,22 @@ class FusionWidget(widgets.VBox):
                 bad = sum(not q.verified for item in items for q in quotes_of(item))
                 title = f"{SECTION_TITLES[name]} ({len(items)})" + (f" · ⚠ {bad} unverified" if bad else "")
                 sections.append(_section(title, section_body(name, items), open_=bool(items)))
-        sections += [_section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
-                     for i, r in enumerate(result.responses)]
-        sections += [_section(_response_title(r, "juror · "),
-                              call_body(r, f"result.jury[{i}].content", as_markdown=False))
-                     for i, r in enumerate(result.jury)]
+        sections += [
+            _section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
+            for i, r in enumerate(result.responses)
+        ]
+        sections += [
+            _section(_response_title(r, "juror · "), call_body(r, f"result.jury[{i}].content", as_markdown=False))
+            for i, r in enumerate(result.jury)
+        ]
         if result.judge is not None:
             prefix = "chair · " if result.jury else "judge · "
-            sections.append(_section(_response_title(result.judge, prefix),
-                                     call_body(result.judge, "result.judge.content", as_markdown=False)))
+            sections.append(
+                _section(
+                    _response_title(result.judge, prefix),
+                    call_body(result.judge, "result.judge.content", as_markdown=False),
+                )
+            )
         self.sections.children = tuple(sections)
         for handle in self._saved_outputs:  # the result as an ordinary output, kept when the notebook is saved
             handle.update(result)

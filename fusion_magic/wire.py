@@ -177,8 +177,10 @@ class _Stream:
         # Joined before repair: the two halves of an emoji may arrive in different chunks.
         self.done.content = repair_text("".join(self.parts))
         self.done.reasoning = repair_text(self.done.reasoning)
-        self.done.tool_calls = [{k: repair_text(v) if isinstance(v, str) else v for k, v in self.tools[i].items()}
-                                for i in sorted(self.tools)]
+        self.done.tool_calls = [
+            {k: repair_text(v) if isinstance(v, str) else v for k, v in self.tools[i].items()}
+            for i in sorted(self.tools)
+        ]
         return self.done
 
 
@@ -198,7 +200,10 @@ def repair_text(text: str) -> str:
 def billed(error: ProviderError, done: Completion) -> ProviderError:
     "``error`` carrying what the server billed for the call that failed (from its usage block)."
     error.cost_usd, error.prompt_tokens, error.completion_tokens = (
-        done.cost_usd, done.prompt_tokens, done.completion_tokens)
+        done.cost_usd,
+        done.prompt_tokens,
+        done.completion_tokens,
+    )
     return error
 
 
@@ -226,8 +231,11 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
         generation_id=data.get("id"),
         reasoning=repair_text(message.get("reasoning") or ""),
         tool_calls=[
-            {"id": c.get("id"), "name": repair_text((c.get("function") or {}).get("name", "")),
-             "arguments": repair_text((c.get("function") or {}).get("arguments", ""))}
+            {
+                "id": c.get("id"),
+                "name": repair_text((c.get("function") or {}).get("name", "")),
+                "arguments": repair_text((c.get("function") or {}).get("arguments", "")),
+            }
             for c in message.get("tool_calls") or []
         ],
     )
@@ -293,8 +301,7 @@ def error_from(
 
 def names_response_format(message: str) -> bool:
     "True when an error message is about the request's structured-output setting."
-    return bool(re.search(r"response_format|json_schema|json_object|structured.output|response.format",
-                          message, re.I))
+    return bool(re.search(r"response_format|json_schema|json_object|structured.output|response.format", message, re.I))
 
 
 def _key_hint(source: str | None) -> str:

@@ -25,6 +25,7 @@ def interrupt_when(ready: Callable[[], bool], *, after: float, limit: float = 10
 
     Gives up after ``limit`` seconds without interrupting, so a slow run cannot hit a later test.
     """
+
     def watch() -> None:
         deadline = time.monotonic() + limit
         while not ready():

@@ -31,8 +31,15 @@ CHROMIUM = Path(os.environ.get("FUSION_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "browser"
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
 ANSWER = "Synthesis by openai/gpt-4.1-mini"  # how the emulator's judge starts its synthesized answer
-LAUNCH_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Every way model text could try to run script in the page.
 HOSTILE = (
     "Use Postgres. <script>alert('script')</script> <img src=x onerror=\"alert('img')\"> "
@@ -103,22 +110,34 @@ def lab(tmp_path_factory, emulator):
         shutil.copy(source, root / "quickstart.ipynb")
     port, token = _free_port(), "fusion-browser-test"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "FUSION_", "OPENROUTER"))}
-    env.update({
-        "HOME": str(home),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "FUSION_BASE_URL": emulator.base_url,
-        "FUSION_CACHE_DIR": str(home / "cache"),
-        PRESET_ENV: "budget",
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_DATA_DIR": str(home / "data"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "FUSION_BASE_URL": emulator.base_url,
+            "FUSION_CACHE_DIR": str(home / "cache"),
+            PRESET_ENV: "budget",
+        }
+    )
     argv = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--allow-root", "--ServerApp.terminals_enabled=False", "--LabApp.extension_manager=readonly",
-        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--allow-root",
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     # No "official Jupyter news?" toast over the notebook.
     (home / "config" / "labconfig").mkdir(parents=True)
@@ -238,8 +257,9 @@ def test_quickstart_through_jupyterlab(page: Page, lab, emulator):
         head.scroll_into_view_if_needed()
         expect(head).to_contain_text(re.compile(r"\$\d+\.\d+ \(estimate \$\d+\.\d+\)"), use_inner_text=True)
         assert result.locator("mjx-container, .MathJax, math").count() == 0, "MathJax typeset part of the result"
-        saved = next(o for o in cell_outputs(saved_notebook(lab), "%%fusion -p $preset\n")
-                     if "text/html" in o.get("data", {}))
+        saved = next(
+            o for o in cell_outputs(saved_notebook(lab), "%%fusion -p $preset\n") if "text/html" in o.get("data", {})
+        )
         meant = literal_text(page, "".join(saved["data"]["text/html"]), ".fm-head .fm-fact")
         shown = [" ".join(t.split()) for t in head.locator(".fm-fact").all_inner_texts()]
         assert meant and shown == meant, (shown, meant)

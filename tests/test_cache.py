@@ -16,9 +16,16 @@ BASE = "https://openrouter.ai/api/v1"
 
 
 def record(content: str = "Rayleigh scattering.", cost: float = 0.01) -> dict:
-    return {"content": content, "model": "openai/gpt-4o", "served_model": "openai/gpt-4o-2024-08-06",
-            "prompt_tokens": 20, "completion_tokens": 5, "cost_usd": cost, "latency_s": 1.5,
-            "created_at": 1_700_000_000.0}
+    return {
+        "content": content,
+        "model": "openai/gpt-4o",
+        "served_model": "openai/gpt-4o-2024-08-06",
+        "prompt_tokens": 20,
+        "completion_tokens": 5,
+        "cost_usd": cost,
+        "latency_s": 1.5,
+        "created_at": 1_700_000_000.0,
+    }
 
 
 @pytest.fixture
@@ -30,23 +37,34 @@ def cache_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # -- keys ------------------------------------------------------------------------------------------
 def test_key_is_stable_and_ignores_order_none_and_transport_params() -> None:
     a = cache_key(BASE, "openai/gpt-4o", MESSAGES, {"temperature": 0.2, "max_tokens": 100})
-    b = cache_key(BASE + "/", "openai/gpt-4o", MESSAGES,
-                  {"max_tokens": 100, "temperature": 0.2, "top_p": None, "stream": True, "timeout": 30})
+    b = cache_key(
+        BASE + "/",
+        "openai/gpt-4o",
+        MESSAGES,
+        {"max_tokens": 100, "temperature": 0.2, "top_p": None, "stream": True, "timeout": 30},
+    )
     assert a == b
     assert len(a) == 64 and int(a, 16) >= 0
 
 
-@pytest.mark.parametrize("change", [
-    {"model": "openai/gpt-4o-mini"},
-    {"messages": [MESSAGES[0], {"role": "user", "content": "Why is the sea blue?"}]},
-    {"params": {"temperature": 0.3, "max_tokens": 100}},
-    {"params": {"temperature": 0.2, "max_tokens": 100, "seed": 7}},
-    {"params": {"temperature": 0.2, "max_tokens": 100, "response_format": {"type": "json_object"}}},
-    {"base_url": "http://127.0.0.1:8080/v1"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": "openai/gpt-4o-mini"},
+        {"messages": [MESSAGES[0], {"role": "user", "content": "Why is the sea blue?"}]},
+        {"params": {"temperature": 0.3, "max_tokens": 100}},
+        {"params": {"temperature": 0.2, "max_tokens": 100, "seed": 7}},
+        {"params": {"temperature": 0.2, "max_tokens": 100, "response_format": {"type": "json_object"}}},
+        {"base_url": "http://127.0.0.1:8080/v1"},
+    ],
+)
 def test_key_changes_with_what_changes_the_answer(change: dict) -> None:
-    args = {"base_url": BASE, "model": "openai/gpt-4o", "messages": MESSAGES,
-            "params": {"temperature": 0.2, "max_tokens": 100}}
+    args = {
+        "base_url": BASE,
+        "model": "openai/gpt-4o",
+        "messages": MESSAGES,
+        "params": {"temperature": 0.2, "max_tokens": 100},
+    }
     assert cache_key(**args) != cache_key(**{**args, **change})
 
 
@@ -55,8 +73,10 @@ def test_key_never_depends_on_credentials() -> None:
     params = {"api_key": KEY, "headers": {"Authorization": f"Bearer {KEY}"}, "extra_headers": {}}
     secret_url = f"https://user:{KEY}@openrouter.ai/api/v1?api_key={KEY}"
     assert cache_key(secret_url, "m/x", MESSAGES, params) == plain
-    assert canonical_base_url(f"HTTPS://u:{KEY}@OpenRouter.ai:8443/api/v1/?key=abc&api-version=2024") == \
-        "https://openrouter.ai:8443/api/v1?api-version=2024"
+    assert (
+        canonical_base_url(f"HTTPS://u:{KEY}@OpenRouter.ai:8443/api/v1/?key=abc&api-version=2024")
+        == "https://openrouter.ai:8443/api/v1?api-version=2024"
+    )
 
 
 def test_key_accepts_pydantic_response_formats() -> None:

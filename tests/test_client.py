@@ -52,8 +52,9 @@ def test_every_recording_is_covered():
 
 def _replay(emulator, name: str, model: str = "rec/model") -> ChatClient:
     item = INDEX[name]
-    emulator.script(model, Reply(raw=(FIXTURES / name).read_bytes(), raw_content_type=item["content_type"],
-                                 status=item["status"]))
+    emulator.script(
+        model, Reply(raw=(FIXTURES / name).read_bytes(), raw_content_type=item["content_type"], status=item["status"])
+    )
     endpoint = resolve_endpoint(emulator.base_url, api_key="sk-test-not-a-real-key")
     return ChatClient(endpoint, max_retries=0)
 
@@ -126,14 +127,14 @@ def test_requests_spread_over_an_endpoints_replicas():
     with Emulator() as one, Emulator() as two:
         for emu in (one, two):
             emu.script("m/x", Reply(latency=0.3))
-        endpoint = dataclasses.replace(resolve_endpoint(one.base_url, api_key="", env={}),
-                                       replicas=(two.base_url,))
+        endpoint = dataclasses.replace(resolve_endpoint(one.base_url, api_key="", env={}), replicas=(two.base_url,))
 
         async def main() -> list[str]:
             client = ChatClient(endpoint)
             try:
-                done = await asyncio.gather(*(client.chat("m/x", [{"role": "user", "content": f"q{i}"}])
-                                              for i in range(4)))
+                done = await asyncio.gather(
+                    *(client.chat("m/x", [{"role": "user", "content": f"q{i}"}]) for i in range(4))
+                )
             finally:
                 await aclose_shared()
             return [d.content for d in done]

@@ -138,8 +138,12 @@ def test_the_estimate_counts_every_call(emu):
     result = fusion().compare(PROMPTS[:1], ["x/one"], grader=GRADER, progress=False)
     price = {m: (float(p["prompt"]), float(p["completion"])) for m, p in PRICES.items()}
     tokens = count_tokens(PROMPTS[0])
-    fused = (tokens * (price["a/alpha"][0] + price["b/beta"][0]) + 600 * (price["a/alpha"][1] + price["b/beta"][1])
-             + (tokens + 1200 + 700) * price[JUDGE][0] + 1200 * price[JUDGE][1])
+    fused = (
+        tokens * (price["a/alpha"][0] + price["b/beta"][0])
+        + 600 * (price["a/alpha"][1] + price["b/beta"][1])
+        + (tokens + 1200 + 700) * price[JUDGE][0]
+        + 1200 * price[JUDGE][1]
+    )
     solo = tokens * price["x/one"][0] + 600 * price["x/one"][1]
     grade = 2 * ((tokens + 1200 + 350) * price[GRADER][0] + 150 * price[GRADER][1])
     assert result.estimate_usd == pytest.approx(fused + solo + grade, rel=1e-9)
@@ -148,6 +152,7 @@ def test_the_estimate_counts_every_call(emu):
 
 def test_an_interrupt_keeps_what_arrived_and_the_rerun_pays_only_the_rest(emu):
     emu.script("y/two", Reply(latency=5))
+
     # Interrupt once both deliberations and the fast baseline are paid for, while y/two still thinks.
     def ready() -> bool:
         paid = [m for m, _ in emu.charges]
@@ -219,8 +224,13 @@ def test_win_rate_and_its_wilson_interval_on_a_constructed_case(emu):
 
 def test_wilson_matches_published_values():
     # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (Wilson score, no correction).
-    cases = {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605), (0, 20): (0.0, 0.1611),
-             (1, 29): (0.0061, 0.1718), (29, 29): (0.8830, 1.0)}
+    cases = {
+        (81, 263): (0.2553, 0.3662),
+        (15, 148): (0.0624, 0.1605),
+        (0, 20): (0.0, 0.1611),
+        (1, 29): (0.0061, 0.1718),
+        (29, 29): (0.8830, 1.0),
+    }
     for (k, n), expected in cases.items():
         assert tuple(round(x, 4) for x in wilson(k, n)) == expected
     assert wilson(0, 0) is None
@@ -259,7 +269,8 @@ def test_an_unreadable_grader_reply_is_kept_as_an_error(emu):
     assert pairing.outcome is None and pairing.note == "the grader gave no verdict"
     assert all(g.error and "no verdict" in g.error for g in pairing.grades)
     assert result.to_frame().loc["x/one", "fusion_win_rate"] is None or pd.isna(
-        result.to_frame().loc["x/one", "fusion_win_rate"])
+        result.to_frame().loc["x/one", "fusion_win_rate"]
+    )
 
 
 def test_a_server_without_structured_output_still_grades(emu):
@@ -303,13 +314,19 @@ def test_scorers():
 
 
 def test_a_custom_scorer_and_a_broken_one(emu):
-    result = fusion().compare(PROMPTS[:2], ["x/one"], reference=["mutex", "semaphore"],
-                              grader=lambda answer, ref: 0.25 if ref in answer else 0.0, progress=False)
+    result = fusion().compare(
+        PROMPTS[:2],
+        ["x/one"],
+        reference=["mutex", "semaphore"],
+        grader=lambda answer, ref: 0.25 if ref in answer else 0.0,
+        progress=False,
+    )
     assert result.to_frame().loc["x/one", "score"] == 0.25 and result.grader == "<lambda>"
     sent = len(emu.chats())
     with pytest.raises(ConfigError) as info:
-        fusion().compare(PROMPTS[:2], ["x/one"], reference=["mutex", "semaphore"], grader=lambda a, r: 1.5,
-                         progress=False)
+        fusion().compare(
+            PROMPTS[:2], ["x/one"], reference=["mutex", "semaphore"], grader=lambda a, r: 1.5, progress=False
+        )
     message = str(info.value)
     assert "between 0 and 1, got 1.5" in message and "re-run" in message and "\n" not in message
     assert len(emu.chats()) == sent, "the answers came from the cache"
@@ -388,7 +405,7 @@ def test_html_has_the_table_and_a_scatter(emu):
     result = fusion().compare(PROMPTS, BASELINES, grader=GRADER, progress=False)
     page = result._repr_html_()
     assert "<table>" in page and "fusion wins [95% CI]" in page and "Wilson score interval" in page
-    assert 'src="data:image/png;base64,' in page and "<script" not in page and "src=\"http" not in page
+    assert 'src="data:image/png;base64,' in page and "<script" not in page and 'src="http' not in page
     text = repr(result)
     assert text.splitlines()[0].startswith("Comparison: 3 prompts, fusion (custom) vs x/one, y/two")
     assert "x/one" in text and "×" in text
@@ -414,8 +431,9 @@ def ip():
 
 def test_the_magic_compares_a_dataframe_column(emu, ip):
     ip.user_ns["df"] = pd.DataFrame({"question": PROMPTS[:2], "expected": ["mutex", "semaphore"]})
-    ip.run_cell(f"%fusion compare df.question --panel {','.join(PANEL)} -j {JUDGE} -b x/one --reference expected "
-                "-o table")
+    ip.run_cell(
+        f"%fusion compare df.question --panel {','.join(PANEL)} -j {JUDGE} -b x/one --reference expected -o table"
+    )
     table = ip.user_ns["table"]
     assert isinstance(table, Comparison) and ip.user_ns["_compare"] is table
     assert table.grading == "reference" and table.baselines == ["x/one"] and len(table.runs) == 2

@@ -105,8 +105,9 @@ def test_max_cost_refuses_a_model_without_a_price(emu):
     result = fusion(panel=["a/alpha", "z/unlisted"]).run("Q?")
     assert result.status == "ok"
     # The judge still reads both answers: one more 600-token answer than a one-member panel.
-    assert result.estimate_usd == pytest.approx(expected_estimate("Q?", ["a/alpha"], JUDGE)
-                                                + 600 * price(JUDGE, "prompt"))
+    assert result.estimate_usd == pytest.approx(
+        expected_estimate("Q?", ["a/alpha"], JUDGE) + 600 * price(JUDGE, "prompt")
+    )
 
 
 def test_max_cost_on_a_server_without_prices_is_not_refused(monkeypatch):
@@ -131,8 +132,7 @@ def test_member_judge_and_total_costs_are_what_the_server_charged(emu):
     # The server's figure for the scripted usage, recomputed from its prices.
     beta = result.responses[1]
     assert (beta.prompt_tokens, beta.completion_tokens) == (120, 480)
-    assert beta.cost_usd == pytest.approx(120 * price("b/beta", "prompt")
-                                          + 480 * price("b/beta", "completion"))
+    assert beta.cost_usd == pytest.approx(120 * price("b/beta", "prompt") + 480 * price("b/beta", "completion"))
     assert result.to_frame()["cost_usd"].sum() + result.judge.cost_usd == pytest.approx(emu.total_cost)
 
 
@@ -140,21 +140,31 @@ def sse_without_cost(model: str, content: str, prompt_tokens: int, completion_to
     "A streamed answer whose usage block has token counts but no cost, as self-hosted servers send."
     head = {"id": "gen-x", "object": "chat.completion.chunk", "created": 1, "model": model}
     chunks = [
-        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                              "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}]},
         {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {**head, "choices": [], "usage": {"prompt_tokens": prompt_tokens,
-                                          "completion_tokens": completion_tokens,
-                                          "total_tokens": prompt_tokens + completion_tokens}},
+        {
+            **head,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        },
     ]
     return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
 
 
 def test_missing_usage_cost_falls_back_to_tokens_times_price(emu):
     emu.script("b/beta", Reply(raw=sse_without_cost("b/beta", "Beta answers without a bill.", 40, 25)))
-    verdict = {"answer": "Synthesis.", "consensus": ["All agree."], "contradictions": [],
-               "partial_coverage": [], "blind_spots": [],
-               "unique_insights": [{"model": "B", "insight": "Only B is unbilled."}]}
+    verdict = {
+        "answer": "Synthesis.",
+        "consensus": ["All agree."],
+        "contradictions": [],
+        "partial_coverage": [],
+        "blind_spots": [],
+        "unique_insights": [{"model": "B", "insight": "Only B is unbilled."}],
+    }
     emu.script(JUDGE, Reply(raw=sse_without_cost(JUDGE, json.dumps(verdict), 900, 70)))
     result = fusion().run("Q?")
     assert result.status == "ok"
@@ -162,8 +172,7 @@ def test_missing_usage_cost_falls_back_to_tokens_times_price(emu):
     assert beta.content == "Beta answers without a bill." and beta.cost_estimated
     assert beta.cost_usd == pytest.approx(40 * price("b/beta", "prompt") + 25 * price("b/beta", "completion"))
     assert result.judge.cost_estimated
-    assert result.judge.cost_usd == pytest.approx(900 * price(JUDGE, "prompt")
-                                                  + 70 * price(JUDGE, "completion"))
+    assert result.judge.cost_usd == pytest.approx(900 * price(JUDGE, "prompt") + 70 * price(JUDGE, "completion"))
     # The others were billed by the server, and only those appear in its charges.
     billed = paid(emu)
     assert set(billed) == {"a/alpha", "c/gamma"}
@@ -192,7 +201,12 @@ def test_ledger_sums_equal_the_servers_charges(emu):
     again = step(lambda: fusion().run("What is a CRDT?"))
 
     assert [first.status, mixed.status, failed.status, rejudged.status, again.status] == [
-        "ok", "ok", "judge_failed", "ok", "ok"]
+        "ok",
+        "ok",
+        "judge_failed",
+        "ok",
+        "ok",
+    ]
     assert set(steps[1]) == {"d/delta", JUDGE} and len(emu.chats(JUDGE)) == 4  # 1 + 1 + 2 (re-ask)
     assert set(steps[3]) == {"k/other"} and steps[4] == {}
 
@@ -284,8 +298,12 @@ def test_two_processes_share_one_cache_dir(emu, tmp_path, monkeypatch):
     for model in PANEL:
         emu.script(model, Reply(latency=0.1))
     env = {**os.environ, "FUSION_BASE_URL": emu.base_url, "FUSION_CACHE_DIR": str(tmp_path / "shared")}
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err

@@ -45,8 +45,9 @@ def _json_body(content_json: str, cost: float = 0.001) -> bytes:
 def _sse_body(*pieces_json: str, cost: float = 0.001) -> bytes:
     chunks = [f'data: {{"id":"gen-2","choices":[{{"index":0,"delta":{{"content":{p}}}}}]}}\n\n' for p in pieces_json]
     chunks.append('data: {"id":"gen-2","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
-    chunks.append(f'data: {{"id":"gen-2","choices":[],"usage":{{"prompt_tokens":5,"completion_tokens":3,'
-                  f'"cost":{cost}}}}}\n\n')
+    chunks.append(
+        f'data: {{"id":"gen-2","choices":[],"usage":{{"prompt_tokens":5,"completion_tokens":3,"cost":{cost}}}}}\n\n'
+    )
     return ("".join(chunks) + "data: [DONE]\n\n").encode()
 
 

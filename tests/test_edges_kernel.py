@@ -12,10 +12,7 @@ from fusion_magic.emulator import Emulator
 pytest.importorskip("ipykernel")
 
 TRACKING = "https://tracker.example/pixel.gif"
-ANSWER_WITH_IMAGES = (
-    "See ![chart][ref] and ![ref] and ![ref][] and ![a [nested] alt][ref].\n\n"
-    f"[ref]: {TRACKING}\n"
-)
+ANSWER_WITH_IMAGES = f"See ![chart][ref] and ![ref] and ![ref][] and ![a [nested] alt][ref].\n\n[ref]: {TRACKING}\n"
 
 
 def _execute(kc, code: str) -> tuple[dict, list[dict]]:

@@ -83,8 +83,7 @@ def test_stream_separate_usage_layout_matches_the_recordings(emulator):
 
 def test_stream_usage_on_the_finish_chunk(emulator):
     emulator.script(
-        "a/x",
-        Reply(content="one two", usage_layout="finish", prompt_tokens=10, completion_tokens=4, cost=0.5),
+        "a/x", Reply(content="one two", usage_layout="finish", prompt_tokens=10, completion_tokens=4, cost=0.5)
     )
     _, data = events(chat(emulator, stream=True).content)
     last = data[-2]
@@ -108,10 +107,7 @@ def test_nonstream_body_with_padding_and_default_content(emulator):
     content = choice["message"]["content"]
     assert "a/x" in content and "Which database should a small team pick" in content
     assert content != chat(emulator, "b/y").json()["choices"][0]["message"]["content"].replace("b/y", "a/x")
-    assert (
-        emulator.total_cost == pytest.approx(sum(c for _, c in emulator.charges))
-        and len(emulator.charges) == 2
-    )
+    assert emulator.total_cost == pytest.approx(sum(c for _, c in emulator.charges)) and len(emulator.charges) == 2
 
 
 def test_prices_drive_the_default_cost(emulator):
@@ -131,10 +127,7 @@ def test_error_status_is_json_with_retry_after(emulator, stream):
     assert r.headers["content-type"] == "application/json"
     err = r.json()["error"]
     assert err["code"] == 429 and err["message"] == "Provider returned error"
-    assert (
-        err["metadata"]["error_type"] == "rate_limit_exceeded"
-        and "rate-limited upstream" in err["metadata"]["raw"]
-    )
+    assert err["metadata"]["error_type"] == "rate_limit_exceeded" and "rate-limited upstream" in err["metadata"]["raw"]
     assert emulator.charges == []
 
 
@@ -208,8 +201,7 @@ def test_malformed_bodies(emulator):
 
 def test_midstream_error_chunk_then_done(emulator):
     emulator.script(
-        "a/x",
-        Reply(content="one two three four", midstream_error={"code": 429, "message": "Rate limit exceeded"}),
+        "a/x", Reply(content="one two three four", midstream_error={"code": 429, "message": "Rate limit exceeded"})
     )
     r = chat(emulator, stream=True)
     assert r.status_code == 200
@@ -235,9 +227,7 @@ def test_tokens_per_second_paces_the_stream(emulator):
     emulator.script("a/x", Reply(content="w " * 20, completion_tokens=20, tokens_per_s=100, latency=0.1))
     t = time.monotonic()
     with httpx.stream(
-        "POST",
-        f"{emulator.base_url}/chat/completions",
-        json={"model": "a/x", "messages": MESSAGES, "stream": True},
+        "POST", f"{emulator.base_url}/chat/completions", json={"model": "a/x", "messages": MESSAGES, "stream": True}
     ) as r:
         first = None
         for line in r.iter_lines():
@@ -249,9 +239,7 @@ def test_tokens_per_second_paces_the_stream(emulator):
 
 
 def test_served_model_provider_and_tool_calls(emulator):
-    emulator.script(
-        "a/x", Reply(served_model="x-ai/grok-4", tool_calls=[{"name": "fusion", "arguments": {"q": "hi"}}])
-    )
+    emulator.script("a/x", Reply(served_model="x-ai/grok-4", tool_calls=[{"name": "fusion", "arguments": {"q": "hi"}}]))
     body = chat(emulator).json()
     assert body["model"] == "x-ai/grok-4" and body["provider"] == "xAI"
     choice = body["choices"][0]
@@ -281,9 +269,7 @@ def test_auth_and_credits():
         assert err["code"] == 402 and "credits" in err["message"].lower()
         assert "retry-after" not in broke.headers
         key = httpx.get(f"{emu.base_url}/key", headers=ok_headers).json()["data"]
-        assert (
-            key["limit"] == 0.0002 and key["limit_remaining"] == 0 and key["usage"] == pytest.approx(0.0002)
-        )
+        assert key["limit"] == 0.0002 and key["limit_remaining"] == 0 and key["usage"] == pytest.approx(0.0002)
         assert httpx.get(f"{emu.base_url}/auth/key").status_code == 401
         logged = emu.requests[2]
         assert logged.headers["authorization"] == "REDACTED" and logged.headers["x-fusion-depth"] == "1"
@@ -336,8 +322,7 @@ def judge_body(labels: list[str], **extra) -> dict:
 def test_judge_json_matches_the_schema_and_uses_the_labels(emulator, stream):
     fmt = {"type": "json_schema", "json_schema": {"name": "analysis", "strict": True, "schema": JUDGE_SCHEMA}}
     r = httpx.post(
-        f"{emulator.base_url}/chat/completions",
-        json=judge_body(["A", "B", "C"], response_format=fmt, stream=stream),
+        f"{emulator.base_url}/chat/completions", json=judge_body(["A", "B", "C"], response_format=fmt, stream=stream)
     )
     if stream:
         _, data = events(r.content)
@@ -369,9 +354,7 @@ def test_judge_without_schema_and_invalid_prose(emulator):
 def test_client_disconnect_is_logged_and_stops_charging(emulator):
     emulator.script("a/x", Reply(latency=3, keepalive=0.05))
     with httpx.stream(
-        "POST",
-        f"{emulator.base_url}/chat/completions",
-        json={"model": "a/x", "messages": MESSAGES, "stream": True},
+        "POST", f"{emulator.base_url}/chat/completions", json={"model": "a/x", "messages": MESSAGES, "stream": True}
     ) as r:
         assert next(r.iter_lines()) == ": OPENROUTER PROCESSING"
     (rec,) = emulator.requests
@@ -392,8 +375,7 @@ def test_hundreds_of_concurrent_streams_keep_their_timing(emulator):
 
             async def one() -> bytes:
                 async with session.post(
-                    f"{emulator.base_url}/chat/completions",
-                    json={"model": "a/x", "messages": MESSAGES, "stream": True},
+                    f"{emulator.base_url}/chat/completions", json={"model": "a/x", "messages": MESSAGES, "stream": True}
                 ) as r:
                     return await r.read()
 
@@ -416,11 +398,7 @@ def test_replaying_every_fixture_returns_the_exact_bytes(emulator):
         request = json.loads((FIXTURES / item["request_file"]).read_text())
         body = {**(request.get("body") or {}), "model": model, "messages": MESSAGES}
         r = httpx.post(f"{emulator.base_url}/chat/completions", json=body)
-        assert (r.status_code, r.headers["content-type"], r.content) == (
-            item["status"],
-            item["content_type"],
-            raw,
-        )
+        assert (r.status_code, r.headers["content-type"], r.content) == (item["status"], item["content_type"], raw)
     charged = dict(emulator.charges)
     assert charged["rec/or_stream_basic_usage_cost"] == 0.0001025
     assert charged["rec/or_chat_basic_cost_raw"] == 0.00813

@@ -15,8 +15,13 @@ from fusion_magic.ledger import Ledger
 
 def test_headers_and_an_azure_style_key_reach_the_server(monkeypatch):
     with Emulator(api_key="sk-azure", auth_header="api-key", auth_scheme="") as emu:
-        result = panel_fusion(base_url=emu.base_url, api_key="sk-azure", auth_header="api-key", auth_scheme="",
-                              headers={"X-Team": "research"}).run("What is a mutex?")
+        result = panel_fusion(
+            base_url=emu.base_url,
+            api_key="sk-azure",
+            auth_header="api-key",
+            auth_scheme="",
+            headers={"X-Team": "research"},
+        ).run("What is a mutex?")
         assert result.status == "ok"
         chats = emu.chats()
         assert len(chats) == len(PANEL) + 1
@@ -25,7 +30,7 @@ def test_headers_and_an_azure_style_key_reach_the_server(monkeypatch):
         # The default scheme is refused by this server: the key really went in api-key, bare.
         bearer = panel_fusion(base_url=emu.base_url, api_key="sk-azure", cache=False).run("What is a mutex?")
         assert bearer.status == "error" and all(r.status == "failed" for r in bearer.responses)
-        assert all(r.status == 401 for r in emu.chats()[len(chats):])
+        assert all(r.status == 401 for r in emu.chats()[len(chats) :])
 
 
 def test_headers_never_show():
@@ -34,12 +39,15 @@ def test_headers_never_show():
     assert endpoint.auth_headers() == {"X-Secret": "hunter2", "Authorization": "Bearer sk-x"}
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"headers": {"Bad Name": "x"}}, "headers must map header names"),
-    ({"headers": {"X-A": "one\r\nX-B: two"}}, "headers must map header names"),
-    ({"auth_scheme": "Bearer me"}, "auth_scheme must be one word"),
-    ({"auth_header": "api key"}, "auth_header must be a header name"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"headers": {"Bad Name": "x"}}, "headers must map header names"),
+        ({"headers": {"X-A": "one\r\nX-B: two"}}, "headers must map header names"),
+        ({"auth_scheme": "Bearer me"}, "auth_scheme must be one word"),
+        ({"auth_header": "api key"}, "auth_header must be a header name"),
+    ],
+)
 def test_bad_headers_are_a_clear_error(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         resolve_endpoint("http://127.0.0.1:9/v1", api_key="k", **kwargs)

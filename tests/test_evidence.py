@@ -96,15 +96,25 @@ def test_tolerant_quotes_and_partial_support_from_a_scripted_judge(emulator):
     emulator.script("c/gamma", "Either works; Postgres is the safer default for 50 users.")
     verdict = {
         "answer": "Use Postgres.",
-        "consensus": [{"point": "A relational database fits.", "support": [
-            {"model": "A", "quote": "postgres handles this well"},  # case and spacing differ
-            {"model": "C", "quote": "“Postgres is the safer default for 50 users”"},  # typographic quotes
-        ]}],
-        "contradictions": [{"topic": "Which engine", "stances": [
-            {"model": "A", "quote": "Use JSONB columns - they index nicely", "stance": "Postgres."},
-            {"model": "B", "quote": "it is one file ... needs no server", "stance": "SQLite."},  # an ellipsis
-            {"model": "C", "quote": "Postgres is the safer default for 500 users", "stance": "Postgres."},
-        ]}],
+        "consensus": [
+            {
+                "point": "A relational database fits.",
+                "support": [
+                    {"model": "A", "quote": "postgres handles this well"},  # case and spacing differ
+                    {"model": "C", "quote": "“Postgres is the safer default for 50 users”"},  # typographic quotes
+                ],
+            }
+        ],
+        "contradictions": [
+            {
+                "topic": "Which engine",
+                "stances": [
+                    {"model": "A", "quote": "Use JSONB columns - they index nicely", "stance": "Postgres."},
+                    {"model": "B", "quote": "it is one file ... needs no server", "stance": "SQLite."},  # an ellipsis
+                    {"model": "C", "quote": "Postgres is the safer default for 500 users", "stance": "Postgres."},
+                ],
+            }
+        ],
         "partial_coverage": [{"models": ["A", "C"], "point": "Postgres.", "quotes": [{"model": "A", "quote": ""}]}],
         "unique_insights": [{"model": "B", "quote": "one file", "insight": "SQLite is one file."}],
         "blind_spots": [],
@@ -123,8 +133,14 @@ def test_tolerant_quotes_and_partial_support_from_a_scripted_judge(emulator):
 
 
 def test_a_judge_without_quotes_leaves_everything_visible_and_unverified(emulator):
-    verdict = {"answer": "x", "consensus": ["All agree."], "contradictions": [], "partial_coverage": [],
-               "unique_insights": [{"model": "A", "insight": "Only A says so."}], "blind_spots": ["Cost."]}
+    verdict = {
+        "answer": "x",
+        "consensus": ["All agree."],
+        "contradictions": [],
+        "partial_coverage": [],
+        "unique_insights": [{"model": "A", "insight": "Only A says so."}],
+        "blind_spots": ["Cost."],
+    }
     emulator.script(JUDGE, json.dumps(verdict))
     result = panel_fusion().run("Q?")
     assert result.analysis.consensus == ["All agree."] and result.analysis.items("consensus")[0].support is None

@@ -143,7 +143,7 @@ def test_nothing_paid_for_is_lost_when_the_judge_fails(emulator):
 
 
 def test_hostile_output_renders_safely(emulator):
-    evil = '<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3)) \x1b[31mred\x1b[0m'
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)> [x](javascript:alert(3)) \x1b[31mred\x1b[0m"
     emulator.script("a/alpha", evil)
     result = fusion().run("Q")
     html, md = result._repr_html_(), result._repr_markdown_()

@@ -39,8 +39,9 @@ def test_each_member_sees_its_own_earlier_answer_and_the_synthesis(emulator):
     prompt = judge_prompt(emulator, since=mark)
     assert "Which database for a small web app?" in prompt and first.answer in prompt
     assert "And how should it be backed up?" in prompt
-    assert second.history == [{"prompt": first.prompt, "answer": first.answer,
-                                "responses": {r.model: r.content for r in first.responses}}]
+    assert second.history == [
+        {"prompt": first.prompt, "answer": first.answer, "responses": {r.model: r.content for r in first.responses}}
+    ]
     assert second.to_dict()["history"] == second.history
     assert "follow-up 1" in second._repr_html_()
 
@@ -78,9 +79,14 @@ def test_a_member_that_failed_before_is_told_it_gave_no_answer(emulator):
 
 def test_a_loaded_result_follows_up_with_its_panel_and_judge(emulator):
     first = panel_fusion().run("Which database?")
-    copy = FusionResult(prompt=first.prompt, status=first.status, answer=first.answer,
-                        responses=[Response(**r.to_dict()) for r in first.responses],
-                        judge=Response(**first.judge.to_dict()), preset="custom")
+    copy = FusionResult(
+        prompt=first.prompt,
+        status=first.status,
+        answer=first.answer,
+        responses=[Response(**r.to_dict()) for r in first.responses],
+        judge=Response(**first.judge.to_dict()),
+        preset="custom",
+    )
     mark = len(emulator.requests)
     second = copy.follow_up("Why?")  # no Fusion behind it: rebuilt from the panel and judge names
     assert [r.model for r in second.responses] == PANEL and second.judge.model == JUDGE

@@ -178,10 +178,7 @@ def test_big_dataframe_is_bounded_with_notes() -> None:
     assert len(lines) == 2 + MAX_ROWS + 1
     assert lines[0].count("|") == MAX_COLUMNS + 1
     assert f"c{MAX_COLUMNS - 1}" in lines[0] and f"c{MAX_COLUMNS}" not in lines[0]
-    assert (
-        lines[-1]
-        == f"(80 more rows, 3 more columns not shown; 100 rows x {MAX_COLUMNS + 3} columns in total)"
-    )
+    assert lines[-1] == f"(80 more rows, 3 more columns not shown; 100 rows x {MAX_COLUMNS + 3} columns in total)"
 
 
 def test_table_cells_are_one_line_escaped_and_short() -> None:

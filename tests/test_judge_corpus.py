@@ -19,16 +19,28 @@ from fusion_magic.emulator import Emulator
 FULL = {
     "answer": "Start simple, then measure.",
     "consensus": ["Every member favours an incremental approach."],
-    "contradictions": [{"topic": "Where to start", "stances": [
-        {"model": "A", "stance": "Start from the simplest option."},
-        {"model": "B", "stance": "Weigh the trade-offs first."}]}],
+    "contradictions": [
+        {
+            "topic": "Where to start",
+            "stances": [
+                {"model": "A", "stance": "Start from the simplest option."},
+                {"model": "B", "stance": "Weigh the trade-offs first."},
+            ],
+        }
+    ],
     "partial_coverage": [{"models": ["A", "B"], "point": "Measure before optimising."}],
     "unique_insights": [{"model": "C", "insight": "Check the edge cases first."}],
     "blind_spots": ["Nobody says how to tell whether it worked."],
 }
 ANALYSIS = {k: v for k, v in FULL.items() if k != "answer"}
-ALL = {"answer": True, "consensus": 1, "contradictions": 1, "partial_coverage": 1, "unique_insights": 1,
-       "blind_spots": 1}
+ALL = {
+    "answer": True,
+    "consensus": 1,
+    "contradictions": 1,
+    "partial_coverage": 1,
+    "unique_insights": 1,
+    "blind_spots": 1,
+}
 NO_ANSWER = {**ALL, "answer": False}
 
 
@@ -37,8 +49,15 @@ def dumps(obj) -> str:
 
 
 def only(**counts) -> dict:
-    return {"answer": False, "consensus": 0, "contradictions": 0, "partial_coverage": 0, "unique_insights": 0,
-            "blind_spots": 0, **counts}
+    return {
+        "answer": False,
+        "consensus": 0,
+        "contradictions": 0,
+        "partial_coverage": 0,
+        "unique_insights": 0,
+        "blind_spots": 0,
+        **counts,
+    }
 
 
 CORPUS: list[tuple[str, str, dict]] = [
@@ -46,73 +65,189 @@ CORPUS: list[tuple[str, str, dict]] = [
     ("fusion shape, no answer", dumps(ANALYSIS), NO_ANSWER),
     ("nested analysis plus answer", dumps({"answer": FULL["answer"], "analysis": ANALYSIS}), ALL),
     ("nested analysis only", dumps({"analysis": ANALYSIS}), NO_ANSWER),
-    ("fusion tool result", dumps({"status": "ok", "analysis": ANALYSIS,
-                                  "responses": [{"model": "a/alpha", "content": "..."}]}), NO_ANSWER),
+    (
+        "fusion tool result",
+        dumps({"status": "ok", "analysis": ANALYSIS, "responses": [{"model": "a/alpha", "content": "..."}]}),
+        NO_ANSWER,
+    ),
     ("json code fence", f"```json\n{dumps(FULL)}\n```", ALL),
     ("bare code fence", f"```\n{dumps(FULL)}\n```", ALL),
     ("prose around the JSON", f"Sure! Here is the analysis {{as asked}}:\n{dumps(FULL)}\nLet me know.", ALL),
     ("JSON then chatter with a brace", dumps(FULL) + "\n\nNote: the schema {answer, ...} was followed.", ALL),
     ("strings contain a code fence", dumps({**FULL, "answer": "Run:\n```python\nprint('hi')\n```\nDone."}), ALL),
-    ("camelCase keys", dumps({"answer": FULL["answer"], "partialCoverage": FULL["partial_coverage"],
-                              "uniqueInsights": FULL["unique_insights"], "blindSpots": FULL["blind_spots"],
-                              "consensus": FULL["consensus"], "contradictions": FULL["contradictions"]}), ALL),
-    ("Title Case keys with spaces", dumps({"Answer": FULL["answer"], "Consensus": FULL["consensus"],
-                                           "Blind Spots": FULL["blind_spots"],
-                                           "Unique Insights": FULL["unique_insights"]}),
-     only(answer=True, consensus=1, blind_spots=1, unique_insights=1)),
+    (
+        "camelCase keys",
+        dumps(
+            {
+                "answer": FULL["answer"],
+                "partialCoverage": FULL["partial_coverage"],
+                "uniqueInsights": FULL["unique_insights"],
+                "blindSpots": FULL["blind_spots"],
+                "consensus": FULL["consensus"],
+                "contradictions": FULL["contradictions"],
+            }
+        ),
+        ALL,
+    ),
+    (
+        "Title Case keys with spaces",
+        dumps(
+            {
+                "Answer": FULL["answer"],
+                "Consensus": FULL["consensus"],
+                "Blind Spots": FULL["blind_spots"],
+                "Unique Insights": FULL["unique_insights"],
+            }
+        ),
+        only(answer=True, consensus=1, blind_spots=1, unique_insights=1),
+    ),
     ("UPPER_CASE keys", dumps({k.upper(): v for k, v in FULL.items()}), ALL),
-    ("null sections", dumps({**FULL, "contradictions": None, "partial_coverage": None}),
-     {**ALL, "contradictions": 0, "partial_coverage": 0}),
-    ("missing sections", dumps({"consensus": FULL["consensus"], "blind_spots": FULL["blind_spots"]}),
-     only(consensus=1, blind_spots=1)),
-    ("stances as a label mapping", dumps({"contradictions": [{"topic": "Where to start", "stances": {
-        "A": "Start from the simplest option.", "B": "Weigh the trade-offs first."}}]}), only(contradictions=1)),
-    ("models as a comma string", dumps({"partial_coverage": [{"models": "A, B", "point": "Measure first."}]}),
-     only(partial_coverage=1)),
-    ("models as 'A and C'", dumps({"partial_coverage": [{"models": "A and C", "point": "Measure first."}]}),
-     only(partial_coverage=1)),
-    ("consensus items as objects", dumps({"consensus": [{"point": "All favour small steps."},
-                                                        {"claim": "All mention measuring."}]}), only(consensus=2)),
+    (
+        "null sections",
+        dumps({**FULL, "contradictions": None, "partial_coverage": None}),
+        {**ALL, "contradictions": 0, "partial_coverage": 0},
+    ),
+    (
+        "missing sections",
+        dumps({"consensus": FULL["consensus"], "blind_spots": FULL["blind_spots"]}),
+        only(consensus=1, blind_spots=1),
+    ),
+    (
+        "stances as a label mapping",
+        dumps(
+            {
+                "contradictions": [
+                    {
+                        "topic": "Where to start",
+                        "stances": {"A": "Start from the simplest option.", "B": "Weigh the trade-offs first."},
+                    }
+                ]
+            }
+        ),
+        only(contradictions=1),
+    ),
+    (
+        "models as a comma string",
+        dumps({"partial_coverage": [{"models": "A, B", "point": "Measure first."}]}),
+        only(partial_coverage=1),
+    ),
+    (
+        "models as 'A and C'",
+        dumps({"partial_coverage": [{"models": "A and C", "point": "Measure first."}]}),
+        only(partial_coverage=1),
+    ),
+    (
+        "consensus items as objects",
+        dumps({"consensus": [{"point": "All favour small steps."}, {"claim": "All mention measuring."}]}),
+        only(consensus=2),
+    ),
     ("blind spots as objects", dumps({"blind_spots": [{"text": "Nobody mentions cost."}]}), only(blind_spots=1)),
-    ("unique insights as a mapping", dumps({"unique_insights": {"A": "Only A talks about cost.",
-                                                                "C": ["Edge cases first.", "Logs matter."]}}),
-     only(unique_insights=3)),
-    ("label variants", dumps({"unique_insights": [
-        {"model": "member A", "insight": "Point one is real."}, {"model": "[B]", "insight": "Point two is real."},
-        {"model": "Answer C", "insight": "Point three is real."}, {"model": "Model A", "insight": "Point four."}]}),
-     only(unique_insights=4)),
-    ("model ids instead of labels", dumps({"unique_insights": [{"model": "c/gamma", "insight": "Edge cases."}],
-                                           "partial_coverage": [{"models": ["a/alpha", "b/beta"], "point": "Both."}]}),
-     only(unique_insights=1, partial_coverage=1)),
+    (
+        "unique insights as a mapping",
+        dumps({"unique_insights": {"A": "Only A talks about cost.", "C": ["Edge cases first.", "Logs matter."]}}),
+        only(unique_insights=3),
+    ),
+    (
+        "label variants",
+        dumps(
+            {
+                "unique_insights": [
+                    {"model": "member A", "insight": "Point one is real."},
+                    {"model": "[B]", "insight": "Point two is real."},
+                    {"model": "Answer C", "insight": "Point three is real."},
+                    {"model": "Model A", "insight": "Point four."},
+                ]
+            }
+        ),
+        only(unique_insights=4),
+    ),
+    (
+        "model ids instead of labels",
+        dumps(
+            {
+                "unique_insights": [{"model": "c/gamma", "insight": "Edge cases."}],
+                "partial_coverage": [{"models": ["a/alpha", "b/beta"], "point": "Both."}],
+            }
+        ),
+        only(unique_insights=1, partial_coverage=1),
+    ),
     ("trailing commas", dumps(FULL).replace('"\n', '",\n').replace("]\n", "],\n").replace("}\n", "},\n"), ALL),
     ("single quotes", str(FULL), ALL),
-    ("unquoted keys", '{answer: "Start simple.", consensus: ["All favour small steps."], blind_spots: []}',
-     only(answer=True, consensus=1)),
-    ("cut off at max_tokens", dumps(FULL)[: dumps(FULL).index('"blind_spots"') + 30],
-     {**ALL, "blind_spots": 1}),
+    (
+        "unquoted keys",
+        '{answer: "Start simple.", consensus: ["All favour small steps."], blind_spots: []}',
+        only(answer=True, consensus=1),
+    ),
+    ("cut off at max_tokens", dumps(FULL)[: dumps(FULL).index('"blind_spots"') + 30], {**ALL, "blind_spots": 1}),
     ("reasoning model think block", "<think>\nLet me weigh {A} against {B}.\n</think>\n" + dumps(FULL), ALL),
     ("tool-call arguments string", dumps({"name": "fusion_verdict", "arguments": json.dumps(FULL)}), ALL),
     ("top-level list", dumps([FULL]), ALL),
-    ("sections as bullet text", dumps({"consensus": "- All favour small steps.\n- All mention measuring.",
-                                       "blind_spots": "Nobody mentions cost."}), only(consensus=2, blind_spots=1)),
-    ("tiny local model junk", dumps({"answer": "A", "consensus": ["A", "][{", "2024-05-01T10:00:00Z", "12",
-                                                                  "null", "Paris is the capital of France."],
-                                     "unique_insights": [{"model": "B", "insight": "B"}]}), only(consensus=1)),
+    (
+        "sections as bullet text",
+        dumps(
+            {"consensus": "- All favour small steps.\n- All mention measuring.", "blind_spots": "Nobody mentions cost."}
+        ),
+        only(consensus=2, blind_spots=1),
+    ),
+    (
+        "tiny local model junk",
+        dumps(
+            {
+                "answer": "A",
+                "consensus": ["A", "][{", "2024-05-01T10:00:00Z", "12", "null", "Paris is the capital of France."],
+                "unique_insights": [{"model": "B", "insight": "B"}],
+            }
+        ),
+        only(consensus=1),
+    ),
     ("repeated items", dumps({"consensus": ["Small steps work."] * 4 + ["small steps  work."]}), only(consensus=1)),
-    ("alias keys", dumps({"final_answer": "Start simple.", "agreements": ["All favour small steps."],
-                          "disagreements": FULL["contradictions"], "gaps": ["Nobody mentions cost."]}),
-     only(answer=True, consensus=1, contradictions=1, blind_spots=1)),
+    (
+        "alias keys",
+        dumps(
+            {
+                "final_answer": "Start simple.",
+                "agreements": ["All favour small steps."],
+                "disagreements": FULL["contradictions"],
+                "gaps": ["Nobody mentions cost."],
+            }
+        ),
+        only(answer=True, consensus=1, contradictions=1, blind_spots=1),
+    ),
     ("verdict wrapper", dumps({"verdict": FULL}), ALL),
-    ("stances as 'A: text' strings", dumps({"contradictions": [{"topic": "Where to start", "positions": [
-        "A: Start from the simplest option.", "B: Weigh the trade-offs first."]}]}), only(contradictions=1)),
-    ("line comments", '{\n  // the synthesis\n  "answer": "Start simple.",\n  "consensus": ["All agree."]\n}',
-     only(answer=True, consensus=1)),
-    ("unique insight with member/point keys", dumps({"unique_insights": [{"member": "B", "point": "Cost matters."}]}),
-     only(unique_insights=1)),
-    ("partial coverage as a point mapping", dumps({"partial_coverage": {"Measure first.": ["A", "C"]}}),
-     only(partial_coverage=1)),
-    ("insight as 'Member C notes ...' text", dumps({"unique_insights": ["Member C notes the edge cases."]}),
-     only(unique_insights=1)),
+    (
+        "stances as 'A: text' strings",
+        dumps(
+            {
+                "contradictions": [
+                    {
+                        "topic": "Where to start",
+                        "positions": ["A: Start from the simplest option.", "B: Weigh the trade-offs first."],
+                    }
+                ]
+            }
+        ),
+        only(contradictions=1),
+    ),
+    (
+        "line comments",
+        '{\n  // the synthesis\n  "answer": "Start simple.",\n  "consensus": ["All agree."]\n}',
+        only(answer=True, consensus=1),
+    ),
+    (
+        "unique insight with member/point keys",
+        dumps({"unique_insights": [{"member": "B", "point": "Cost matters."}]}),
+        only(unique_insights=1),
+    ),
+    (
+        "partial coverage as a point mapping",
+        dumps({"partial_coverage": {"Measure first.": ["A", "C"]}}),
+        only(partial_coverage=1),
+    ),
+    (
+        "insight as 'Member C notes ...' text",
+        dumps({"unique_insights": ["Member C notes the edge cases."]}),
+        only(unique_insights=1),
+    ),
 ]
 
 
@@ -157,8 +292,10 @@ def test_junk_is_counted_not_shown(emu):
 
 
 def test_labels_in_text_become_member_names(emu):
-    emu.script(JUDGE, dumps({"answer": "As member B says, start small.",
-                             "consensus": ["Member A and [C] agree on small steps."]}))
+    emu.script(
+        JUDGE,
+        dumps({"answer": "As member B says, start small.", "consensus": ["Member A and [C] agree on small steps."]}),
+    )
     result = Fusion(panel=PANEL, judge=JUDGE, base_url=emu.base_url, cache=False).run("labels")
     assert result.answer == "As b/beta says, start small."
     assert result.analysis.consensus == ["a/alpha and c/gamma agree on small steps."]

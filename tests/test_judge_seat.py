@@ -114,12 +114,15 @@ def test_an_empty_judge_completion_has_its_code(emulator):
     assert result.status == "judge_failed" and result.failure_reason == "judge_empty_completion"
 
 
-@pytest.mark.parametrize(("replies", "code"), [
-    ([Reply(status=429)] * 3, "rate_limited"),
-    ([Reply(status=402), Reply(status=429), Reply(status=429)], "insufficient_credits"),
-    ([Reply(status=404)] * 3, "invalid_model"),
-    ([Reply(status=429), Reply(status=500), Reply(status=403)], "all_panels_failed"),
-])
+@pytest.mark.parametrize(
+    ("replies", "code"),
+    [
+        ([Reply(status=429)] * 3, "rate_limited"),
+        ([Reply(status=402), Reply(status=429), Reply(status=429)], "insufficient_credits"),
+        ([Reply(status=404)] * 3, "invalid_model"),
+        ([Reply(status=429), Reply(status=500), Reply(status=403)], "all_panels_failed"),
+    ],
+)
 def test_a_panel_that_all_failed_gives_fusions_code(emulator, replies, code):
     for model, reply in zip(PANEL, replies, strict=True):
         emulator.script(model, reply)
@@ -147,9 +150,11 @@ def test_to_dict_is_a_superset_of_fusions_tool_result(emulator):
     assert {"status", "analysis", "responses", "failed_models", "failure_reason", "error", "sources"} <= set(data)
     # Fusion's five lists, plus the evidence behind consensus and blind spots (support, jury agreement).
     assert {"consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"} <= set(
-        data["analysis"]) and all(isinstance(c, str) for c in data["analysis"]["consensus"])
-    assert data["failed_models"] == [{"model": PANEL[2], "error": data["failed_models"][0]["error"],
-                                      "status_code": 429, "status": "failed"}]
+        data["analysis"]
+    ) and all(isinstance(c, str) for c in data["analysis"]["consensus"])
+    assert data["failed_models"] == [
+        {"model": PANEL[2], "error": data["failed_models"][0]["error"], "status_code": 429, "status": "failed"}
+    ]
     assert all({"model", "content"} <= set(r) for r in data["responses"])
 
 

@@ -24,17 +24,29 @@ def answer_of(model: str) -> str:
 def dissenting_verdict() -> str:
     """A judge that agrees on consensus and the insight but sees no contradiction and another blind spot."""
     cite = {label: quote_from(answer_of(model)) for label, model in zip("ABC", PANEL, strict=True)}
-    return json.dumps({
-        "answer": "Dissent.",
-        "consensus": [{"point": f'Every member answers "{QUESTION}" with an incremental approach.',
-                       "support": [{"model": k, "quote": q} for k, q in cite.items()]}],
-        "contradictions": [],
-        "partial_coverage": [{"models": ["A", "B"], "point": "Measure before optimising.",
-                              "quotes": [{"model": "A", "quote": cite["A"]}, {"model": "B", "quote": cite["B"]}]}],
-        "unique_insights": [{"model": "C", "quote": cite["C"],
-                             "insight": "Only C insists on checking the edge cases."}],
-        "blind_spots": ["Nobody mentions backups or restore drills."],
-    })
+    return json.dumps(
+        {
+            "answer": "Dissent.",
+            "consensus": [
+                {
+                    "point": f'Every member answers "{QUESTION}" with an incremental approach.',
+                    "support": [{"model": k, "quote": q} for k, q in cite.items()],
+                }
+            ],
+            "contradictions": [],
+            "partial_coverage": [
+                {
+                    "models": ["A", "B"],
+                    "point": "Measure before optimising.",
+                    "quotes": [{"model": "A", "quote": cite["A"]}, {"model": "B", "quote": cite["B"]}],
+                }
+            ],
+            "unique_insights": [
+                {"model": "C", "quote": cite["C"], "insight": "Only C insists on checking the edge cases."}
+            ],
+            "blind_spots": ["Nobody mentions backups or restore drills."],
+        }
+    )
 
 
 def test_two_of_three_judges_agree(emulator):
@@ -47,8 +59,10 @@ def test_two_of_three_judges_agree(emulator):
     assert str(analysis.items("consensus")[0].agreement) == "3/3"
     assert str(analysis.unique_insights[0].agreement) == "3/3"  # worded differently, matched anyway
     blind = {text: str(a) for text, a in zip(analysis.blind_spots, analysis.blind_spots_agreement, strict=True)}
-    assert blind == {"No member says how to tell, later on, whether the choice worked.": "2/3",
-                     "Nobody mentions backups or restore drills.": "1/3"}
+    assert blind == {
+        "No member says how to tell, later on, whether the choice worked.": "2/3",
+        "Nobody mentions backups or restore drills.": "1/3",
+    }
     frame = analysis.to_frame()
     assert frame.set_index("section").loc["contradictions", "agreement"] == "2/3"
     assert '<span class="fm-agree" title="found by j/one, j/two">2/3 judges</span>' in to_html(result)

@@ -18,15 +18,28 @@ def deliberation(prompt: str = "Why is the sky blue?") -> FusionResult:
         status="partial",
         answer="Rayleigh scattering.",
         responses=[
-            Response("openai/gpt-4o", "a", prompt_tokens=100, completion_tokens=50, cost_usd=0.002,
-                     latency_s=1.0),
+            Response("openai/gpt-4o", "a", prompt_tokens=100, completion_tokens=50, cost_usd=0.002, latency_s=1.0),
             # a cache hit costs nothing now; saved_usd is what it cost when first paid for
-            Response("google/gemini-2.5-flash", "b", prompt_tokens=100, completion_tokens=80, cost_usd=0.0,
-                     cached=True, saved_usd=0.004, latency_s=0.0),
+            Response(
+                "google/gemini-2.5-flash",
+                "b",
+                prompt_tokens=100,
+                completion_tokens=80,
+                cost_usd=0.0,
+                cached=True,
+                saved_usd=0.004,
+                latency_s=0.0,
+            ),
             Response("x/broken", status="failed", error="HTTP 429"),
         ],
-        judge=Response("anthropic/claude-sonnet-4", "{...}", prompt_tokens=900, completion_tokens=300,
-                       cost_usd=0.0072, latency_s=3.0),
+        judge=Response(
+            "anthropic/claude-sonnet-4",
+            "{...}",
+            prompt_tokens=900,
+            completion_tokens=300,
+            cost_usd=0.0072,
+            latency_s=3.0,
+        ),
         elapsed_s=4.2,
     )
 
@@ -41,10 +54,17 @@ def test_record_fusion_sums_members_and_judge() -> None:
     assert entry.models == "openai/gpt-4o, google/gemini-2.5-flash, x/broken → anthropic/claude-sonnet-4"
     assert [d["role"] for d in entry.details] == ["member", "member", "member", "judge"]
     assert book.totals() == {
-        "cost_usd": pytest.approx(0.0092), "saved_usd": pytest.approx(0.004), "calls": 1, "fusion_calls": 1,
-        "single_calls": 0, "model_calls": 4, "cache_hits": 1,
+        "cost_usd": pytest.approx(0.0092),
+        "saved_usd": pytest.approx(0.004),
+        "calls": 1,
+        "fusion_calls": 1,
+        "single_calls": 0,
+        "model_calls": 4,
+        "cache_hits": 1,
         # the cached answer's tokens were not billed
-        "prompt_tokens": 1000, "completion_tokens": 350, "tokens": 1350,
+        "prompt_tokens": 1000,
+        "completion_tokens": 350,
+        "tokens": 1350,
     }
 
 
@@ -53,9 +73,11 @@ def test_rejudge_counts_only_the_new_judge() -> None:
     original = deliberation()
     book.record_fusion(original)
     # what Fusion.rejudge returns: the same panel Response objects, a new judge
-    rejudged = FusionResult(prompt=original.prompt, responses=list(original.responses),
-                            judge=Response("openai/gpt-4.1-mini", "{...}", prompt_tokens=700,
-                                           completion_tokens=100, cost_usd=0.0005))
+    rejudged = FusionResult(
+        prompt=original.prompt,
+        responses=list(original.responses),
+        judge=Response("openai/gpt-4.1-mini", "{...}", prompt_tokens=700, completion_tokens=100, cost_usd=0.0005),
+    )
     entry = book.record_fusion(rejudged)
     assert entry.kind == "call" and [d["role"] for d in entry.details] == ["rejudge"]
     assert entry.cost_usd == pytest.approx(0.0005)
@@ -69,8 +91,7 @@ def test_rejudge_counts_only_the_new_judge() -> None:
 def test_tool_mode_primary_is_part_of_the_call() -> None:
     book = Ledger()
     with_panel = deliberation()
-    with_panel.primary = Response("openai/gpt-4o", "final", prompt_tokens=50, completion_tokens=20,
-                                  cost_usd=0.001)
+    with_panel.primary = Response("openai/gpt-4o", "final", prompt_tokens=50, completion_tokens=20, cost_usd=0.001)
     entry = book.record_fusion(with_panel)
     assert entry.kind == "fusion" and entry.details[-1]["role"] == "primary"
     assert entry.cost_usd == pytest.approx(with_panel.cost_usd) == pytest.approx(0.0102)
@@ -84,10 +105,19 @@ def test_tool_mode_primary_is_part_of_the_call() -> None:
 def test_single_calls_are_apart_from_fusion_calls() -> None:
     book = Ledger()
     book.record_fusion(deliberation())
-    book.record_call("openai/gpt-4.1-mini", purpose="rejudge", prompt_tokens=800, completion_tokens=200,
-                     cost_usd=0.0006, latency_s=2.0)
-    book.record_response(Response("openai/gpt-4o", "tool answer", prompt_tokens=10, completion_tokens=10,
-                                  cost_usd=0.0001), purpose="tool", label="primary with fusion tool")
+    book.record_call(
+        "openai/gpt-4.1-mini",
+        purpose="rejudge",
+        prompt_tokens=800,
+        completion_tokens=200,
+        cost_usd=0.0006,
+        latency_s=2.0,
+    )
+    book.record_response(
+        Response("openai/gpt-4o", "tool answer", prompt_tokens=10, completion_tokens=10, cost_usd=0.0001),
+        purpose="tool",
+        label="primary with fusion tool",
+    )
     totals = book.totals()
     assert (totals["calls"], totals["fusion_calls"], totals["single_calls"]) == (3, 1, 2)
     assert totals["cost_usd"] == pytest.approx(0.0092 + 0.0006 + 0.0001)
@@ -100,8 +130,13 @@ def test_cache_hit_saves_what_was_first_paid(tmp_path: Path) -> None:
     cache.put("k", {"content": "a", "prompt_tokens": 10, "completion_tokens": 20, "cost_usd": 0.0125})
     hit = cache.get("k")
     book = Ledger()
-    book.record_call("openai/gpt-4o", cached=True, cost_usd=hit["cost_usd"],
-                     prompt_tokens=hit["prompt_tokens"], completion_tokens=hit["completion_tokens"])
+    book.record_call(
+        "openai/gpt-4o",
+        cached=True,
+        cost_usd=hit["cost_usd"],
+        prompt_tokens=hit["prompt_tokens"],
+        completion_tokens=hit["completion_tokens"],
+    )
     totals = book.totals()
     assert totals["cost_usd"] == 0.0 and totals["tokens"] == 0
     assert totals["saved_usd"] == pytest.approx(0.0125) == pytest.approx(cache.info()["saved_usd"])
@@ -179,8 +214,9 @@ def test_session_singleton_and_clear() -> None:
 
 def test_recording_from_threads() -> None:
     book = Ledger()
-    threads = [threading.Thread(target=lambda: [book.record_call("m/x", cost_usd=0.001) for _ in range(100)])
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: [book.record_call("m/x", cost_usd=0.001) for _ in range(100)]) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -51,8 +51,7 @@ def http():
 
 
 def _chat(http, server, **body):
-    response = http.post(f"{server.base_url}/chat/completions",
-                         json={"model": MODEL_ID, "temperature": 0, **body})
+    response = http.post(f"{server.base_url}/chat/completions", json={"model": MODEL_ID, "temperature": 0, **body})
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -60,8 +59,11 @@ def _chat(http, server, **body):
 def _stream(http, server, **body):
     "Return (content, data chunks) of a streamed completion."
     chunks = []
-    with http.stream("POST", f"{server.base_url}/chat/completions",
-                     json={"model": MODEL_ID, "temperature": 0, "stream": True, **body}) as response:
+    with http.stream(
+        "POST",
+        f"{server.base_url}/chat/completions",
+        json={"model": MODEL_ID, "temperature": 0, "stream": True, **body},
+    ) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             if line.startswith("data:") and line[5:].strip() != "[DONE]":
@@ -97,14 +99,25 @@ def test_model_env_var_must_name_a_file(monkeypatch, tmp_path):
 
 
 def test_openai_response_format_is_rewritten_for_llama_cpp():
-    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 5000, "minLength": 1},
-                                               "b": {"type": "array", "maxItems": 3}}}
-    body = json.dumps({"model": "m", "response_format": {
-        "type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}}}).encode()
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string", "maxLength": 5000, "minLength": 1},
+            "b": {"type": "array", "maxItems": 3},
+        },
+    }
+    body = json.dumps(
+        {
+            "model": "m",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}},
+        }
+    ).encode()
     rewritten = json.loads(_llama_child._openai_response_format(body))
     assert rewritten["model"] == "m"
-    tamed = {"type": "object", "properties": {"a": {"type": "string", "minLength": 1},
-                                               "b": {"type": "array", "maxItems": 3}}}
+    tamed = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "minLength": 1}, "b": {"type": "array", "maxItems": 3}},
+    }
     assert rewritten["response_format"] == {"type": "json_object", "schema": tamed}
     plain = json.dumps({"messages": [], "response_format": {"type": "text"}}).encode()
     assert _llama_child._openai_response_format(plain) == plain
@@ -160,13 +173,23 @@ class TestServer:
         assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
     def test_any_model_id_and_unknown_fields_are_accepted(self, server, http):
-        reply = _chat(http, server, model="~openai/gpt-latest", messages=CAPITAL, max_tokens=40,
-                      usage={"include": True}, provider={"sort": "price"}, plugins=[{"id": "web"}])
+        reply = _chat(
+            http,
+            server,
+            model="~openai/gpt-latest",
+            messages=CAPITAL,
+            max_tokens=40,
+            usage={"include": True},
+            provider={"sort": "price"},
+            plugins=[{"id": "web"}],
+        )
         assert "Paris" in reply["choices"][0]["message"]["content"]
 
     def test_stream_matches_non_stream_and_ends_with_usage(self, server, http):
-        messages = [{"role": "system", "content": "Answer briefly."},
-                    {"role": "user", "content": "Name three colours of the rainbow."}]
+        messages = [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "Name three colours of the rainbow."},
+        ]
         whole = _chat(http, server, messages=messages, max_tokens=30)
         content, chunks = _stream(http, server, messages=messages, max_tokens=30)
         # Temperature 0 is deterministic, streamed or not, whatever request came before.
@@ -177,20 +200,29 @@ class TestServer:
 
     def test_concurrent_streams_queue_instead_of_cutting_each_other(self, server, http):
         prompts = ["Name a fruit.", "Name a planet.", "Name a river."]
-        expected = [_chat(http, server, messages=[{"role": "user", "content": p}], max_tokens=20)
-                    for p in prompts]
+        expected = [_chat(http, server, messages=[{"role": "user", "content": p}], max_tokens=20) for p in prompts]
 
         async def stream_all():
             async with httpx.AsyncClient(trust_env=False, timeout=90) as client:
+
                 async def one(prompt):
                     parts = []
-                    async with client.stream("POST", f"{server.base_url}/chat/completions", json={
-                        "model": MODEL_ID, "temperature": 0, "stream": True, "max_tokens": 20,
-                        "messages": [{"role": "user", "content": prompt}]}) as response:
+                    async with client.stream(
+                        "POST",
+                        f"{server.base_url}/chat/completions",
+                        json={
+                            "model": MODEL_ID,
+                            "temperature": 0,
+                            "stream": True,
+                            "max_tokens": 20,
+                            "messages": [{"role": "user", "content": prompt}],
+                        },
+                    ) as response:
                         async for line in response.aiter_lines():
                             if line.startswith("data:") and line[5:].strip() != "[DONE]":
                                 parts.append(json.loads(line[5:]))
                     return parts
+
                 return await asyncio.gather(*(one(p) for p in prompts))
 
         for chunks, whole in zip(asyncio.run(stream_all()), expected, strict=True):
@@ -199,11 +231,18 @@ class TestServer:
             assert chunks[-1]["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"]
 
     def test_openai_json_schema_gives_a_valid_verdict(self, server, http):
-        answers = {"A": "Paris is the capital of France.",
-                   "B": "The capital of France is Paris; Versailles was the royal seat for a century.",
-                   "C": "Paris. Lyon is the second largest city."}
-        reply = _chat(http, server, messages=build_messages("What is the capital of France?", answers),
-                      response_format=response_format(list(answers)), max_tokens=700)
+        answers = {
+            "A": "Paris is the capital of France.",
+            "B": "The capital of France is Paris; Versailles was the royal seat for a century.",
+            "C": "Paris. Lyon is the second largest city.",
+        }
+        reply = _chat(
+            http,
+            server,
+            messages=build_messages("What is the capital of France?", answers),
+            response_format=response_format(list(answers)),
+            max_tokens=700,
+        )
         assert reply["choices"][0]["finish_reason"] == "stop"
         text = reply["choices"][0]["message"]["content"]
         # Strict: every section is present, not left to defaults (the grammar enforces `required`).
@@ -216,18 +255,27 @@ class TestServer:
 
     def test_huge_length_bounds_do_not_crash_the_server(self, server, http):
         # llama.cpp turns maxLength 1500 into 1500 nested grammar rules and segfaults; the server drops it.
-        schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 1500}},
-                  "required": ["city"]}
-        reply = _chat(http, server, messages=CAPITAL, max_tokens=40,
-                      response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+        schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 1500}}, "required": ["city"]}
+        reply = _chat(
+            http,
+            server,
+            messages=CAPITAL,
+            max_tokens=40,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        )
         assert isinstance(json.loads(reply["choices"][0]["message"]["content"])["city"], str)
         assert server.alive
 
     def test_json_object_with_schema_is_honoured_too(self, server, http):
-        schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-                  "required": ["city", "country"], "additionalProperties": False}
-        reply = _chat(http, server, messages=CAPITAL, max_tokens=60,
-                      response_format={"type": "json_object", "schema": schema})
+        schema = {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+            "required": ["city", "country"],
+            "additionalProperties": False,
+        }
+        reply = _chat(
+            http, server, messages=CAPITAL, max_tokens=60, response_format={"type": "json_object", "schema": schema}
+        )
         data = json.loads(reply["choices"][0]["message"]["content"])
         assert set(data) == {"city", "country"} and all(isinstance(v, str) for v in data.values())
 
@@ -256,8 +304,9 @@ def test_server_dies_with_its_parent_even_on_sigkill(tmp_path):
         time.sleep(600)
     """)
     root = Path(local.__file__).parent.parent
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(root)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)}
+    )
     child = None
     try:
         child = int(parent.stdout.readline())

@@ -49,8 +49,9 @@ def test_local_preset_compares_for_real():
     # The baselines are the panel's members, so their answers come from the deliberation's own
     # calls; the judge model grades each pair twice, in both orders, and its reasons are kept.
     fusion = Fusion(preset="local", timeout=240)
-    result = fusion.compare(["Name one primary colour. Answer in one sentence."],
-                            baselines=[fusion.panel[0]], progress=False)
+    result = fusion.compare(
+        ["Name one primary colour. Answer in one sentence."], baselines=[fusion.panel[0]], progress=False
+    )
     assert result.baselines == ["smollm2 (plain)"] and result.grading == "pairwise"
     fused, solo = result.runs[0].answers
     assert fused.ok and solo.ok and solo.cached, (fused.error, solo.error)

@@ -114,9 +114,7 @@ def test_run_binds_fusion_and_output_and_returns_the_result_once(ip, emulator):
 
 
 def test_flags_reach_the_requests(ip, emulator):
-    ip.run_cell(
-        '%%fusion --panel a/x,b/y -j c/z --system "Be brief." -t 0.3 --max-tokens 50 --no-cache\nWhy?'
-    )
+    ip.run_cell('%%fusion --panel a/x,b/y -j c/z --system "Be brief." -t 0.3 --max-tokens 50 --no-cache\nWhy?')
     assert sorted(r.model for r in emulator.chats()) == ["a/x", "b/y", "c/z"]
     for request in emulator.chats("a/x") + emulator.chats("b/y"):
         assert system_of(request) == "Be brief."
@@ -133,11 +131,7 @@ def test_format_decides_what_the_cell_shows(ip, emulator, fmt, kind):
 def test_format_json(ip, emulator):
     shown = ip.run_cell("%%fusion --panel a/x -j c/z --format json\nWhy?").result
     # A kernel renders the JSON; a terminal prints the same JSON as text.
-    assert (
-        isinstance(shown, JSON)
-        and shown.data["status"] == "ok"
-        and shown.data["responses"][0]["model"] == "a/x"
-    )
+    assert isinstance(shown, JSON) and shown.data["status"] == "ok" and shown.data["responses"][0]["model"] == "a/x"
     assert json.loads(repr(shown)) == json.loads(ip.user_ns["_fusion"].to_json())
 
 
@@ -413,12 +407,7 @@ def test_models_table_with_prices_per_million(ip, monkeypatch):
         monkeypatch.setenv("FUSION_BASE_URL", emu.base_url)
         frame = ip.run_cell("%fusion models gpt").result
         assert frame.to_dict("records") == [
-            {
-                "id": "openai/gpt-4o",
-                "context_length": 128000,
-                "prompt_usd_per_1m": 2.5,
-                "completion_usd_per_1m": 10.0,
-            }
+            {"id": "openai/gpt-4o", "context_length": 128000, "prompt_usd_per_1m": 2.5, "completion_usd_per_1m": 10.0}
         ]
         assert len(ip.run_cell("%fusion models").result) == 2
         assert list(ip.run_cell("%fusion models x-ai/*").result["id"]) == ["x-ai/grok-4"]

@@ -26,8 +26,7 @@ def served(tmp_path):
         emu.models.update(PRICES)
         for model in BUDGET:
             emu.script(model, Reply(latency=0.2, tokens_per_s=400))
-        yield emu, {"FUSION_BASE_URL": emu.base_url, "FUSION_CACHE_DIR": str(tmp_path / "cache"),
-                    PRESET_ENV: "budget"}
+        yield emu, {"FUSION_BASE_URL": emu.base_url, "FUSION_CACHE_DIR": str(tmp_path / "cache"), PRESET_ENV: "budget"}
 
 
 def run_cells(tmp_path, env, *sources: str):
@@ -45,7 +44,8 @@ def run_cells(tmp_path, env, *sources: str):
 def test_a_widget_run_leaves_the_result_as_an_ordinary_saved_output(served, tmp_path):
     emu, env = served
     executed = run_cells(
-        tmp_path, env,
+        tmp_path,
+        env,
         "from fusion_magic import FusionWidget\nui = FusionWidget(preset='budget')\nui",
         "ui.prompt.value = 'Which database for a small web app?'\nui.run_button.click()\n"
         "result = ui.wait(timeout=30)\nprint(result.status)",
@@ -68,7 +68,8 @@ def test_a_widget_run_leaves_the_result_as_an_ordinary_saved_output(served, tmp_
 def test_a_second_run_replaces_the_saved_result(served, tmp_path):
     emu, env = served
     executed = run_cells(
-        tmp_path, env,
+        tmp_path,
+        env,
         "from fusion_magic import FusionWidget\nui = FusionWidget(preset='budget')\nui",
         "for question in ('First question?', 'Second question?'):\n"
         "    ui.prompt.value = question\n    ui.run_button.click()\n    ui.wait(timeout=30)",
@@ -81,7 +82,8 @@ def test_a_second_run_replaces_the_saved_result(served, tmp_path):
 def test_every_dollar_output_of_a_cell_is_kept_from_mathjax(served, tmp_path):
     emu, env = served
     executed = run_cells(
-        tmp_path, env,
+        tmp_path,
+        env,
         "%load_ext fusion_magic",
         "%%fusion -p budget\nWhat does a small Postgres cost?",
         "%%fusion -p budget --format markdown\nWhat does a small Postgres cost?",

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion_magic.__main__ import (
-    PRESET_ENV,
-    answer_summary,
-    example,
-    execute_notebook,
-    kernel_env,
-    kernel_manager,
-)
+from fusion_magic.__main__ import PRESET_ENV, answer_summary, example, execute_notebook, kernel_env, kernel_manager
 from fusion_magic.emulator import Emulator, Reply
 
 pytest.importorskip("nbclient")
@@ -34,11 +27,7 @@ def served(tmp_path):
     with Emulator() as emu:
         for model in BUDGET:
             emu.script(model, Reply(latency=0.3, tokens_per_s=300))
-        env = {
-            "FUSION_BASE_URL": emu.base_url,
-            "FUSION_CACHE_DIR": str(tmp_path / "cache"),
-            PRESET_ENV: "budget",
-        }
+        env = {"FUSION_BASE_URL": emu.base_url, "FUSION_CACHE_DIR": str(tmp_path / "cache"), PRESET_ENV: "budget"}
         yield emu, env
 
 
@@ -90,10 +79,7 @@ def test_quickstart_notebook(served, tmp_path):
     # A user mistake: one stderr line, no traceback, and nothing sent for it.
     (mistake,) = outputs(code_cell(notebook, "%%fusion -p no-such-preset"))
     assert mistake["name"] == "stderr"
-    assert (
-        mistake["text"]
-        == "UsageError: unknown preset 'no-such-preset'; known: budget, free, local, quality\n"
-    )
+    assert mistake["text"] == "UsageError: unknown preset 'no-such-preset'; known: budget, free, local, quality\n"
     assert len(emu.chats()) == 8, "two deliberations of three members and a judge"
     assert not any("never sent" in json.dumps(r.body) for r in emu.chats())
     costs = [o for o in outputs(code_cell(notebook, "%fusion costs")) if "image/png" in o.get("data", {})]
@@ -166,9 +152,7 @@ def test_interrupting_a_running_cell_keeps_the_fast_answers(served, tmp_path):
             assert reply["status"] == "error" and reply["ename"] == "UsageError"
             assert reply["evalue"] == "interrupted: kept 2 answers (cached); re-run to resume"
             # user_expressions come back in the shell reply: no race with the stdout stream.
-            state = (
-                "(_fusion.interrupted, [r.status for r in _fusion.responses], _fusion.responses[0].content)"
-            )
+            state = "(_fusion.interrupted, [r.status for r in _fusion.responses], _fusion.responses[0].content)"
             check = kc.execute_interactive("", user_expressions={"state": state}, timeout=30)
             found = check["content"]["user_expressions"]["state"]["data"]["text/plain"]
             assert found == "(True, ['ok', 'ok', 'cancelled'], 'fast answer one')"
@@ -198,8 +182,9 @@ def test_compare_notebook(served, tmp_path):
     scored = code_cell(notebook, "fusion = Fusion(")
     page = next(html_of(o) for o in outputs(scored) if html_of(o))
     assert "fusion (budget)" in page and "score [95% CI]" in page and "data:image/png;base64," in page
-    assert any("compare: 3 prompts × (budget fusion + 3 baselines): about $" in o.get("text", "")
-               for o in outputs(scored))
+    assert any(
+        "compare: 3 prompts × (budget fusion + 3 baselines): about $" in o.get("text", "") for o in outputs(scored)
+    )
     judged = next(html_of(o) for o in outputs(code_cell(notebook, "open_questions = ")) if html_of(o))
     assert "fusion wins [95% CI] (w/t/l)" in judged
     # Pairwise: 3 prompts × 3 baselines, each graded in both orders by the judge.

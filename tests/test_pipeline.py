@@ -69,10 +69,19 @@ def test_frames(emulator):
 
 def test_unknown_names_from_the_judge_are_dropped(emulator):
     verdict = {
-        "answer": "Member A is right.", "consensus": ["All of them say so."], "blind_spots": [],
-        "contradictions": [{"topic": "t", "stances": [{"model": "A", "stance": "yes"},
-                                                      {"model": "gpt-9", "stance": "no"},
-                                                      {"model": "member B", "stance": "no"}]}],
+        "answer": "Member A is right.",
+        "consensus": ["All of them say so."],
+        "blind_spots": [],
+        "contradictions": [
+            {
+                "topic": "t",
+                "stances": [
+                    {"model": "A", "stance": "yes"},
+                    {"model": "gpt-9", "stance": "no"},
+                    {"model": "member B", "stance": "no"},
+                ],
+            }
+        ],
         "partial_coverage": [{"models": ["Z", "C"], "point": "Measure twice."}],
         "unique_insights": [{"model": "Q", "insight": "invented"}, {"model": "c/gamma", "insight": "real"}],
     }
@@ -119,7 +128,8 @@ def test_failed_member_gives_partial(emulator):
     assert failed.model == "b/beta" and "400" in failed.error and "bad things" in failed.error
     assert "\n" not in failed.error
     assert result.to_dict()["failed_models"] == [
-        {"model": "b/beta", "status": "failed", "error": failed.error, "status_code": 400}]
+        {"model": "b/beta", "status": "failed", "error": failed.error, "status_code": 400}
+    ]
 
 
 def test_all_members_failing_names_each(emulator):
@@ -255,8 +265,11 @@ def test_nested_deliberation_is_refused(emulator):
 
 
 def test_tool_mode_primary_calls_fusion(emulator):
-    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Is Rust safe?"}}]),
-                    Reply(content="Final answer from the primary."))
+    emulator.script(
+        "p/primary",
+        Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Is Rust safe?"}}]),
+        Reply(content="Final answer from the primary."),
+    )
     result = fusion(tool="p/primary").run("Tell me: is Rust safe?")
     assert result.tool == {"primary": "p/primary", "called": True, "question": "Is Rust safe?"}
     assert result.answer == "Final answer from the primary."
@@ -280,8 +293,9 @@ def test_tool_mode_primary_answers_alone(emulator):
 
 
 def test_tool_mode_rerun_from_cache_keeps_the_tool_call(emulator):
-    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Q2"}}]),
-                    Reply(content="Final."))
+    emulator.script(
+        "p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Q2"}}]), Reply(content="Final.")
+    )
     first = fusion(tool="p/primary").run("Q")
     n = len(emulator.requests)
     again = fusion(tool="p/primary").run("Q")
@@ -337,8 +351,11 @@ def test_arun_with_a_conversation_and_caller_tools(emulator):
     emulator.script("p/primary", Reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}]))
     result = asyncio.run(fusion(tool="p/primary").arun("Weather?", tools=[weather]))
     assert result.tool["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
-    history = [{"role": "user", "content": "I live in Oslo."}, {"role": "assistant", "content": "Noted."},
-               {"role": "user", "content": "Coat today?"}]
+    history = [
+        {"role": "user", "content": "I live in Oslo."},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": "Coat today?"},
+    ]
     asyncio.run(fusion().arun("Coat today?", messages=history))
     for model in PANEL:
         assert emulator.chats(model)[-1].body["messages"] == history

@@ -27,10 +27,13 @@ from fusion_magic.pricing import (
 FIXTURE = Path("/work/shared/fixtures/openrouter/or_models_list_trimmed.json")
 KEY = "sk-or-v1-" + "feedface" * 8
 HEADERS = {"Authorization": f"Bearer {KEY}", "X-OpenRouter-Title": "fusion_magic"}
-LOCAL_BODY = {"object": "list", "data": [
-    {"id": "smollm2-135m-instruct", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx_train": 8192}},
-    {"id": "llama3:8b", "object": "model", "created": 1700000000, "owned_by": "library"},
-]}
+LOCAL_BODY = {
+    "object": "list",
+    "data": [
+        {"id": "smollm2-135m-instruct", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx_train": 8192}},
+        {"id": "llama3:8b", "object": "model", "created": 1700000000, "owned_by": "library"},
+    ],
+}
 
 
 def fixture_prices() -> dict[str, ModelPrice]:
@@ -41,8 +44,7 @@ def fixture_prices() -> dict[str, ModelPrice]:
 # -- parsing ---------------------------------------------------------------------------------------
 def test_parses_openrouter_decimal_strings() -> None:
     prices = fixture_prices()
-    assert set(prices) == {"anthropic/claude-sonnet-4", "openai/gpt-4.1-mini", "openai/gpt-4o",
-                           "openai/gpt-3.5-turbo"}
+    assert set(prices) == {"anthropic/claude-sonnet-4", "openai/gpt-4.1-mini", "openai/gpt-4o", "openai/gpt-3.5-turbo"}
     sonnet = prices["anthropic/claude-sonnet-4"]
     assert sonnet.name == "Anthropic: Claude Sonnet 4"
     assert sonnet.context_length == 1_000_000
@@ -106,8 +108,11 @@ def test_estimate_members_and_judge() -> None:
     mini = 1000 * 4e-7 + 600 * 1.6e-6
     judge_in = 1000 + 3 * 600 + JUDGE_OVERHEAD_TOKENS
     judge = judge_in * 3e-6 + 1200 * 1.5e-5
-    assert est.members == [("openai/gpt-4o", pytest.approx(gpt4o)),
-                           ("openai/gpt-4.1-mini", pytest.approx(mini)), ("mystery/model", None)]
+    assert est.members == [
+        ("openai/gpt-4o", pytest.approx(gpt4o)),
+        ("openai/gpt-4.1-mini", pytest.approx(mini)),
+        ("mystery/model", None),
+    ]
     assert est.judge == ("anthropic/claude-sonnet-4", pytest.approx(judge))
     assert est.total == pytest.approx(gpt4o + mini + judge)
     assert est.unknown == ["mystery/model"] and not est.complete

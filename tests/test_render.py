@@ -10,15 +10,7 @@ from markdown_it import MarkdownIt
 
 from fusion_magic._format import fmt_cost, fmt_secs
 from fusion_magic.render import markdown_to_safe_html, to_html, to_markdown, to_text
-from fusion_magic.result import (
-    Analysis,
-    Contradiction,
-    FusionResult,
-    PartialCoverage,
-    Response,
-    Stance,
-    UniqueInsight,
-)
+from fusion_magic.result import Analysis, Contradiction, FusionResult, PartialCoverage, Response, Stance, UniqueInsight
 
 VOID = {"br", "hr", "img", "input", "meta", "link", "col", "area", "base", "wbr", "source"}
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -148,10 +140,7 @@ def partial_result() -> FusionResult:
         responses=[
             member("openai/gpt-4o", 1.0, (100, 100), 0.001),
             Response(
-                model="anthropic/claude",
-                status="failed",
-                error="HTTP 500 from provider: overloaded",
-                latency_s=0.4,
+                model="anthropic/claude", status="failed", error="HTTP 500 from provider: overloaded", latency_s=0.4
             ),
             Response(
                 model="google/gemini",
@@ -227,10 +216,7 @@ def test_html_bars_proportional_to_the_member_maximum():
     member_summaries = details_summaries(out)[5:8]
 
     def widths(kind):
-        return [
-            float(re.search(rf'fm-{kind}"><span style="width:([\d.]+)%"', s).group(1))
-            for s in member_summaries
-        ]
+        return [float(re.search(rf'fm-{kind}"><span style="width:([\d.]+)%"', s).group(1)) for s in member_summaries]
 
     assert widths("lat") == [25.0, 50.0, 100.0]
     assert widths("tok") == [25.0, 50.0, 100.0]
@@ -266,12 +252,7 @@ def test_fmt_cost(value, text):
 
 
 def test_fmt_secs():
-    assert [fmt_secs(0.85), fmt_secs(2.314), fmt_secs(65), fmt_secs(None)] == [
-        "850 ms",
-        "2.31 s",
-        "1m 05.0s",
-        "–",
-    ]
+    assert [fmt_secs(0.85), fmt_secs(2.314), fmt_secs(65), fmt_secs(None)] == ["850 ms", "2.31 s", "1m 05.0s", "–"]
     assert fmt_secs(2.314, compact=True) == "2.31s"
 
 
@@ -304,9 +285,7 @@ def test_html_error_shown_first():
 
 
 def test_html_cached_member_tagged_and_free():
-    result = ok_result(
-        responses=[member("a/x", 1.0, (10, 10), 0.5, cached=True), member("b/y", 2.0, (10, 10), 0.01)]
-    )
+    result = ok_result(responses=[member("a/x", 1.0, (10, 10), 0.5, cached=True), member("b/y", 2.0, (10, 10), 0.01)])
     out = to_html(result)
     cached = details_summaries(out)[5]
     assert '<span class="fm-tag">cached</span>' in cached and ">$0<" in cached
@@ -331,9 +310,7 @@ def test_css_is_scoped_and_there_is_no_javascript():
     out = to_html(ok_result())
     css = re.search(r"<style>(.*?)</style>", out, re.S).group(1)
     rules = [r.strip() for r in css.split("}") if r.strip()]
-    assert rules and all(
-        all(sel.strip().startswith(".fm-root") for sel in r.split("{")[0].split(",")) for r in rules
-    )
+    assert rules and all(all(sel.strip().startswith(".fm-root") for sel in r.split("{")[0].split(",")) for r in rules)
     assert out.startswith('<div class="fm-root tex2jax_ignore mathjax_ignore">')
 
 
@@ -379,9 +356,7 @@ def test_legit_markdown_renders_in_html():
 
 
 def test_safe_html_drops_relative_and_unknown_scheme_links_and_does_not_fetch_images():
-    out = markdown_to_safe_html(
-        "[r](/api/contents) [f](ftp://x.org/a) ![pixel](https://evil.example/p.png?q=secret)"
-    )
+    out = markdown_to_safe_html("[r](/api/contents) [f](ftp://x.org/a) ![pixel](https://evil.example/p.png?q=secret)")
     assert "/api/contents" not in out and "ftp:" not in out
     assert "<img" not in out and "[image: pixel]" in out  # a click, not an automatic request
 
@@ -405,10 +380,7 @@ def test_markdown_structure():
     md = to_markdown(partial_result())
     # A dollar amount is a code span: Jupyter drops the backslash of `\$`, then MathJax pairs the dollars.
     assert md.startswith("**fusion · partial** · preset quality · `$0.0063` · 2.31 s")
-    order = [
-        md.index(s)
-        for s in ("### Answer", "### Analysis", "**Consensus** (2)", "### Panel answers", "### Judge")
-    ]
+    order = [md.index(s) for s in ("### Answer", "### Analysis", "**Consensus** (2)", "### Panel answers", "### Judge")]
     assert order == sorted(order)
     assert "<details" not in md and "**Blind spots** (1)" in md
     assert "✗ **anthropic/claude** · 400 ms · – · – · failed: HTTP 500 from provider: overloaded" in md
@@ -517,9 +489,7 @@ def hostile_result(position: str, payload: str) -> FusionResult:
 
 
 @pytest.mark.parametrize("position", POSITIONS)
-@pytest.mark.parametrize(
-    ("payload", "visible"), HOSTILE, ids=lambda v: repr(v[:24]) if isinstance(v, str) else v
-)
+@pytest.mark.parametrize(("payload", "visible"), HOSTILE, ids=lambda v: repr(v[:24]) if isinstance(v, str) else v)
 def test_hostile_text_is_inert_everywhere(position, payload, visible):
     result = hostile_result(position, payload)
     html_out, md_out = to_html(result), to_markdown(result)
@@ -536,11 +506,7 @@ def test_hostile_text_is_inert_everywhere(position, payload, visible):
     ):
         assert visible in dom.visible
     if payload is BIG and position in ("answer", "content", "judge_raw"):
-        where = {
-            "answer": "result.answer",
-            "content": "result.responses[0].content",
-            "judge_raw": "result.judge_raw",
-        }
+        where = {"answer": "result.answer", "content": "result.responses[0].content", "judge_raw": "result.judge_raw"}
         assert f"(truncated, 2,000,000 characters; full text in {where[position]})" in html_out
         assert f"truncated, 2,000,000 characters; full text in {where[position]}" in md_out
 

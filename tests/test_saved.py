@@ -65,8 +65,11 @@ def test_round_trip_of_judge_failed_keeps_the_raw_judge_text_and_rejudges(emulat
 
 
 def test_round_trip_of_tool_mode(emulator, tmp_path):
-    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Is Rust safe?"}}]),
-                    Reply(content="Final answer from the primary."))
+    emulator.script(
+        "p/primary",
+        Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Is Rust safe?"}}]),
+        Reply(content="Final answer from the primary."),
+    )
     result = panel_fusion(tool="p/primary").run("Tell me: is Rust safe?")
     assert result.tool == {"primary": "p/primary", "called": True, "question": "Is Rust safe?"}
     loaded = assert_round_trip(result, tmp_path)
@@ -113,8 +116,10 @@ def test_save_replaces_the_file_and_loading_is_offline(emulator, tmp_path, monke
         ("{not json", "not JSON (Expecting property name enclosed in double quotes at line 1 column 2)"),
         ('{"status": "ok"}', "not a saved fusion result: no 'prompt', 'responses'"),
         ('{"prompt": "q", "status": "ok", "responses": 3}', "not a saved fusion result: expected a list, got int"),
-        ('{"prompt": "q", "status": "ok", "responses": [], "analysis": {"consensus": 3}}',
-         "not a saved fusion result: analysis consensus: Input should be a valid list"),
+        (
+            '{"prompt": "q", "status": "ok", "responses": [], "analysis": {"consensus": 3}}',
+            "not a saved fusion result: analysis consensus: Input should be a valid list",
+        ),
         ('{"prompt": "q", "status": "ok", "responses": [{"content": "x"}]}', "not a saved fusion result: "),
     ],
 )
@@ -158,8 +163,15 @@ def test_map_frame_round_trip(emulator, tmp_path):
 
 
 def test_frame_floats_and_missing_values_come_back_exactly(tmp_path):
-    frame = pd.DataFrame({"x": [0.0939, 1 / 3, 3.14e-9, float("nan"), 1e300], "s": ["a", None, "c", "d", "e"],
-                          "n": [1, 2, 3, 4, 5], "o": [None, [1], {"k": "v"}, "t", None]}, index=list("abcde"))
+    frame = pd.DataFrame(
+        {
+            "x": [0.0939, 1 / 3, 3.14e-9, float("nan"), 1e300],
+            "s": ["a", None, "c", "d", "e"],
+            "n": [1, 2, 3, 4, 5],
+            "o": [None, [1], {"k": "v"}, "t", None],
+        },
+        index=list("abcde"),
+    )
     back = load_frame(save_frame(frame, tmp_path / "f.json"))
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     assert back.loc["a", "o"] is None and back.loc["c", "o"] == {"k": "v"}

@@ -35,10 +35,21 @@ def test_key_appears_nowhere(keyed, tmp_path, capfd, caplog):
     assert result.status == "judge_failed"  # the key did authenticate: members answered
     rejudged = fusion.rejudge(result, judge="k/judge2")
     texts = [
-        repr(result), str(result), result.to_json(), result._repr_html_(), result._repr_markdown_(),
-        result.to_frame().to_string(), result.analysis.to_frame().to_string(), repr(rejudged), rejudged.to_json(),
-        repr(fusion), repr(fusion.endpoint), str(fusion.__dict__),
-        repr(ledger()), ledger()._repr_html_(), ledger().to_frame(detail=True).to_string(),
+        repr(result),
+        str(result),
+        result.to_json(),
+        result._repr_html_(),
+        result._repr_markdown_(),
+        result.to_frame().to_string(),
+        result.analysis.to_frame().to_string(),
+        repr(rejudged),
+        rejudged.to_json(),
+        repr(fusion),
+        repr(fusion.endpoint),
+        str(fusion.__dict__),
+        repr(ledger()),
+        ledger()._repr_html_(),
+        ledger().to_frame(detail=True).to_string(),
     ]
     errors = []
     for bad in (dict(panel=["no slash"]), dict(quorum=9), dict(preset="nope")):

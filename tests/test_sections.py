@@ -82,8 +82,11 @@ def with_sixth_section(tmp_path):
 
 
 def test_the_table_names_the_five_sections_in_order():
-    assert [s.name for s in sections.SECTIONS] == list(Analysis.SECTIONS) == [
-        "consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"]
+    assert (
+        [s.name for s in sections.SECTIONS]
+        == list(Analysis.SECTIONS)
+        == ["consensus", "contradictions", "partial_coverage", "unique_insights", "blind_spots"]
+    )
     assert sections.titles()["partial_coverage"] == "Partial coverage"
     props = response_format(["A", "B"])["json_schema"]["schema"]["properties"]
     assert list(props) == ["answer", *Analysis.SECTIONS]
@@ -95,8 +98,12 @@ def test_a_sixth_section_is_one_row_of_the_table(with_sixth_section):
     found = with_sixth_section
     # Asked for: the judge's prompt has its line, the JSON schema its list of text.
     assert found["prompt_line"] == ['- "assumptions": what the answers take for granted without saying so.']
-    assert found["schema"] == {"description": "what the answers take for granted", "items": {"type": "string"},
-                               "title": "Assumptions", "type": "array"}
+    assert found["schema"] == {
+        "description": "what the answers take for granted",
+        "items": {"type": "string"},
+        "title": "Assumptions",
+        "type": "array",
+    }
     assert found["required"]
     # Answered by the emulator's judge, read back and kept in the value and its exports.
     assert found["status"] == "ok"
@@ -118,7 +125,13 @@ def test_a_sixth_section_is_one_row_of_the_table(with_sixth_section):
     assert found["text"].startswith("FusionResult(status='ok'")
     titles = found["widget"]["titles"]
     assert [t.split(" (")[0] for t in titles[:6]] == [
-        "Consensus", "Contradictions", "Partial coverage", "Unique insights", "Blind spots", "Assumptions"]
+        "Consensus",
+        "Contradictions",
+        "Partial coverage",
+        "Unique insights",
+        "Blind spots",
+        "Assumptions",
+    ]
     assert titles[5] == "Assumptions (1)"
     assert point in found["widget"]["body"][0]
 

@@ -38,8 +38,9 @@ def client(server):
 
 
 def ask(client, question="Should we shard the database?", **kw):
-    return client.chat.completions.create(model=kw.pop("model", "fusion"),
-                                          messages=kw.pop("messages", [{"role": "user", "content": question}]), **kw)
+    return client.chat.completions.create(
+        model=kw.pop("model", "fusion"), messages=kw.pop("messages", [{"role": "user", "content": question}]), **kw
+    )
 
 
 def test_models_lists_fusion_and_every_preset(client):
@@ -87,9 +88,11 @@ def test_earlier_turns_are_context_every_member_sees(client, emulator):
 
 
 def test_extra_body_overrides_in_fusions_own_names(client, emulator):
-    reply = ask(client, model="fusion/quality",
-                extra_body={"fusion": {"analysis_models": ["a/alpha", "b/beta"], "model": JUDGE,
-                                       "max_tool_calls": 4}})
+    reply = ask(
+        client,
+        model="fusion/quality",
+        extra_body={"fusion": {"analysis_models": ["a/alpha", "b/beta"], "model": JUDGE, "max_tool_calls": 4}},
+    )
     assert {r.model for r in emulator.chats()} == {"a/alpha", "b/beta", JUDGE}
     assert [r["model"] for r in reply.model_extra["fusion"]["responses"]] == ["a/alpha", "b/beta"]
     assert reply.model_extra["fusion"]["preset"] == "custom"
@@ -115,15 +118,18 @@ def test_top_level_temperature_and_max_tokens_reach_the_panel(client, emulator):
         assert sent.body["temperature"] == 0.3 and sent.body["max_tokens"] == 200
 
 
-@pytest.mark.parametrize(("fusion", "param", "words"), [
-    ({"panel": "a/alpha", "quorum": 2}, None, "quorum must be between 1 and the panel size"),
-    ({"timeout": "soon"}, "fusion.timeout", "must be a number"),
-    ({"analysis_models": [1, 2]}, "fusion.analysis_models", "list of model ids"),
-    ({"panel": PANEL, "colour": "blue"}, "fusion.colour", "unknown field"),
-    ({"preset": "nope"}, "fusion.preset", "unknown preset"),
-    ({"web": True}, None, "not OpenRouter"),
-    ("budget", "fusion", "must be an object"),
-])
+@pytest.mark.parametrize(
+    ("fusion", "param", "words"),
+    [
+        ({"panel": "a/alpha", "quorum": 2}, None, "quorum must be between 1 and the panel size"),
+        ({"timeout": "soon"}, "fusion.timeout", "must be a number"),
+        ({"analysis_models": [1, 2]}, "fusion.analysis_models", "list of model ids"),
+        ({"panel": PANEL, "colour": "blue"}, "fusion.colour", "unknown field"),
+        ({"preset": "nope"}, "fusion.preset", "unknown preset"),
+        ({"web": True}, None, "not OpenRouter"),
+        ("budget", "fusion", "must be an object"),
+    ],
+)
 def test_bad_overrides_are_400_naming_the_field(client, emulator, fusion, param, words):
     with pytest.raises(openai.BadRequestError) as caught:
         ask(client, extra_body={"fusion": fusion})
@@ -142,18 +148,33 @@ def test_budget_refused_before_anything_is_sent(client, emulator):
     assert emulator.chats() == []
 
 
-@pytest.mark.parametrize(("body", "status", "code", "words"), [
-    (b"{not json", 400, "invalid_json", "not valid JSON"),
-    (b"[]", 400, "invalid_json", "JSON object"),
-    (json.dumps({"model": "fusion"}).encode(), 400, "no_messages", "messages"),
-    (json.dumps({"model": "fusion", "messages": []}).encode(), 400, "no_messages", "messages"),
-    (json.dumps({"model": "fusion", "messages": [{"role": "assistant", "content": "hi"}]}).encode(), 400,
-     "no_question", "no user message"),
-    (json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode(), 400,
-     "model_not_found", "unknown model 'gpt-4o'"),
-    (json.dumps({"model": "fusion/nope", "messages": [{"role": "user", "content": "hi"}]}).encode(), 400,
-     "model_not_found", "no preset 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code", "words"),
+    [
+        (b"{not json", 400, "invalid_json", "not valid JSON"),
+        (b"[]", 400, "invalid_json", "JSON object"),
+        (json.dumps({"model": "fusion"}).encode(), 400, "no_messages", "messages"),
+        (json.dumps({"model": "fusion", "messages": []}).encode(), 400, "no_messages", "messages"),
+        (
+            json.dumps({"model": "fusion", "messages": [{"role": "assistant", "content": "hi"}]}).encode(),
+            400,
+            "no_question",
+            "no user message",
+        ),
+        (
+            json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            400,
+            "model_not_found",
+            "unknown model 'gpt-4o'",
+        ),
+        (
+            json.dumps({"model": "fusion/nope", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            400,
+            "model_not_found",
+            "no preset 'nope'",
+        ),
+    ],
+)
 def test_malformed_requests_get_openai_error_json(server, emulator, body, status, code, words):
     resp = httpx.post(server.url + "/chat/completions", content=body, headers={"Content-Type": "application/json"})
     assert resp.status_code == status
@@ -196,10 +217,12 @@ def test_async_client_streams_and_completes(server, emulator):
     async def both():
         async with openai.AsyncOpenAI(base_url=server.url, api_key="unused", max_retries=0) as aclient:
             plain, streamed = await asyncio.gather(
-                aclient.chat.completions.create(model="fusion", messages=[{"role": "user", "content": "One?"}],
-                                                extra_body=OURS),
-                aclient.chat.completions.create(model="fusion", messages=[{"role": "user", "content": "Two?"}],
-                                                extra_body=OURS, stream=True),
+                aclient.chat.completions.create(
+                    model="fusion", messages=[{"role": "user", "content": "One?"}], extra_body=OURS
+                ),
+                aclient.chat.completions.create(
+                    model="fusion", messages=[{"role": "user", "content": "Two?"}], extra_body=OURS, stream=True
+                ),
             )
             return plain, [c.choices[0].delta.content or "" async for c in streamed if c.choices]
 
@@ -225,13 +248,25 @@ def test_all_members_failing_is_an_upstream_error_with_the_result(client, emulat
 
 
 def test_tool_mode_primary_calls_fusion_and_client_tools_pass_through(client, emulator):
-    weather = {"type": "function", "function": {"name": "get_weather", "description": "weather now",
-                                                "parameters": {"type": "object", "properties": {}}}}
-    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Is Rust safe?"}}]),
-                    Reply(content="Final answer from the primary."))
-    reply = ask(client, "Is Rust memory safe?", model="p/primary",
-                tools=[{"type": "openrouter:fusion", "parameters": {"analysis_models": PANEL, "model": JUDGE}},
-                       weather])
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "weather now",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+    emulator.script(
+        "p/primary",
+        Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Is Rust safe?"}}]),
+        Reply(content="Final answer from the primary."),
+    )
+    reply = ask(
+        client,
+        "Is Rust memory safe?",
+        model="p/primary",
+        tools=[{"type": "openrouter:fusion", "parameters": {"analysis_models": PANEL, "model": JUDGE}}, weather],
+    )
     assert reply.choices[0].message.content == "Final answer from the primary."
     fusion = reply.model_extra["fusion"]
     assert fusion["tool"]["called"] is True and fusion["tool"]["question"] == "Is Rust safe?"
@@ -247,8 +282,7 @@ def test_tool_mode_hands_client_tool_calls_back(client, emulator):
     weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
     emulator.script("p/primary", Reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}]))
     for stream in (False, True):
-        reply = ask(client, "Weather in Oslo?", model="p/primary", stream=stream,
-                    tools=[{"type": "fusion"}, weather])
+        reply = ask(client, "Weather in Oslo?", model="p/primary", stream=stream, tools=[{"type": "fusion"}, weather])
         if stream:
             chunks = list(reply)
             (call,) = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
@@ -263,8 +297,7 @@ def test_tool_mode_hands_client_tool_calls_back(client, emulator):
 
 @pytest.mark.parametrize("header", ["X-Fusion-Depth", "x-openrouter-fusion-depth"])
 def test_a_request_from_inside_a_deliberation_is_refused(server, emulator, header):
-    with openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0,
-                       default_headers={header: "1"}) as nested:
+    with openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, default_headers={header: "1"}) as nested:
         with pytest.raises(openai.BadRequestError) as caught:
             ask(nested)
     assert caught.value.code == "fusion_invocation_capped"
@@ -333,10 +366,16 @@ def test_non_loopback_without_token_is_refused(emulator):
 
 def test_tool_choice_naming_fusion_forces_the_panel(client, emulator):
     # The primary calls the tool, then judges (a default reply: the analysis JSON), then answers.
-    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Q?"}}]), Reply(),
-                    "Done.")
-    reply = ask(client, "Q?", model="p/primary", tools=[{"type": "fusion", "parameters": {"panel": PANEL}}],
-                tool_choice={"type": "openrouter:fusion"})
+    emulator.script(
+        "p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Q?"}}]), Reply(), "Done."
+    )
+    reply = ask(
+        client,
+        "Q?",
+        model="p/primary",
+        tools=[{"type": "fusion", "parameters": {"panel": PANEL}}],
+        tool_choice={"type": "openrouter:fusion"},
+    )
     assert reply.choices[0].message.content == "Done."
     first, judged, _ = emulator.chats("p/primary")
     assert first.body["tool_choice"] == {"type": "function", "function": {"name": "fusion"}}

@@ -32,15 +32,25 @@ OURS = {"fusion": {"panel": PANEL, "judge": JUDGE}}
 def keyed(monkeypatch, tmp_path):
     "An emulator that only answers the canary key, and a child environment pointing at it."
     with Emulator(api_key=CANARY) as emu:
-        env = {**os.environ, "FUSION_BASE_URL": emu.base_url, "FUSION_API_KEY": CANARY,
-               "FUSION_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "FUSION_BASE_URL": emu.base_url,
+            "FUSION_API_KEY": CANARY,
+            "FUSION_CACHE_DIR": str(tmp_path / "cache"),
+            "PYTHONUNBUFFERED": "1",
+        }
         env.pop("FUSION_SERVE_TOKEN", None)
         yield emu, env
 
 
 def serve(env, *args):
-    return subprocess.Popen([sys.executable, "-m", "fusion_magic", "serve", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fusion_magic", "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_cli_serves_prints_its_url_first_and_never_the_key(keyed):
@@ -51,8 +61,9 @@ def test_cli_serves_prints_its_url_first_and_never_the_key(keyed):
         assert re.fullmatch(r"serving on http://127\.0\.0\.1:\d+/v1", first), first
         url = first.removeprefix("serving on ")
         with openai.OpenAI(base_url=url, api_key="unused", max_retries=0) as client:
-            reply = client.chat.completions.create(model="fusion", messages=[{"role": "user", "content": "Hi?"}],
-                                                   extra_body=OURS)
+            reply = client.chat.completions.create(
+                model="fusion", messages=[{"role": "user", "content": "Hi?"}], extra_body=OURS
+            )
         assert reply.model_extra["fusion"]["status"] == "ok"  # the upstream accepted the forwarded key
         assert all(r.headers["authorization"] == "REDACTED" for r in emu.chats())
         assert CANARY not in reply.model_dump_json()
@@ -70,7 +81,8 @@ def test_cli_refuses_a_public_host_without_a_token(keyed):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and out == ""
     assert err.strip().splitlines() == [
-        "error: refusing to serve on 0.0.0.0 without a token: set --token or FUSION_SERVE_TOKEN (or bind 127.0.0.1)"]
+        "error: refusing to serve on 0.0.0.0 without a token: set --token or FUSION_SERVE_TOKEN (or bind 127.0.0.1)"
+    ]
 
 
 def test_cli_with_a_token(keyed):
@@ -91,8 +103,11 @@ def test_mcp_server_over_stdio(keyed):
     from mcp import Client, StdioServerParameters
 
     emu, env = keyed
-    params = StdioServerParameters(command=sys.executable, args=["-m", "fusion_magic", "mcp", "--preset", "budget"],
-                                   env={k: env[k] for k in ("FUSION_BASE_URL", "FUSION_API_KEY", "FUSION_CACHE_DIR")})
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "fusion_magic", "mcp", "--preset", "budget"],
+        env={k: env[k] for k in ("FUSION_BASE_URL", "FUSION_API_KEY", "FUSION_CACHE_DIR")},
+    )
 
     emu.script("c/gamma", Reply(latency=1.5))  # long enough for a progress report
     reports = []
@@ -103,8 +118,11 @@ def test_mcp_server_over_stdio(keyed):
     async def session():
         async with Client(params) as client:
             tools = (await client.list_tools()).tools
-            ok = await client.call_tool("fusion", {"question": "Why is the sky blue?", "panel": PANEL,
-                                                   "judge": JUDGE}, progress_callback=progress)
+            ok = await client.call_tool(
+                "fusion",
+                {"question": "Why is the sky blue?", "panel": PANEL, "judge": JUDGE},
+                progress_callback=progress,
+            )
             bad = await client.call_tool("fusion", {"question": "Why?", "preset": "nope"})
             return tools, ok, bad
 
@@ -117,8 +135,13 @@ def test_mcp_server_over_stdio(keyed):
     data = json.loads(analysis)
     assert answer == data["answer"] and answer.startswith("Synthesis by j/judge")
     assert data["status"] == "ok" and [r["model"] for r in data["responses"]] == PANEL
-    assert set(data["analysis"]) >= {"consensus", "contradictions", "partial_coverage", "unique_insights",
-                                     "blind_spots"}
+    assert set(data["analysis"]) >= {
+        "consensus",
+        "contradictions",
+        "partial_coverage",
+        "unique_insights",
+        "blind_spots",
+    }
     assert bad.is_error and "unknown preset 'nope'" in bad.content[0].text
     assert len(emu.chats()) == 4 and CANARY not in analysis
     assert reports and reports[0][1] == 4 and reports[0][2].endswith("of 4 calls finished")
@@ -149,7 +172,10 @@ def test_percent_fusion_serve_runs_in_the_background_of_the_kernel(ip, emulator,
     with openai.OpenAI(base_url=url, api_key="unused", max_retries=0) as client:
         reply = client.chat.completions.create(model="fusion", messages=[{"role": "user", "content": "Q?"}])
     assert [r["model"] for r in reply.model_extra["fusion"]["responses"]] == [
-        "openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
+        "openai/gpt-5-mini",
+        "google/gemini-2.5-flash",
+        "deepseek/deepseek-chat",
+    ]
     # Same session: the notebook's ledger has the served deliberation.
     from fusion_magic import ledger
 
@@ -175,9 +201,14 @@ def test_serve_forwards_to_the_local_model():
     server = FusionServer(port=0, preset="local").start()
     try:
         with openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=240) as client:
-            chunks = list(client.chat.completions.create(
-                model="fusion", stream=True, extra_body={"fusion": {"cache": False}},
-                messages=[{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]))
+            chunks = list(
+                client.chat.completions.create(
+                    model="fusion",
+                    stream=True,
+                    extra_body={"fusion": {"cache": False}},
+                    messages=[{"role": "user", "content": "What is the capital of France? Answer in one sentence."}],
+                )
+            )
     finally:
         server.stop()
     fusion = chunks[-1].model_extra["fusion"]

@@ -34,13 +34,16 @@ def test_every_magic_setting_is_a_trait_and_a_flag() -> None:
         assert set(s.flags) <= flags, s.name
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"timeout": -1}, "timeout must be a positive number of seconds, got -1"),
-    ({"max_cost": float("nan")}, "max_cost must be a positive number of USD"),
-    ({"temperature": 3}, "temperature must be between 0 and 2, got 3"),
-    ({"max_tokens": 0}, "max_tokens must be a positive whole number, got 0"),
-    ({"stall_timeout": 0}, "stall_timeout must be a positive number of seconds, got 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"timeout": -1}, "timeout must be a positive number of seconds, got -1"),
+        ({"max_cost": float("nan")}, "max_cost must be a positive number of USD"),
+        ({"temperature": 3}, "temperature must be between 0 and 2, got 3"),
+        ({"max_tokens": 0}, "max_tokens must be a positive whole number, got 0"),
+        ({"stall_timeout": 0}, "stall_timeout must be a positive number of seconds, got 0"),
+    ],
+)
 def test_the_table_checks_values_for_every_front_end(kwargs, message, emulator) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         Fusion("budget", api_key="sk-test", **kwargs)

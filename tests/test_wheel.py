@@ -32,17 +32,23 @@ def _run(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeo
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-          str(SOURCE)], cwd=out)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(SOURCE)],
+        cwd=out,
+    )
     (built,) = out.glob("fusion_magic-*.whl")
     return built
 
 
 def test_the_wheel_ships_the_examples_and_py_typed(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("fusion_magic/py.typed", "fusion_magic/examples/quickstart.ipynb",
-                   "fusion_magic/examples/research_workflow.ipynb", "fusion_magic/examples/compare.ipynb",
-                   "fusion_magic/emulator/server.py"):
+    for needed in (
+        "fusion_magic/py.typed",
+        "fusion_magic/examples/quickstart.ipynb",
+        "fusion_magic/examples/research_workflow.ipynb",
+        "fusion_magic/examples/compare.ipynb",
+        "fusion_magic/emulator/server.py",
+    ):
         assert needed in names
     assert not [n for n in names if "/out/" in n or n.endswith((".pyc", ".json"))], "no build leftovers"
 
@@ -51,10 +57,10 @@ def test_quickstart_runs_from_the_installed_wheel(wheel, tmp_path):
     target = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=False).create(target)
     python = target / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-         cwd=tmp_path)
-    fresh_site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                           cwd=tmp_path).strip())
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], cwd=tmp_path)
+    fresh_site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=tmp_path).strip()
+    )
     # This environment's packages (not its fusion_magic) serve as the wheel's dependencies.
     ours = sysconfig.get_path("purelib")
     (fresh_site / "zz_test_dependencies.pth").write_text(ours + "\n")

@@ -122,7 +122,12 @@ def test_run_shows_answer_sections_status_and_sets_defaults(emu):
         assert section.get_title(0).startswith(model)
         assert f"Member {i} says: use <strong>Postgres</strong> number {i}." in section.children[0].value
     assert [s.get_title(0).split(" (")[0] for s in analysis] == [
-        "Consensus", "Contradictions", "Partial coverage", "Unique insights", "Blind spots"]
+        "Consensus",
+        "Contradictions",
+        "Partial coverage",
+        "Unique insights",
+        "Blind spots",
+    ]
     assert "Only" in analysis[3].children[0].value  # the emulator's unique insight
     # Final status: one row per member, then the judge, all done.
     status = ui.status.value
@@ -143,8 +148,12 @@ def test_a_custom_panel_and_judge_become_the_session_defaults(emu):
     ui.timeout.value = 45
     result = run(ui)
     assert [r.model for r in result.responses] == ["openai/gpt-4o", "deepseek/deepseek-chat"]
-    assert session.defaults() == {"preset": "budget", "panel": "openai/gpt-4o,deepseek/deepseek-chat",
-                                  "judge": "openai/gpt-4o", "timeout": 45.0}
+    assert session.defaults() == {
+        "preset": "budget",
+        "panel": "openai/gpt-4o,deepseek/deepseek-chat",
+        "judge": "openai/gpt-4o",
+        "timeout": 45.0,
+    }
 
 
 def test_run_does_not_block_and_shows_live_status(emu):

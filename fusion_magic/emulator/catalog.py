@@ -97,11 +97,7 @@ def key_info(credits: float | None, used: float) -> dict[str, Any]:
             "is_provisioning_key": False,
             "expires_at": None,
             "creator_user_id": "user_emulator",
-            "rate_limit": {
-                "requests": -1,
-                "interval": "10s",
-                "note": "This field is deprecated and safe to ignore.",
-            },
+            "rate_limit": {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."},
         }
     }
 

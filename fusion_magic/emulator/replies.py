@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 from .grades import grade_answer, is_grade_request
 
-__all__ = [
-    "Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "rejection", "split_pieces",
-]
+__all__ = ["Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "rejection", "split_pieces"]
 
 
 @dataclass
@@ -127,8 +125,7 @@ def _default_answer(model: str, messages: list[dict[str, Any]]) -> str:
     take = _TAKES[int(hashlib.sha1(model.encode()).hexdigest(), 16) % len(_TAKES)]
     question = _echo(_last(messages, "user")) or "your question"
     return (
-        f'{model} here. On "{question}": I would {take}. '
-        f"In short, {model} recommends a careful, incremental approach."
+        f'{model} here. On "{question}": I would {take}. In short, {model} recommends a careful, incremental approach.'
     )
 
 
@@ -139,9 +136,7 @@ def is_judge_request(body: dict[str, Any]) -> bool:
         return True
     messages = body.get("messages") or []
     return any(
-        isinstance(m, dict)
-        and m.get("role") in ("system", "developer")
-        and "JSON" in _text_of(m.get("content"))
+        isinstance(m, dict) and m.get("role") in ("system", "developer") and "JSON" in _text_of(m.get("content"))
         for m in messages
     )
 
@@ -165,8 +160,9 @@ def quote_from(answer: str, words: int = 15) -> str:
     return " ".join(chosen.split()[:words])
 
 
-def _judge_object(model: str, labels: list[str], question: str, answers: dict[str, str],
-                  misattribute: bool = False) -> dict[str, Any]:
+def _judge_object(
+    model: str, labels: list[str], question: str, answers: dict[str, str], misattribute: bool = False
+) -> dict[str, Any]:
     first, second, last = labels[0], labels[min(1, len(labels) - 1)], labels[-1]
     two = len(labels) >= 2
 
@@ -181,8 +177,12 @@ def _judge_object(model: str, labels: list[str], question: str, answers: dict[st
             f'Synthesis by {model}: on "{question}" the panel agrees on an incremental approach; '
             f"{first} and {second} differ on where to start, and {last} adds a point the others missed."
         ),
-        "consensus": [{"point": f'Every member answers "{question}" with an incremental approach.',
-                       "support": [cite(label) for label in labels]}],
+        "consensus": [
+            {
+                "point": f'Every member answers "{question}" with an incremental approach.',
+                "support": [cite(label) for label in labels],
+            }
+        ],
         "contradictions": [
             {
                 "topic": "Where to start",
@@ -196,8 +196,11 @@ def _judge_object(model: str, labels: list[str], question: str, answers: dict[st
         else [],
         # "Partial" means not everyone: with two members only the first one covers the point.
         "partial_coverage": [
-            {"models": (covered := labels[:2] if len(labels) >= 3 else labels[:1]),
-             "point": "Measure before optimising.", "quotes": [cite(label) for label in covered]}
+            {
+                "models": (covered := labels[:2] if len(labels) >= 3 else labels[:1]),
+                "point": "Measure before optimising.",
+                "quotes": [cite(label) for label in covered],
+            }
         ]
         if two
         else [],
@@ -290,10 +293,13 @@ def _system(messages: list[dict[str, Any]]) -> str:
 
 
 def _asked_sections(system: str, known: dict[str, Any]) -> dict[str, list[str]]:
-    "Sections the judge prompt asks for (its `- \"name\": ...` lines) beyond the usual ones: one point each."
+    'Sections the judge prompt asks for (its `- "name": ...` lines) beyond the usual ones: one point each.'
     asked = re.findall(r'^- "(\w+)": (.+?)[;.]?$', system, flags=re.M)
-    return {name: [f"One point for {name.replace('_', ' ')}: {what.split(',')[0].strip()}."]
-            for name, what in asked if name not in known}
+    return {
+        name: [f"One point for {name.replace('_', ' ')}: {what.split(',')[0].strip()}."]
+        for name, what in asked
+        if name not in known
+    }
 
 
 def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:

@@ -77,9 +77,7 @@ def _cut(ex: Exchange) -> None:
         ex.request.transport.close()
 
 
-def respond(
-    ex: Exchange, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
-) -> web.Response:
+def respond(ex: Exchange, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> web.Response:
     "A complete response with exactly these bytes."
     from aiohttp import web
 
@@ -221,10 +219,7 @@ async def complete(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamRespon
     if r.malformed:
         await asyncio.sleep(busy)
         return respond(
-            ex,
-            200,
-            b'{"id":"' + g.id.encode() + b'","choices":[{"message":{"content":"trun',
-            "application/json",
+            ex, 200, b'{"id":"' + g.id.encode() + b'","choices":[{"message":{"content":"trun', "application/json"
         )
     if r.midstream_error is not None:
         pieces = split_pieces(plan.text)

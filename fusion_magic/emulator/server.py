@@ -86,8 +86,7 @@ class Emulator:
 
     def chats(self, model: str | None = None, since: int = 0) -> list[rs.LoggedRequest]:
         "The logged chat-completion requests (of ``model`` only, if given), from request ``since`` on."
-        return [r for r in self.requests[since:]
-                if r.path.endswith("/chat/completions") and model in (None, r.model)]
+        return [r for r in self.requests[since:] if r.path.endswith("/chat/completions") and model in (None, r.model)]
 
     @property
     def total_cost(self) -> float:
@@ -129,9 +128,7 @@ class Emulator:
         self._loop = loop = asyncio.new_event_loop()
         # handler_cancellation: a client that disconnects cancels its handler, so hangs and
         # stalls notice it (and log cancelled=True) instead of waiting forever.
-        self._runner = web.AppRunner(
-            self._app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.2
-        )
+        self._runner = web.AppRunner(self._app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.2)
         outcome: list[BaseException | None] = []
         started = threading.Event()
 
@@ -161,11 +158,7 @@ class Emulator:
         started.wait(10)
         if not outcome or outcome[0] is not None:
             self._thread = None
-            raise (
-                outcome[0]
-                if outcome and outcome[0]
-                else RuntimeError("the emulator did not start within 10 s")
-            )
+            raise (outcome[0] if outcome and outcome[0] else RuntimeError("the emulator did not start within 10 s"))
         return self
 
     def stop(self) -> None:
@@ -287,13 +280,9 @@ class Emulator:
     async def _key(self, ex: rs.Exchange) -> web.StreamResponse:
         if (denied := self._auth_error(ex)) is not None:
             return denied
-        return rs.respond(
-            ex, 200, rs.dumps(catalog.key_info(self.credits, self.total_cost)), "application/json"
-        )
+        return rs.respond(ex, 200, rs.dumps(catalog.key_info(self.credits, self.total_cost)), "application/json")
 
     async def _credits(self, ex: rs.Exchange) -> web.StreamResponse:
         if (denied := self._auth_error(ex)) is not None:
             return denied
-        return rs.respond(
-            ex, 200, rs.dumps(catalog.credits_info(self.credits, self.total_cost)), "application/json"
-        )
+        return rs.respond(ex, 200, rs.dumps(catalog.credits_info(self.credits, self.total_cost)), "application/json")

@@ -65,13 +65,7 @@ class Generation:
             self.id = f"gen-{self.created}-" + "".join(secrets.choice(_ALNUM) for _ in range(20))
 
     def head(self, obj: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "provider": self.provider,
-            "model": self.model,
-            "object": obj,
-            "created": self.created,
-        }
+        return {"id": self.id, "provider": self.provider, "model": self.model, "object": obj, "created": self.created}
 
 
 def sse(obj: dict[str, Any]) -> bytes:
@@ -100,13 +94,7 @@ def chunk(
         # The recorded mid-stream error puts `error` right after `provider`.
         out = {"id": gen.id, "provider": gen.provider, "error": error, **out}
     out["choices"] = [
-        {
-            "index": 0,
-            "delta": delta,
-            "finish_reason": finish,
-            "native_finish_reason": finish,
-            "logprobs": None,
-        }
+        {"index": 0, "delta": delta, "finish_reason": finish, "native_finish_reason": finish, "logprobs": None}
     ]
     out["system_fingerprint"] = gen.fingerprint
     if usage is not None:
@@ -118,12 +106,7 @@ def tool_call_chunks(gen: Generation, calls: list[dict[str, Any]]) -> list[dict[
     "Streamed tool calls: id + name with empty arguments, then the arguments, per call."
     out = []
     for i, call in enumerate(calls):
-        head = {
-            "index": i,
-            "id": call["id"],
-            "type": "function",
-            "function": {"name": call["name"], "arguments": ""},
-        }
+        head = {"index": i, "id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": ""}}
         out.append(chunk(gen, None, tool_calls=[head]))
         args = {"index": i, "function": {"arguments": call["arguments"]}, "type": "function"}
         out.append(chunk(gen, None, tool_calls=[args]))
@@ -132,9 +115,19 @@ def tool_call_chunks(gen: Generation, calls: list[dict[str, Any]]) -> list[dict[
 
 def url_citations(sources: list[dict[str, str]] | None) -> list[dict[str, Any]]:
     "Web-search annotations as in or_chat_web_search_annotations.json, from [{url, title}]."
-    return [{"type": "url_citation", "url_citation": {"content": "", "end_index": 0, "start_index": 0,
-                                                     "title": s.get("title", ""), "url": s["url"]}}
-            for s in sources or []]
+    return [
+        {
+            "type": "url_citation",
+            "url_citation": {
+                "content": "",
+                "end_index": 0,
+                "start_index": 0,
+                "title": s.get("title", ""),
+                "url": s["url"],
+            },
+        }
+        for s in sources or []
+    ]
 
 
 def usage_block(
@@ -147,12 +140,7 @@ def usage_block(
         "total_tokens": prompt_tokens + completion_tokens,
         "cost": round(prompt_cost + completion_cost, 12),
         "is_byok": False,
-        "prompt_tokens_details": {
-            "cached_tokens": 0,
-            "cache_write_tokens": 0,
-            "audio_tokens": 0,
-            "video_tokens": 0,
-        },
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0, "audio_tokens": 0, "video_tokens": 0},
         "cost_details": {
             "upstream_inference_cost": None,
             "upstream_inference_prompt_cost": round(prompt_cost, 12),
@@ -205,8 +193,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
     401: ("User not found.", "authentication"),
     402: ("Insufficient credits. Add more using https://openrouter.ai/credits", "payment_required"),
     403: (
-        '{model} requires moderation on {provider}. Your input was flagged for "harassment". '
-        "No credits were charged.",
+        '{model} requires moderation on {provider}. Your input was flagged for "harassment". No credits were charged.',
         "permission_denied",
     ),
     404: ("No endpoints found for {model}.", "not_found"),
@@ -235,19 +222,13 @@ def error_body(
 ) -> dict[str, Any]:
     "An OpenRouter error JSON {error:{code, message, metadata}} with a realistic message per status."
     default, error_type = _ERRORS.get(
-        status,
-        (
-            "Internal Server Error" if status >= 500 else "Bad request",
-            "server" if status >= 500 else "unmapped",
-        ),
+        status, ("Internal Server Error" if status >= 500 else "Bad request", "server" if status >= 500 else "unmapped")
     )
     meta: dict[str, Any] = {"error_type": error_type}
     if status in _RAW:
         meta.update(provider_name=provider, raw=_RAW[status].replace("{model}", model))
     elif status == 403:
-        meta.update(
-            reasons=["harassment"], flagged_input=flagged[:100], provider_name=provider, model_slug=model
-        )
+        meta.update(reasons=["harassment"], flagged_input=flagged[:100], provider_name=provider, model_slug=model)
     elif status in (503, 524, 529):
         meta["provider_name"] = provider
     text = message if message is not None else default.format(model=model, provider=provider)
