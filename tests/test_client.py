@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fusion_magic._endpoint import resolve_endpoint
 from fusion_magic.client import ChatClient
-from fusion_magic.config import resolve_endpoint
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ProviderError
 from fusion_magic.runner import run_sync
@@ -120,8 +120,8 @@ def test_requests_spread_over_an_endpoints_replicas():
     import asyncio
     import dataclasses
 
+    from fusion_magic._endpoint import resolve_endpoint
     from fusion_magic.client import ChatClient, aclose_shared
-    from fusion_magic.config import resolve_endpoint
     from fusion_magic.emulator import Emulator, Reply
 
     with Emulator() as one, Emulator() as two:

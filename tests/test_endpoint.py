@@ -7,7 +7,7 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 import fusion_magic
-from fusion_magic.config import is_openrouter, resolve_endpoint
+from fusion_magic._endpoint import is_openrouter, resolve_endpoint
 from fusion_magic.emulator import Emulator
 from fusion_magic.errors import ConfigError
 from fusion_magic.ledger import Ledger

@@ -48,7 +48,7 @@ class Emulator:
         auth_header: str = "Authorization",
         auth_scheme: str = "Bearer",
     ) -> None:
-        # A config.Secret works as well as a str; the key is only ever compared, never shown.
+        # An _endpoint.Secret works as well as a str; the key is only ever compared, never shown.
         self._api_key: str | None = api_key.reveal() if hasattr(api_key, "reveal") else api_key
         self.credits = credits
         # How clients must send the key: "<auth_scheme> <key>" in auth_header (Azure: api-key, no scheme).
