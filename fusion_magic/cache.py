@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -25,7 +24,9 @@ import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# `scrub` and `canonical_base_url` are re-exported for `fusion_magic.pricing`, which caches the price list.
+from ._scrub import SECRET_NAME, canonical_base_url, scrub
 
 __all__ = ["Cache", "CacheWarning", "cache_dir", "cache_key", "canonical_base_url", "scrub"]
 
@@ -52,19 +53,6 @@ _IGNORED_PARAMS = frozenset(
         "prompt_cache_key",
     }
 )
-_SECRET_NAME = re.compile(
-    r"(^|[_-])(api[_-]?key|key|token|secret|password|passwd|auth|authorization|sig|signature)$", re.IGNORECASE
-)
-# Things that look like credentials in free text. Model output rarely contains these; when it does,
-# losing the literal is a small price for never writing a real key to disk.
-_SECRET_TEXT = re.compile(
-    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
-    r"|\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI / OpenRouter (sk-or-v1-...) / Anthropic (sk-ant-...)
-    r"|\b(?:gsk|hf|xai|pplx|ghp|github_pat)[_-][A-Za-z0-9_]{16,}"
-    r"|\bAIza[0-9A-Za-z_-]{30,}"
-)
-_SECRET_FIELDS = re.compile(r"^(api[_-]?key|authorization|x-api-key|password|secret)$", re.IGNORECASE)
-REDACTED = "[REDACTED]"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -92,15 +80,6 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("fusion_magic"))
 
 
-def canonical_base_url(base_url: str) -> str:
-    "The base URL without credentials or secret-looking query parameters, lower-cased host, no trailing /."
-    parts = urlsplit(base_url.strip())
-    host = (parts.hostname or "").lower()
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not _SECRET_NAME.search(k)))
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), query, ""))
-
-
 def _jsonable(value: Any) -> Any:
     # Response formats may be pydantic models or classes; turn them into their stable JSON form.
     if isinstance(value, type) and hasattr(value, "model_json_schema"):
@@ -120,9 +99,7 @@ def cache_key(base_url: str, model: str, messages: list[dict[str, Any]], params:
     Params that are None are dropped (None means "server default", like omitting them). Streaming,
     timeouts, headers and anything named like a credential are never part of the key.
     """
-    kept = {
-        k: v for k, v in params.items() if v is not None and k not in _IGNORED_PARAMS and not _SECRET_NAME.search(k)
-    }
+    kept = {k: v for k, v in params.items() if v is not None and k not in _IGNORED_PARAMS and not SECRET_NAME.search(k)}
     payload = {
         "v": KEY_VERSION,
         "endpoint": canonical_base_url(base_url),
@@ -132,26 +109,6 @@ def cache_key(base_url: str, model: str, messages: list[dict[str, Any]], params:
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def scrub(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A copy of ``value`` with API-key-like strings (and the given exact ``secrets``) replaced."""
-    exact = sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True)
-
-    def walk(v: Any, name: str = "") -> Any:
-        if isinstance(v, str):
-            if name and _SECRET_FIELDS.match(name) and v:
-                return REDACTED
-            for s in exact:
-                v = v.replace(s, REDACTED)
-            return _SECRET_TEXT.sub(REDACTED, v)
-        if isinstance(v, Mapping):
-            return {k: walk(x, str(k)) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [walk(x) for x in v]
-        return v
-
-    return walk(value)
 
 
 class Cache:
