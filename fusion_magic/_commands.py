@@ -1,7 +1,8 @@
-"""The `%fusion` line magic's subcommands; each takes the `FusionMagics` instance and the rest of the line.
+"""`%fusion` subcommands for the session's settings and listings: config, presets, models, widget, costs, cache.
 
-Kept apart from `magic.py` so the magic class stays a thin parser. Errors raised here as
-`FusionError` are turned into a one-line `UsageError` by the caller.
+Each takes the magic as a `fusion_magic._args.Host` and the rest of the line. The subcommands
+over results (rejudge, compare, show, diff, serve) are `fusion_magic._result_commands`. Errors
+raised here as `FusionError` are turned into a one-line `UsageError` by the caller.
 """
 
 from __future__ import annotations
@@ -9,26 +10,21 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import io
-import keyword
 import os
-import shlex
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import display, session
+from ._args import Host, flags, parse
+from ._endpoint import DEFAULT_BASE_URL, resolve_endpoint
 from ._format import plural
-from .config import DEFAULT_BASE_URL, PRESETS, get_preset, resolve_endpoint
+from .config import PRESETS, get_preset
 from .errors import ConfigError, FusionError, MissingKeyError
 from .ledger import ledger
-from .result import FusionResult
 from .settings import MAGIC_SETTINGS
 
-if TYPE_CHECKING:
-    from .magic import FusionMagics
-
-__all__ = ["cache", "compare", "config", "costs", "diff", "models", "presets", "rejudge", "serve", "show", "widget"]
+__all__ = ["cache", "config", "costs", "models", "presets", "widget"]
 
 
 def _pandas() -> Any:
@@ -40,10 +36,8 @@ def _pandas() -> Any:
 
 
 # -- config -----------------------------------------------------------------------------------------
-def config(magics: FusionMagics, rest: str) -> None:
+def config(magics: Host, rest: str) -> None:
     "`%fusion config`: show the effective settings; with flags, set session defaults; `reset` clears them."
-    from .magic import _flags, _parse
-
     if not rest:
         print(_describe(magics))
         return
@@ -52,11 +46,11 @@ def config(magics: FusionMagics, rest: str) -> None:
         magics.session_format = None
         print("session defaults cleared")
         return
-    args = _parse(magics.fusion_cell, rest, "%fusion config")
+    args = parse(rest, "%fusion config")
     if args.output or args.refresh:
         raise UsageError("-o and --refresh apply to one run; put them on the %%fusion line")
-    flags = {k: v for k, v in _flags(args).items() if v is not None}
-    merged = {**magics.settings()[0], **flags}
+    given = {k: v for k, v in flags(args).items() if v is not None}
+    merged = {**magics.settings()[0], **given}
     from .pipeline import Fusion
 
     try:
@@ -65,14 +59,14 @@ def config(magics: FusionMagics, rest: str) -> None:
         pass  # the key may be set later; `%fusion config` shows it as missing
     except FusionError as exc:
         raise UsageError(f"not saved: {exc}") from None
-    session.set_defaults(**flags)
+    session.set_defaults(**given)
     if args.format:
         magics.session_format = args.format
-    shown = {**flags, **({"format": args.format} if args.format else {})}
+    shown = {**given, **({"format": args.format} if args.format else {})}
     print("session defaults: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
 
 
-def _describe(magics: FusionMagics) -> str:
+def _describe(magics: Host) -> str:
     "The effective settings, one per line with where each came from; the key itself never appears."
     values, sources = magics.settings()
     name = values.get("preset", "quality")
@@ -136,20 +130,20 @@ def _endpoint_rows(values: dict[str, Any], sources: dict[str, str], preset: Any)
 
 
 # -- listings ---------------------------------------------------------------------------------------
-def presets(magics: FusionMagics, rest: str) -> Any:
+def presets(magics: Host, rest: str) -> Any:
     "`%fusion presets`: one row per preset, every panel member shown (`.to_frame()` for a DataFrame)."
     from ._tables import PresetTable
 
     return PresetTable(PRESETS.values())
 
 
-def models(magics: FusionMagics, rest: str) -> Any:
+def models(magics: Host, rest: str) -> Any:
     """`%fusion models [--refresh] [PATTERN]`: the endpoint's models, context length, USD per 1M tokens.
 
     The list is cached on disk for a day; `--refresh` fetches it again.
     """
     pd = _pandas()
-    fusion = magics._build(magics.settings()[0])
+    fusion = magics.build(magics.settings()[0])
     words = rest.split()
     refresh = "--refresh" in words
     rest = " ".join(w for w in words if w != "--refresh")
@@ -180,7 +174,7 @@ def models(magics: FusionMagics, rest: str) -> Any:
     return pd.DataFrame(rows, columns=["id", "context_length", "prompt_usd_per_1m", "completion_usd_per_1m"])
 
 
-def widget(magics: FusionMagics, rest: str) -> Any:
+def widget(magics: Host, rest: str) -> Any:
     "`%fusion widget`: the interactive panel, starting from the effective preset."
     try:
         from .widget import FusionWidget
@@ -192,7 +186,7 @@ def widget(magics: FusionMagics, rest: str) -> Any:
 
 
 # -- costs and cache --------------------------------------------------------------------------------
-def costs(magics: FusionMagics, rest: str) -> None:
+def costs(magics: Host, rest: str) -> None:
     "`%fusion costs`: the session ledger as a table with totals, and a cumulative cost chart."
     book = ledger()
     if not display.in_kernel(magics.shell):
@@ -215,7 +209,7 @@ def costs(magics: FusionMagics, rest: str) -> None:
         show(Image(data=buffer.getvalue(), format="png"))
 
 
-def cache(magics: FusionMagics, rest: str) -> None:
+def cache(magics: Host, rest: str) -> None:
     "`%fusion cache info|clear`."
     from .cache import Cache
 
@@ -233,195 +227,3 @@ def cache(magics: FusionMagics, rest: str) -> None:
     else:
         raise UsageError(f"unknown cache command {action!r}; use %fusion cache info or %fusion cache clear")
     store.close()
-
-
-# -- rejudge ----------------------------------------------------------------------------------------
-_REJUDGE = MagicArgumentParser(prog="%fusion rejudge", description="Re-run only the judge over stored answers.")
-_REJUDGE.add_argument("-j", "--judge", help="judge model id (default: the configured judge)")
-_REJUDGE.add_argument("--judges", help="a jury of judges, comma-separated (the first chairs)")
-_REJUDGE.add_argument("name", nargs="?", default="_fusion", help="the result to rejudge (default _fusion)")
-
-
-def rejudge(magics: FusionMagics, rest: str) -> Any:
-    "`%fusion rejudge [-j JUDGE] [NAME]`: a new judge verdict over NAME's panel answers, bound to `_fusion`."
-    try:
-        args = _REJUDGE.parse_argstring(rest)
-    except UsageError as exc:
-        raise UsageError(f"%fusion rejudge: {exc}; usage: %fusion rejudge [-j JUDGE] [NAME]") from None
-    result = magics.user_ns.get(args.name)
-    if not isinstance(result, FusionResult):
-        raise UsageError(f"{args.name} is not a fusion result; run %%fusion first or name one: %fusion rejudge NAME")
-    values = magics.settings()[0]
-    if "preset" not in values and result.preset in PRESETS:
-        values["preset"] = result.preset  # the same endpoint as the original run (e.g. the local model)
-    if args.judge and args.judges:
-        raise UsageError("%fusion rejudge: use -j JUDGE or --judges J1,J2, not both")
-    if args.judge:
-        values["judge"] = args.judge
-        values.pop("judges", None)  # one judge named here beats a jury set earlier
-    if args.judges:
-        values["judges"] = args.judges
-    fresh = magics._build(values).rejudge(result)
-    magics._bind(fresh, None)
-    return display.present(fresh, magics.session_format or magics.format)
-
-
-# -- compare ----------------------------------------------------------------------------------------
-_COMPARE = MagicArgumentParser(
-    prog="%fusion compare", description="Fusion against single models on a list or a DataFrame column of prompts."
-)
-_COMPARE.add_argument("prompts", help="a list variable, NAME.column, NAME[column], or a DataFrame with --column")
-_COMPARE.add_argument("--column", help="the prompt column when PROMPTS is a DataFrame")
-_COMPARE.add_argument("-b", "--baselines", metavar="M1,M2", help="models to compare with (default: the panel's)")
-_COMPARE.add_argument(
-    "--reference",
-    metavar="REF",
-    help="expected answers: a column of the PROMPTS DataFrame, a list variable or NAME.column",
-)
-_COMPARE.add_argument(
-    "--grader", help="with --reference: contains (default) or exact; without: judge (default), a model id, or none"
-)
-_COMPARE.add_argument("-p", "--preset", help="the fusion preset")
-_COMPARE.add_argument("--panel", metavar="M1,M2,...", help="panel model ids, comma-separated")
-_COMPARE.add_argument("-j", "--judge", help="judge model id")
-_COMPARE.add_argument("--concurrency", type=int, default=8, help="prompts at a time (default 8)")
-_COMPARE.add_argument(
-    "--max-cost", type=float, metavar="USD", help="send nothing if the new part of the estimate exceeds USD"
-)
-_COMPARE.add_argument("-o", "--output", metavar="NAME", help="also bind the comparison to NAME")
-
-
-def compare(magics: FusionMagics, rest: str) -> Any:
-    "`%fusion compare PROMPTS [options]`: a `Comparison`, bound to `_compare` (and to NAME with -o)."
-    import keyword
-    import shlex
-
-    try:
-        args = _COMPARE.parse_args(shlex.split(rest))
-    except (UsageError, ValueError) as exc:
-        raise UsageError(f"%fusion compare: {exc}; see %fusion help") from None
-    if args.output is not None and (not args.output.isidentifier() or keyword.iskeyword(args.output)):
-        raise UsageError(f"-o needs a Python variable name, got {args.output!r}")
-    prompts, table = _lookup(magics.user_ns, args.prompts)
-    if args.column is not None:
-        if not hasattr(table, "columns") or args.column not in table.columns:
-            raise UsageError(f"{args.prompts} has no column {args.column!r}")
-        prompts = table[args.column]
-    elif hasattr(prompts, "columns"):
-        raise UsageError(
-            f"{args.prompts} is a DataFrame: name the prompt column with --column, or write {args.prompts}.COLUMN"
-        )
-    reference = None
-    if args.reference is not None:
-        columns = getattr(table, "columns", ())
-        in_table = args.reference in columns
-        reference = table[args.reference] if in_table else _lookup(magics.user_ns, args.reference)[0]
-    values = magics.settings()[0]
-    values.pop("max_cost", None)  # --max-cost here caps the whole comparison
-    for key in ("preset", "panel", "judge"):
-        if getattr(args, key):
-            values[key] = getattr(args, key)
-    if args.preset and not args.panel:
-        values.pop("panel", None)
-    grader: Any = args.grader
-    if grader == "none":
-        grader = False
-    fusion = magics._build(values)
-    try:
-        result = fusion.compare(
-            prompts,
-            args.baselines,
-            reference=reference,
-            grader=grader,
-            concurrency=args.concurrency,
-            max_cost=args.max_cost,
-        )
-    except KeyboardInterrupt:
-        raise UsageError("interrupted: the answers that arrived are cached; re-run to resume") from None
-    magics.user_ns["_compare"] = result
-    if args.output:
-        magics.user_ns[args.output] = result
-    return result
-
-
-def _lookup(namespace: dict[str, Any], text: str) -> tuple[Any, Any]:
-    "(NAME, NAME.attr or NAME[key], and NAME itself) from the user's namespace (quotes around key optional)."
-    import re
-
-    match = re.fullmatch(r"([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*)|\[\s*([\"']?)(.+?)\3\s*\])?", text.strip())
-    if match is None:
-        raise UsageError(f"{text!r}: name a variable, NAME.column or NAME[column]")
-    name, attr_name, _, key = match.groups()
-    if name not in namespace:
-        raise UsageError(f"no variable {name!r} in the notebook")
-    value = namespace[name]
-    try:
-        if attr_name:
-            return getattr(value, attr_name), value
-        if key is not None:
-            return value[key], value
-    except (AttributeError, KeyError, IndexError, TypeError):
-        raise UsageError(f"{text!r}: {name} has no {attr_name or key!r}") from None
-    return value, value
-
-
-# -- show -------------------------------------------------------------------------------------------
-_SHOW = MagicArgumentParser(prog="%fusion show", description="Show a saved result or frame; sends nothing.")
-_SHOW.add_argument("-o", "--output", metavar="NAME", help="also bind what was loaded to NAME")
-_SHOW.add_argument("--format", choices=display.FORMATS, metavar="FORMAT", help="as for %%fusion")
-_SHOW.add_argument("path", help="a file written by result.save(...) or fusion_magic.save_frame(...)")
-
-
-def show(magics: FusionMagics, rest: str) -> Any:
-    """`%fusion show [-o NAME] [--format FMT] PATH`: the saved result's view, or the saved frame.
-
-    A result is bound to `_fusion` (so `%fusion rejudge` works on it) and to NAME with -o.
-    """
-    from .saved import kind_of, load_frame, read_json, result_from_dict
-
-    try:
-        args = _SHOW.parse_args(shlex.split(rest))
-    except (UsageError, ValueError) as exc:
-        raise UsageError(f"%fusion show: {exc}; usage: %fusion show [-o NAME] [--format FMT] PATH") from None
-    name = args.output
-    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
-        raise UsageError(f"-o needs a Python variable name, got {name!r}")
-    data = read_json(args.path)
-    kind = kind_of(data)
-    if kind == "frame":
-        frame = load_frame(args.path)
-        if name:
-            magics.user_ns[name] = frame
-        return frame
-    if kind is None:
-        raise UsageError(f"{args.path}: neither a saved fusion result nor a saved frame")
-    try:
-        result = result_from_dict(data)
-    except FusionError as exc:
-        raise UsageError(f"{args.path}: {exc}") from None
-    magics._bind(result, name)
-    return display.present(result, args.format or magics.session_format or magics.format)
-
-
-# -- diff -------------------------------------------------------------------------------------------
-def diff(magics: FusionMagics, rest: str) -> Any:
-    "`%fusion diff A B`: what only A's judge found, only B's, and both; A and B name results of one panel."
-    from .diff import compare_analyses
-
-    names = rest.split()
-    if len(names) != 2:
-        raise UsageError("usage: %fusion diff A B (two results of the same panel, e.g. NAME and its rejudge)")
-    results = []
-    for name in names:
-        value = magics.user_ns.get(name)
-        if not isinstance(value, FusionResult):
-            raise UsageError(f"{name} is not a fusion result; name two, e.g. %fusion diff first _fusion")
-        results.append(value)
-    return compare_analyses(*results)
-
-
-def serve(magics: FusionMagics, rest: str) -> None:
-    "`%fusion serve [--port N]` / `%fusion serve stop` (see `fusion_magic.launch`)."
-    from .launch import serve_magic
-
-    serve_magic(magics, rest)

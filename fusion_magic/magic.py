@@ -11,15 +11,15 @@ Settings come from, strongest first: the cell's flags, `%fusion config` (session
 from __future__ import annotations
 
 import keyword
-import shlex
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from . import display, session
+from ._args import SETTINGS, Host, cell_options, flags, parse
 from .errors import FusionError
 from .followup import fusion_for
 from .interpolate import interpolate
@@ -31,8 +31,7 @@ if TYPE_CHECKING:  # the HTTP stack and pydantic load with the first run, not wi
 
 __all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
 
-# The settings a layer may hold; all are `Fusion` keyword names (rows of `settings.SETTINGS`).
-SETTINGS = tuple(s.name for s in MAGIC_SETTINGS)
+# `%fusion` subcommands: the settings and listings are `_commands`, those over results `_result_commands`.
 SUBCOMMANDS = (
     "config",
     "presets",
@@ -57,18 +56,6 @@ def _trait(s: Setting) -> Any:
     return _TRAITS[s.kind](None, allow_none=True, help=s.help[:1].upper() + s.help[1:] + ".").tag(config=True)
 
 
-def _setting_flags(func: Any) -> Any:
-    "The `%%fusion` flags of the settings table, in its order (`cache` is the --no-cache flag below)."
-    for s in reversed(MAGIC_SETTINGS):
-        if s.name == "cache":
-            continue
-        if s.kind is bool:
-            func = argument(*s.flags, action="store_true", default=None, help=s.help)(func)
-        else:
-            func = argument(*s.flags, type=s.kind, metavar=s.metavar, help=s.help)(func)
-    return func
-
-
 # The `%config` traits, generated from the settings table.
 if TYPE_CHECKING:
     _SettingTraits = Magics
@@ -89,23 +76,7 @@ class FusionMagics(_SettingTraits):
         self.session_format: str | None = None  # `%fusion config --format`; the rest lives in `session`
 
     # -- %%fusion ---------------------------------------------------------------------------------
-    @magic_arguments(name="%fusion")
-    @_setting_flags
-    @argument("--no-cache", action="store_true", default=None, help="neither read nor write the answer cache")
-    @argument("--refresh", action="store_true", default=None, help="ask again and overwrite the cached answers")
-    @argument("-o", "--output", metavar="NAME", help="also bind the result to NAME")
-    @argument(
-        "--follow-up",
-        metavar="NAME",
-        help="a follow-up to the result NAME: the same panel, each member seeing its earlier answer "
-        "and the synthesized answer; other flags change that run's settings",
-    )
-    @argument(
-        "--format",
-        choices=display.FORMATS,
-        metavar="FORMAT",
-        help="widget (default: the rich result), html, markdown, json, or none (only bind it)",
-    )
+    @cell_options
     @cell_magic("fusion")  # type: ignore[arg-type]  # IPython types this decorator loosely
     def fusion_cell(self, line: str, cell: str) -> Any:
         """Ask a panel of models the cell's prompt, then have a judge compare and synthesize.
@@ -120,7 +91,7 @@ class FusionMagics(_SettingTraits):
         Settings: flags > `%fusion config` > `%config FusionMagics.*` > env > built-ins.
         See also `%fusion help`.
         """
-        args = _parse(self.fusion_cell, line, "%%fusion")
+        args = parse(line, "%%fusion")
         name = args.output
         if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
             raise UsageError(f"-o needs a Python variable name, got {name!r}")
@@ -130,10 +101,10 @@ class FusionMagics(_SettingTraits):
         fmt = args.format or self.session_format or self.format
         previous = self._previous(args.follow_up)
         if previous is None:
-            fusion = self._build(self.settings(_flags(args))[0])
+            fusion = self.build(self.settings(flags(args))[0])
         else:  # the run that made NAME, with only the flags given here changed
             try:
-                fusion = fusion_for(previous, **{k: v for k, v in _flags(args).items() if v is not None})
+                fusion = fusion_for(previous, **{k: v for k, v in flags(args).items() if v is not None})
             except FusionError as exc:
                 raise UsageError(str(exc)) from None
         live = display.LiveProgress("html" if display.in_kernel(self.shell) else "text")
@@ -143,7 +114,7 @@ class FusionMagics(_SettingTraits):
             kept = fusion.last_result
             if kept is None:
                 raise UsageError("interrupted before any answer arrived; nothing to keep") from None
-            self._bind(kept, name)
+            self.bind(kept, name)
             display.show(kept, fmt)
             answers = sum(r.ok for r in kept.responses)
             # An error (not a normal return) so that "Run all" stops here instead of spending on.
@@ -152,7 +123,7 @@ class FusionMagics(_SettingTraits):
             raise UsageError(str(exc)) from None
         finally:
             live.close()
-        self._bind(result, name)
+        self.bind(result, name)
         return display.present(result, fmt)
 
     # -- %fusion ----------------------------------------------------------------------------------
@@ -175,7 +146,7 @@ class FusionMagics(_SettingTraits):
         %fusion serve [--port N] | stop     an OpenAI-compatible endpoint in this kernel's background
         %fusion help                  this text
         """
-        from . import _commands as commands
+        from . import _commands, _result_commands  # pandas, pydantic and the ledger load here, not with %load_ext
 
         sub, _, rest = line.strip().partition(" ")
         if sub in ("", "help"):
@@ -183,8 +154,10 @@ class FusionMagics(_SettingTraits):
             return None
         if sub not in SUBCOMMANDS:
             raise UsageError(f"unknown %fusion command {sub!r}; use one of: {', '.join(SUBCOMMANDS)}")
+        module = _commands if sub in _commands.__all__ else _result_commands
+        command: Callable[[Host, str], Any] = getattr(module, sub)
         try:
-            return getattr(commands, sub)(self, rest.strip())
+            return command(self, rest.strip())
         except FusionError as exc:
             raise UsageError(str(exc)) from None
 
@@ -216,7 +189,8 @@ class FusionMagics(_SettingTraits):
             raise UsageError(f"--follow-up {name}: {name} is not a fusion result; run %%fusion -o {name} first")
         return previous
 
-    def _build(self, settings: dict[str, Any]) -> Fusion:
+    def build(self, settings: dict[str, Any]) -> Fusion:
+        "A `Fusion` from ``settings``; a bad setting is one `UsageError` line."
         try:
             from .pipeline import Fusion
 
@@ -231,35 +205,11 @@ class FusionMagics(_SettingTraits):
         user_ns: dict[str, Any] = self.shell.user_ns
         return user_ns
 
-    def _bind(self, result: FusionResult, name: str | None) -> None:
+    def bind(self, result: FusionResult, name: str | None) -> None:
+        "Bind ``result`` to `_fusion` (and to ``name`` when given)."
         self.user_ns["_fusion"] = result
         if name:
             self.user_ns[name] = result
-
-
-def _parse(func: Any, line: str, what: str) -> Any:
-    "Parse ``line`` with the argparse parser of ``func``; every problem is one `UsageError` line."
-    try:
-        # shlex, not IPython's arg_split: that keeps the quotes of `--system "Be brief."` in the value.
-        argv = shlex.split(line)
-    except ValueError as exc:  # unbalanced quotes
-        raise UsageError(f"{what}: cannot read the options ({exc})") from None
-    try:
-        return func.parser.parse_args(argv)
-    except UsageError as exc:
-        raise UsageError(f"{what}: {exc}; see {what}? for the options") from None
-
-
-def _flags(args: Any) -> dict[str, Any]:
-    "The `Fusion` keyword arguments given as flags (absent flags are None)."
-    flags = {k: getattr(args, k, None) for k in SETTINGS if k != "cache"}
-    if args.no_cache and args.refresh:
-        raise UsageError("--no-cache and --refresh contradict each other; use one")
-    if args.no_cache:
-        flags["cache"] = False
-    if args.refresh:
-        flags["refresh"] = True
-    return flags
 
 
 def _help_text(doc: str) -> str:
