@@ -19,6 +19,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from .config import DEPTH_HEADER, Endpoint
 from .errors import ProviderError
+from .runner import on_shutdown
 from .wire import Billing, Completion, error_from_response, loads, read_body, read_stream
 
 __all__ = ["Billing", "ChatClient", "Completion", "aclose_shared", "shared_http"]
@@ -49,6 +50,9 @@ async def aclose_shared() -> None:
     http = _clients.pop(asyncio.get_running_loop(), None)
     if http is not None:
         await http.aclose()
+
+
+on_shutdown(aclose_shared)  # the background loop's pool closes at exit, before its loop stops
 
 
 def _new_http(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:

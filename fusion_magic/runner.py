@@ -12,16 +12,17 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["background_loop", "in_background", "on_background", "run_sync"]
+__all__ = ["background_loop", "in_background", "on_background", "on_shutdown", "run_sync"]
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
+_closers: list[Callable[[], Awaitable[None]]] = []  # run on the loop at exit, see `on_shutdown`
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
@@ -54,13 +55,22 @@ async def on_background(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
-def _shutdown(loop: asyncio.AbstractEventLoop) -> None:
-    # Close the shared HTTP client while its loop still runs, so nothing warns at exit.
-    from .client import aclose_shared
+def on_shutdown(close: Callable[[], Awaitable[None]]) -> None:
+    "Have ``close()`` awaited on the private loop at exit, while it still runs (e.g. to close a pool)."
+    if close not in _closers:
+        _closers.append(close)
 
+
+async def _close_all() -> None:
+    for close in _closers:
+        await close()
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop) -> None:
+    # Close what lives on the loop (the shared HTTP client) while it still runs, so nothing warns at exit.
     if loop.is_running():
         try:
-            asyncio.run_coroutine_threadsafe(aclose_shared(), loop).result(2)
+            asyncio.run_coroutine_threadsafe(_close_all(), loop).result(2)
         except Exception:  # noqa: BLE001 - best effort at interpreter exit
             pass
         loop.call_soon_threadsafe(loop.stop)

@@ -142,3 +142,28 @@ def test_requests_spread_over_an_endpoints_replicas():
         answers = asyncio.run(main())
         assert len(answers) == 4 and all(answers)
         assert len(one.chats()) == 2 and len(two.chats()) == 2
+
+
+def test_the_background_loops_shared_client_is_closed_at_exit():
+    "The client registers its pool with the loop's `on_shutdown`; it closes before the loop stops."
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import asyncio, atexit
+        from fusion_magic import client, runner
+
+        held = {}
+        atexit.register(lambda: print("closed" if held["http"].is_closed else "open"))  # runs after the loop's
+
+        async def grab():
+            held["http"] = client.shared_http()
+
+        asyncio.run(runner.on_background(grab()))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "closed" and "Unclosed" not in done.stderr
