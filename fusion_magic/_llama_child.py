@@ -26,6 +26,8 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+__all__ = ["main"]
+
 
 def _exit_with_parent() -> None:
     "Block on stdin until EOF (the parent closed it or died), then exit at once."

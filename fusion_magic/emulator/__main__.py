@@ -9,6 +9,8 @@ import threading
 
 from . import Emulator
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> None:
     "Parse the flags, start the emulator and print its base URL."
