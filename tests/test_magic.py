@@ -597,3 +597,30 @@ def test_a_judge_flag_beats_a_session_jury(ip, emulator):
     assert [r.model for r in ip.user_ns["_fusion"].jury] == ["c/z", "e/v"]
     ip.run_cell("%%fusion --panel a/x,b/y -j d/w --format none\nOne judge?")
     assert ip.user_ns["_fusion"].jury == [] and ip.user_ns["_fusion"].judge.model == "d/w"
+
+
+def test_subcommands_see_the_magic_only_through_its_host_interface(capsys):
+    "Any object with the `Host` members runs a subcommand: none reaches into `FusionMagics` itself."
+    from fusion_magic import _commands, _result_commands
+
+    class Host:
+        shell = None
+        format = "none"
+        session_format = None
+        user_ns = {"a": 1, "b": 2}
+
+        def settings(self, flags=None):
+            return {"preset": "budget", "timeout": 30.0}, {"preset": "flag", "timeout": "%fusion config"}
+
+        def build(self, settings):
+            raise AssertionError("describing the settings builds nothing")
+
+        def bind(self, result, name):
+            raise AssertionError("nothing to bind")
+
+    _commands.config(Host(), "")
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.split()[:3] == ["preset", "budget", "[flag]"] for line in lines)
+    assert any(line.split()[0] == "timeout" and line.endswith("[%fusion config]") for line in lines)
+    with pytest.raises(UsageError, match="a is not a fusion result"):
+        _result_commands.diff(Host(), "a b")
