@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from . import display, session
 from ._args import Host, flags, parse
 from ._endpoint import DEFAULT_BASE_URL, resolve_endpoint
-from ._format import plural
+from ._render.facts import plural
 from .config import PRESETS, get_preset
 from .errors import ConfigError, FusionError, MissingKeyError
 from .ledger import ledger
@@ -132,7 +132,7 @@ def _endpoint_rows(values: dict[str, Any], sources: dict[str, str], preset: Any)
 # -- listings ---------------------------------------------------------------------------------------
 def presets(magics: Host, rest: str) -> Any:
     "`%fusion presets`: one row per preset, every panel member shown (`.to_frame()` for a DataFrame)."
-    from ._tables import PresetTable
+    from ._render.tables import PresetTable
 
     return PresetTable(PRESETS.values())
 

@@ -202,6 +202,6 @@ def estimate_line(fusion: Fusion, plan: Plan, total: float | None, new: float | 
 
 
 def _usd(value: float | None) -> str:
-    from ._format import fmt_cost
+    from ._render.facts import fmt_cost
 
     return fmt_cost(value)

@@ -7,10 +7,9 @@ cached as it arrives, so an interrupted batch resumes where it stopped when run 
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
 from typing import TYPE_CHECKING, Any
 
+from ._render.live import BatchBar
 from .budget import check_batch
 from .errors import ConfigError, FusionError
 from .result import Analysis, FusionResult
@@ -55,8 +54,10 @@ def run_map(
 async def arun_map(
     fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = False, max_cost: float | None = None
 ) -> pd.DataFrame:
-    "The async form of `run_map`, on the running loop."
+    "The async form of `run_map`, on the running loop (its bar, if any, draws as each prompt ends)."
     batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
+    if batch.bar:
+        batch.bar.eager = True  # no ticker runs on the caller's loop: draw as each prompt ends
     try:
         await batch.run()
     finally:
@@ -81,7 +82,7 @@ class _Batch:
         self.index = prompts.index if isinstance(prompts, pd.Series) else None
         self.items = list(prompts)
         self.rows: list[dict[str, Any] | None] = [None] * len(self.items)
-        self.bar = _Progress(len(self.items)) if progress else None
+        self.bar = BatchBar(len(self.items)) if progress else None
 
     async def run(self) -> None:
         fusion = self.fusion
@@ -143,45 +144,3 @@ def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
         **{s: analysis[s] for s in Analysis.SECTIONS},
         "unverified": result.analysis.unverified,  # attributions whose quote was not found (see evidence)
     }
-
-
-class _Progress:
-    """A one-line progress bar: updated in place in a notebook, on stderr elsewhere."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.failed, self.cost = total, 0, 0, 0.0
-        self.started = time.perf_counter()
-        self._shown = -1
-        self._handle: Any = None
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-
-            if get_ipython() is not None and "IPKernelApp" in get_ipython().config:
-                self._handle = display({"text/plain": self.text()}, raw=True, display_id=True)
-        except ImportError:
-            pass
-
-    def add(self, row: dict[str, Any] | None) -> None:
-        self.done += 1
-        if row and row.get("status") not in ("ok", "partial"):
-            self.failed += 1
-        self.cost += (row or {}).get("cost_usd") or 0.0
-
-    def text(self) -> str:
-        width = 30
-        filled = int(width * self.done / self.total) if self.total else width
-        return (
-            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  failed {self.failed}  "
-            f"${self.cost:.4f}  {time.perf_counter() - self.started:.1f}s"
-        )
-
-    def show(self, final: bool = False) -> None:
-        if self.done == self._shown and not final:
-            return
-        self._shown = self.done
-        if self._handle is not None:
-            self._handle.update({"text/plain": self.text()}, raw=True)
-        else:
-            sys.stderr.write("\r" + self.text() + ("\n" if final else ""))
-            sys.stderr.flush()

@@ -39,14 +39,14 @@ def run_compare(
     fusion: Fusion, prompts: Any, baselines: Any = None, *, progress: bool = True, **options: Any
 ) -> Comparison:
     "The blocking form of `acompare` (works inside Jupyter); shows the estimate, then a progress bar."
-    from .batch import _Progress
+    from ._render.live import BatchBar
 
     plan = make_plan(fusion, prompts, baselines, **options)
     ready = run_sync(_prepare(fusion, plan))
     bar = None
     if progress:
         print(estimate_line(fusion, plan, ready.total, ready.new, ready.unknown))
-        bar = _Progress(len(plan.prompts))
+        bar = BatchBar(len(plan.prompts), desc="compare")
     try:
         return run_sync(_execute(fusion, plan, ready, done=bar.add if bar else None), on_tick=bar.show if bar else None)
     finally:

@@ -1,16 +1,14 @@
 """What `Fusion.compare` returns: per-prompt answers and grades, and the per-approach summary.
 
 Plain data (JSON round trip with `save` / `load`); the views are `to_frame` (one row per
-approach), `per_prompt` (one row per prompt and approach), a text table and an HTML table with a
-cost-vs-quality scatter. Money is what an answer costs, whether it was paid in this run or came
-from the cache (`paid_usd` is what this run paid).
+approach), `per_prompt` (one row per prompt and approach), and a text table and an HTML table
+with a cost-vs-quality scatter (drawn by `_render.comparison` and `_render.chart`). Money is what
+an answer costs, whether it was paid in this run or came from the cache (`paid_usd` is what this
+run paid).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -267,7 +265,7 @@ class Comparison:
 
     # -- display -----------------------------------------------------------------------------------
     def headline(self) -> str:
-        from . import _format as f
+        from ._render import facts as f
 
         grading = {
             "reference": f"scored against references ({self.grader})",
@@ -280,62 +278,15 @@ class Comparison:
             f"grading cost {f.fmt_cost(self.grading_cost_usd)}; paid {f.fmt_cost(self.paid_usd)} in this run"
         )
 
-    def _cells(self) -> tuple[list[str], list[list[str]]]:
-        from . import _format as f
-
-        head = ["approach", "cost/prompt", "relative cost", "latency p50", "p95", "failures"]
-        if self.grading == "reference":
-            head.append("score [95% CI]")
-        elif self.grading == "pairwise":
-            head.append("fusion wins [95% CI] (w/t/l)")
-        rows = []
-        for r in self.summary():
-            cells = [
-                r["approach"],
-                f.fmt_cost(r["cost_mean_usd"]),
-                "–" if r["relative_cost"] is None else f"{r['relative_cost']:.2f}×",
-                f.fmt_secs(r["latency_p50_s"]),
-                f.fmt_secs(r["latency_p95_s"]),
-                f"{r['failures']}/{r['prompts']}",
-            ]
-            if self.grading == "reference":
-                cells.append(_rate(r["score"], r["score_ci_low"], r["score_ci_high"]))
-            elif self.grading == "pairwise":
-                rate = _rate(r["fusion_win_rate"], r["win_ci_low"], r["win_ci_high"])
-                cells.append("–" if r["kind"] == "fusion" else f"{rate} ({r['wins']}/{r['ties']}/{r['losses']})")
-            rows.append(cells)
-        return head, rows
-
     def __repr__(self) -> str:
-        head, rows = self._cells()
-        widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
-        lines = [
-            "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (head, *rows)
-        ]
-        return "\n".join([self.headline(), *lines])
+        from ._render.comparison import comparison_text
+
+        return comparison_text(self)
 
     def _repr_html_(self) -> str:
-        head, rows = self._cells()
-        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        note = f"Intervals: {CI_METHOD}." + (
-            " Pairwise: ties count half; each prompt is graded in both orders and an inconsistent pair is a tie."
-            if self.grading == "pairwise"
-            else ""
-        )
-        chart = ""
-        try:
-            buffer = io.BytesIO()
-            self.chart().savefig(buffer, format="png", dpi=96)
-            data = base64.b64encode(buffer.getvalue()).decode()
-            chart = f'<img alt="cost vs quality" src="data:image/png;base64,{data}" style="max-width:560px">'
-        except Exception:  # noqa: BLE001 - no matplotlib, or a figure that fails: the table says it all
-            pass
-        return (
-            f'<div class="fm-compare"><p><b>{html.escape(self.headline())}</b></p>'
-            f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
-            f"<p><small>{html.escape(note)}</small></p>{chart}</div>"
-        )
+        from ._render.comparison import comparison_html
+
+        return comparison_html(self)
 
     def chart(self) -> Figure:
         """A matplotlib Figure: mean cost per prompt against quality, one point per approach.
@@ -343,7 +294,7 @@ class Comparison:
         Quality is the score with references; pairwise it is each approach's win rate against
         fusion (fusion itself sits at 0.5); ungraded, the median latency.
         """
-        from ._compare_chart import cost_quality_figure
+        from ._render.chart import cost_quality_figure
 
         return cost_quality_figure(self)
 
@@ -356,13 +307,6 @@ def _quantile(values: list[float], q: float) -> float | None:
     low = int(pos)
     high = min(low + 1, len(values) - 1)
     return values[low] + (values[high] - values[low]) * (pos - low)
-
-
-def _rate(value: float | None, low: float | None, high: float | None) -> str:
-    if value is None:
-        return "–"
-    text = f"{value:.0%}"
-    return f"{text} [{low:.0%}, {high:.0%}]" if low is not None and high is not None else text
 
 
 def _winner(grade: Grade | None) -> str | None:

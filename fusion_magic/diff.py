@@ -10,13 +10,9 @@ Items are matched within each section with the same text similarity as a jury me
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._format import SECTION_TITLES
-from ._html import wrap
-from ._markdown import clean_line, plain_markdown
 from .errors import ConfigError
 from .result import Analysis, FusionResult
 from .similar import cluster, score, text_of
@@ -63,67 +59,21 @@ class AnalysisDiff:
 
         return pd.DataFrame(self.rows(), columns=COLUMNS)
 
+    # -- display: the views are in `_render.diff` ----------------------------------------------
     def __repr__(self) -> str:
-        c = self.counts()
-        lines = [
-            f"AnalysisDiff(A={self.a!r}, B={self.b!r}: {c['both']} both, {c['only A']} only A, {c['only B']} only B)"
-        ]
-        for row in self.rows():
-            if row["found_by"] != "both":
-                text = row["text_a"] if row["found_by"] == "only A" else row["text_b"]
-                lines.append(f"  {row['found_by']:<6}  {row['section']}: {clean_line(text, 100)}")
-        return "\n".join(lines)
+        from ._render.diff import diff_text
+
+        return diff_text(self)
 
     def _repr_markdown_(self) -> str:
-        c = self.counts()
-        out = [
-            f"**Judge diff** · A = {plain_markdown(self.a)} · B = {plain_markdown(self.b)} · "
-            f"{c['both']} both, {c['only A']} only A, {c['only B']} only B",
-            "",
-        ]
-        for section in Analysis.SECTIONS:
-            rows = [r for r in self.rows() if r["section"] == section]
-            if not rows:
-                continue
-            out += [f"**{_title(section)}**", ""]
-            for r in rows:
-                text = r["text_a"] if r["text_a"] is not None else r["text_b"]
-                out.append(f"- *{r['found_by']}*: {plain_markdown(text, 600)}")
-            out.append("")
-        return "\n".join(out)
+        from ._render.diff import diff_markdown
+
+        return diff_markdown(self)
 
     def _repr_html_(self) -> str:
-        def e(value: Any) -> str:
-            return html.escape(clean_line(value, 600)) if value is not None else ""
+        from ._render.diff import diff_html
 
-        c = self.counts()
-        head = (
-            f'<div class="fm-head"><span class="fm-badge fm-s-ok">judge diff</span>'
-            f'<span class="fm-fact">A = {e(self.a)}</span><span class="fm-fact">B = {e(self.b)}</span>'
-            f'<span class="fm-fact">{c["both"]} both · {c["only A"]} only A · {c["only B"]} only B</span></div>'
-        )
-        sections = []
-        for section in Analysis.SECTIONS:
-            rows = [r for r in self.rows() if r["section"] == section]
-            body = (
-                "".join(
-                    f"<tr><td>{e(r['text_a']) if r['found_by'] == 'only A' else ''}</td>"
-                    f"<td>{e(r['text_a']) if r['found_by'] == 'both' else ''}</td>"
-                    f"<td>{e(r['text_b']) if r['found_by'] == 'only B' else ''}</td></tr>"
-                    for r in rows
-                )
-                or '<tr><td colspan="3" class="fm-muted">nothing in either</td></tr>'
-            )
-            table = (
-                f'<table class="fm-stances"><thead><tr><th>only A</th><th>both</th><th>only B</th></tr>'
-                f"</thead><tbody>{body}</tbody></table>"
-            )
-            count = f'<span class="fm-count">{len(rows)}</span>'
-            sections.append(
-                f'<details class="fm-d fm-sec fm-diff-{section}"{" open" if rows else ""}>'
-                f"<summary>{_title(section)}{count}</summary>{table}</details>"
-            )
-        return wrap(head + "".join(sections))
+        return diff_html(self)
 
 
 def compare_analyses(a: FusionResult | Analysis, b: FusionResult | Analysis) -> AnalysisDiff:
@@ -208,7 +158,3 @@ def _text(item: Any) -> str | None:
     if hasattr(item, "insight"):
         return f"{item.model}: {item.insight}"
     return text_of(item)
-
-
-def _title(section: str) -> str:
-    return SECTION_TITLES[section]

@@ -353,7 +353,7 @@ class Ledger:
     # -- display ---------------------------------------------------------------------------------
     def _totals_line(self) -> str:
         t = self.totals()
-        from ._format import plural
+        from ._render.facts import plural
 
         return (
             f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
@@ -365,7 +365,7 @@ class Ledger:
         return f"<Ledger: {self._totals_line()}>"
 
     def _repr_html_(self) -> str:
-        from ._format import NO_MATH
+        from ._render.facts import NO_MATH
 
         entries = self.entries
         head = "".join(

@@ -107,7 +107,9 @@ class FusionMagics(_SettingTraits):
                 fusion = fusion_for(previous, **{k: v for k, v in flags(args).items() if v is not None})
             except FusionError as exc:
                 raise UsageError(str(exc)) from None
-        live = display.LiveProgress("html" if display.in_kernel(self.shell) else "text")
+        from ._render.live import LiveProgress
+
+        live = LiveProgress("html" if display.in_kernel(self.shell) else "text")
         try:
             result = fusion.run(prompt, on_tick=live.tick, follow_up_of=previous)
         except KeyboardInterrupt:

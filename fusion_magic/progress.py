@@ -1,20 +1,24 @@
-"""Live state of a running deliberation: one line per panel member, then the judge.
+"""Live state of a running deliberation, one line per panel member then the judge, and how it is drawn.
 
 The pipeline updates a `Tracker` from the event loop; displays read it (never write it) from
-whichever thread owns them, so nothing here touches IPython.
+whichever thread owns them, so nothing here touches IPython. The drawing is here too, once, for
+every display: `MemberState.line` / `Tracker.lines` as text (the terminal, text/plain, `serve`'s
+progress comments) and `progress_html` (the cell's live block and the widget's status).
 """
 
 from __future__ import annotations
 
+import html
 import math
 import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ._render.facts import NO_MATH
 from .status import PROGRESS_STATES
 
-__all__ = ["JUDGE", "MemberState", "Tracker", "juror_key"]
+__all__ = ["FINAL", "JUDGE", "STATE_COLORS", "MemberState", "Tracker", "juror_key", "progress_html"]
 
 JUDGE = "<judge>"  # the judge's key: it may be the same model as a panel member
 
@@ -154,3 +158,48 @@ class Tracker:
     @property
     def finished(self) -> bool:
         return all(s.state in FINAL for s in self.snapshot())
+
+
+def progress_html(tracker: Tracker, elapsed_s: float | None = None) -> str:
+    """The live block: one row per member (name, time bar, state), the judge, then time and cost so far.
+
+    A grid of divs, not a table, so the page's table style (right-aligned, zebra rows) cannot restyle
+    it. A bar is the time a call has taken: full width is the deadline, or the slowest call so far
+    plus a quarter when the deadline is further off, so a call still running never looks finished.
+    """
+    now = time.perf_counter()
+    *panel, judge = tracker.snapshot()
+    rows = [(s, s.name) for s in panel] + [(judge, f"judge: {judge.name}")]
+    slowest = max(s.elapsed(now) for s, _ in rows)
+    scale = max(1.0, slowest * 1.25)
+    if tracker.deadline_s and tracker.deadline_s >= slowest:
+        scale = min(scale, tracker.deadline_s)
+    cells = "".join(_row(s, label, s.elapsed(now) / scale, now) for s, label in rows)
+    spent = sum(s.cost_usd or 0.0 for s in panel + [judge])
+    facts = [f"{elapsed_s:.1f} s"] if elapsed_s is not None else []
+    if tracker.estimate_usd is not None:
+        facts.append(f"estimate ${tracker.estimate_usd:.4f}")
+    if spent:
+        facts.append(f"spent ${spent:.4f}")
+    foot = f'<div style="opacity:.7;margin-top:.2em">{html.escape(" · ".join(facts))}</div>' if facts else ""
+    grid = "display:grid;grid-template-columns:max-content 64px auto;gap:.1em .8em;align-items:center"
+    return (
+        f'<div class="fusion-progress {NO_MATH}" style="font-family:var(--jp-code-font-family,monospace);'
+        f'font-size:12px;text-align:left"><div style="{grid}">{cells}</div>{foot}</div>'
+    )
+
+
+def _row(state: MemberState, label: str, fraction: float, now: float) -> str:
+    color = STATE_COLORS.get(state.state, STATE_COLORS["waiting"])
+    fill = 0.0 if state.state == "skipped" else min(100.0, max(0.0, fraction * 100))
+    if state.state in ("done", "cached"):
+        fill = max(fill, 2.0)  # a finished call stays visible, however fast
+    bar = (
+        '<span style="display:block;width:64px;height:7px;background:rgba(128,128,128,.2);'
+        f'border-radius:3px;overflow:hidden"><span style="display:block;height:100%;'
+        f'width:{fill:.1f}%;background:{color}"></span></span>'
+    )
+    return (
+        f'<div style="white-space:nowrap">{html.escape(label)}</div>{bar}'
+        f'<div style="color:{color};overflow-wrap:anywhere">{html.escape(state.status_text(now))}</div>'
+    )

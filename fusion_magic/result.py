@@ -1,6 +1,6 @@
 """What a deliberation returns: plain data with pandas export and rich display.
 
-Rendering lives in `fusion_magic.render`; this module only holds data.
+Rendering lives in `fusion_magic._render`; this module only holds data.
 """
 
 from __future__ import annotations
@@ -463,16 +463,16 @@ class FusionResult:
 
     # -- display ------------------------------------------------------------------------------
     def __repr__(self) -> str:
-        from .render import to_text
+        from ._render import to_text
 
         return to_text(self)
 
     def _repr_html_(self) -> str:
-        from .render import to_html
+        from ._render import to_html
 
         return to_html(self)
 
     def _repr_markdown_(self) -> str:
-        from .render import to_markdown
+        from ._render import to_markdown
 
         return to_markdown(self)

@@ -3,7 +3,8 @@
 Run never blocks the kernel: a click submits `Fusion.arun` to the session's background loop and a
 small coroutine on that loop copies the tracker into trait values every 0.2 s. Traits may be set
 from any thread; `with output:` may not, so no Output widget is used. Model text reaches the page
-only through the result's own HTML renderer (`render.markdown_to_safe_html`, sanitized).
+only through the result's own HTML view (`_render.widget`, sanitized); its live status is
+`progress.progress_html`, the cell's progress block.
 """
 
 from __future__ import annotations
@@ -20,17 +21,15 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import session
-from ._format import NO_MATH, SECTION_TITLES, STATUS_LABEL, fmt_cost, fmt_secs
-from ._html import answer_html, banners_html, call_body, header_html, section_body, section_items, wrap
-from ._markdown import clean_line, defang_html
+from ._render.facts import NO_MATH, estimate_text, price_label
+from ._render.widget import answer_block, result_parts
 from .client import ChatClient
 from .config import DEFAULT_BASE_URL, PRESETS, Endpoint, check_prompt, get_preset, resolve_endpoint
-from .display import progress_html
 from .errors import ConfigError, FusionError, MissingKeyError
 from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
-from .progress import Tracker
-from .result import Analysis, FusionResult, Response, quotes_of
+from .progress import Tracker, progress_html
+from .result import FusionResult
 from .runner import background_loop, run_sync
 from .settings import DEFAULTS
 
@@ -176,12 +175,7 @@ class FusionWidget(widgets.VBox):
         self.models_note.value = f'<small style="color:{_GREY}">{html.escape(text)}</small>'
 
     def _label(self, model: str) -> str:
-        price = find_price(self.prices, model)
-        if price is None or not price.known:
-            return f"{model}  price unknown"
-        if price.free:
-            return f"{model}  free"
-        return f"{model}  ${_per_million(price.prompt)}/${_per_million(price.completion)} per 1M"
+        return price_label(model, find_price(self.prices, model))
 
     def _set_options(self, ids: list[str], first: list[str] | tuple[str, ...] = ()) -> None:
         "Fill both lists (this resets their values); ``first`` go on top, so a selection is never hidden."
@@ -209,13 +203,7 @@ class FusionWidget(widgets.VBox):
         est = estimate(
             count_tokens(self.prompt.value), panel, judge, self.prices, max_tokens=self._fusion_kwargs.get("max_tokens")
         )
-        if len(est.unknown) == len({*panel, judge}):
-            text = "unknown (no prices for these models)"
-        else:
-            text = f"about {fmt_cost(est.total)} ({fmt_cost(est.low)} to {fmt_cost(est.high)})"
-            if est.unknown:
-                text += f", plus unknown for {', '.join(est.unknown)}"
-        self._set_estimate(text)
+        self._set_estimate(estimate_text(est, {*panel, judge}))
 
     def _set_estimate(self, text: str) -> None:
         self.estimate_text = f"Estimated cost: {text}"
@@ -335,53 +323,15 @@ class FusionWidget(widgets.VBox):
 
     # -- the result --------------------------------------------------------------------------
     def _show_result(self, result: FusionResult) -> None:
-        # The same markup and order as the result's _repr_html_: header and answer, the analysis
-        # (sections with items open), the panel answers, the judge.
-        self.answer.value = wrap(header_html(result) + banners_html(result) + answer_html(result))
-        sections = []
-        if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
-            for name in Analysis.SECTIONS:
-                items = section_items(result.shown_analysis, name)
-                bad = sum(not q.verified for item in items for q in quotes_of(item))
-                title = f"{SECTION_TITLES[name]} ({len(items)})" + (f" · ⚠ {bad} unverified" if bad else "")
-                sections.append(_section(title, section_body(name, items), open_=bool(items)))
-        sections += [
-            _section(_response_title(r), call_body(r, f"result.responses[{i}].content"))
-            for i, r in enumerate(result.responses)
-        ]
-        sections += [
-            _section(_response_title(r, "juror · "), call_body(r, f"result.jury[{i}].content", as_markdown=False))
-            for i, r in enumerate(result.jury)
-        ]
-        if result.judge is not None:
-            prefix = "chair · " if result.jury else "judge · "
-            sections.append(
-                _section(
-                    _response_title(result.judge, prefix),
-                    call_body(result.judge, "result.judge.content", as_markdown=False),
-                )
-            )
-        self.sections.children = tuple(sections)
+        self.answer.value = answer_block(result)
+        self.sections.children = tuple(_section(*part) for part in result_parts(result))
         for handle in self._saved_outputs:  # the result as an ordinary output, kept when the notebook is saved
             handle.update(result)
 
 
-def _per_million(price: float | None) -> str:
-    value = (price or 0.0) * 1e6
-    return f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.3g}"
-
-
-def _section(title: str, body: str, *, open_: bool = False) -> widgets.Accordion:
+def _section(title: str, content: str, open_: bool = False) -> widgets.Accordion:
     # One item per Accordion: ipywidgets 8 keeps one item open per Accordion, and sections must
     # open and close independently.
-    content = widgets.HTML(f'<div class="fm-root {NO_MATH}">{defang_html(body)}</div>')
-    box = widgets.Accordion(children=[content], selected_index=0 if open_ else None)
+    box = widgets.Accordion(children=[widgets.HTML(content)], selected_index=0 if open_ else None)
     box.set_title(0, title)
     return box
-
-
-def _response_title(r: Response, prefix: str = "") -> str:
-    facts = [STATUS_LABEL.get(r.status, r.status), fmt_secs(r.latency_s), fmt_cost(r.cost_usd, r.cost_estimated)]
-    if r.cached:
-        facts.append("cached")
-    return f"{prefix}{clean_line(r.model)} · {' · '.join(facts)}"

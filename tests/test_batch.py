@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pandas as pd
@@ -144,3 +145,28 @@ def test_interrupted_batch_resumes_paying_only_for_the_rest(emulator):
     assert len(done) >= 2
     rows = frame.set_index("prompt").loc[done]
     assert (rows["cache_hits"] == 4).all() and (rows["cost_usd"] == 0).all()
+
+
+def test_progress_is_a_bar_of_prompts_failures_and_cost(emulator, capsys):
+    emulator.script(JUDGE, Reply(status=400))  # every judge call fails: each prompt ends judge_failed
+    frame = fusion().map(["Bar question one?", "Bar question two?"], concurrency=1)
+    err = capsys.readouterr().err
+    # In a terminal, tqdm.auto draws a text bar on stderr; the last state is the whole batch.
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("map: 100%") and "2/2" in last
+    spent = frame["cost_usd"].sum()
+    assert f"failed 2, ${spent:.4f}" in last and spent > 0
+
+
+def test_progress_false_is_silent(emulator, capsys):
+    fusion().map(["Quiet question?"], progress=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_amap_draws_its_bar_as_prompts_end(emulator, capsys):
+    async def main():
+        return await fusion().amap(["Async bar question?"], progress=True)
+
+    frame = asyncio.run(main())
+    assert list(frame["status"]) == ["ok"]
+    assert "map: 100%" in capsys.readouterr().err

@@ -8,9 +8,9 @@ import pytest
 from helpers import PANEL, panel_fusion
 
 from fusion_magic import BudgetError, ConfigError, compare_analyses, ledger
+from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic.emulator import Emulator, Reply
 from fusion_magic.emulator.replies import _default_answer, quote_from
-from fusion_magic.render import to_html, to_markdown, to_text
 
 JURY = ["j/one", "j/two", "j/three"]
 QUESTION = "Which database should we use?"

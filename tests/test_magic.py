@@ -11,14 +11,13 @@ import time
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.display import HTML, JSON, Markdown
 from traitlets.config import Config
 
 from fusion_magic import FusionResult, session
-from fusion_magic.display import LiveProgress, progress_html
+from fusion_magic._render.live import LiveProgress
 from fusion_magic.emulator import Emulator, Reply
 from fusion_magic.magic import FusionMagics, register, unregister
-from fusion_magic.progress import Tracker
+from fusion_magic.progress import Tracker, progress_html
 
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
 BUDGET_JUDGE = "openai/gpt-4.1-mini"
@@ -121,18 +120,32 @@ def test_flags_reach_the_requests(ip, emulator):
         assert request.body["temperature"] == 0.3 and request.body["max_tokens"] == 50
 
 
-@pytest.mark.parametrize(("fmt", "kind"), [("html", HTML), ("markdown", Markdown), ("widget", FusionResult)])
-def test_format_decides_what_the_cell_shows(ip, emulator, fmt, kind):
+@pytest.mark.parametrize(
+    ("fmt", "mimes"),
+    [("html", ["text/html"]), ("markdown", ["text/markdown"]), ("widget", ["text/html", "text/markdown"])],
+)
+def test_format_decides_what_the_cell_shows(ip, emulator, fmt, mimes):
     out = ip.run_cell(f"%%fusion --panel a/x -j c/z --format {fmt}\nWhy?")
-    assert isinstance(out.result, kind)
-    assert isinstance(ip.user_ns["_fusion"], FusionResult)
+    result = ip.user_ns["_fusion"]
+    assert isinstance(result, FusionResult)
+    data, metadata = ip.display_formatter.format(out.result)
+    assert set(data) == {"text/plain", *mimes} and metadata == {}
+    assert data["text/plain"] == repr(result)
+    if fmt == "widget":  # the result itself: its own collapsible view
+        assert out.result is result
+    else:
+        assert data[mimes[0]] == (result._repr_html_() if fmt == "html" else result._repr_markdown_())
 
 
 def test_format_json(ip, emulator):
     shown = ip.run_cell("%%fusion --panel a/x -j c/z --format json\nWhy?").result
+    data, metadata = ip.display_formatter.format(shown)
+    assert set(data) == {"text/plain", "application/json"}
+    assert metadata == {"application/json": {"expanded": False, "root": "root"}}  # a collapsed tree
+    tree = data["application/json"]
+    assert tree["status"] == "ok" and tree["responses"][0]["model"] == "a/x"
     # A kernel renders the JSON; a terminal prints the same JSON as text.
-    assert isinstance(shown, JSON) and shown.data["status"] == "ok" and shown.data["responses"][0]["model"] == "a/x"
-    assert json.loads(repr(shown)) == json.loads(ip.user_ns["_fusion"].to_json())
+    assert json.loads(repr(shown)) == json.loads(data["text/plain"]) == json.loads(ip.user_ns["_fusion"].to_json())
 
 
 @pytest.mark.parametrize("fmt", ["html", "markdown"])
@@ -293,7 +306,7 @@ def test_kernel_progress_is_updated_in_place_then_cleared(ip, emulator, monkeypa
     emulator.script("b/y", Reply(status=400))
     recorder = Recorder()
     monkeypatch.setattr(ip, "kernel", object(), raising=False)
-    monkeypatch.setattr("fusion_magic.display._ipython_display", recorder)
+    monkeypatch.setattr("fusion_magic._render.live._ipython_display", recorder)
     out = ip.run_cell("%%fusion --panel a/x,b/y -j c/z\nShow me progress")
     kinds = [kind for kind, _ in recorder.calls]
     assert kinds[0] == "display" and kinds.count("display") == 1 and kinds[-1] == "update"
@@ -525,7 +538,8 @@ def test_fusion_show_replays_a_saved_result_with_no_network(emulator, tmp_path, 
     assert shown._repr_html_() == result._repr_html_()
     assert ip.user_ns["_fusion"] == result and ip.user_ns["kept"] == result
     markdown = ip.run_line_magic("fusion", f'show --format markdown "{tmp_path / "saved result.json"}"')
-    assert isinstance(markdown, Markdown) and markdown.data == result._repr_markdown_()
+    data, _ = ip.display_formatter.format(markdown)
+    assert set(data) == {"text/plain", "text/markdown"} and data["text/markdown"] == result._repr_markdown_()
 
 
 def test_fusion_show_reloads_a_saved_frame(emulator, tmp_path, ip):

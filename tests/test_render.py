@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from fusion_magic._format import fmt_cost, fmt_secs
-from fusion_magic.render import markdown_to_safe_html, to_html, to_markdown, to_text
+from fusion_magic._render import to_html, to_markdown, to_text
+from fusion_magic._render.facts import fmt_cost, fmt_secs
+from fusion_magic._render.sanitize import markdown_to_safe_html
 from fusion_magic.result import Analysis, Contradiction, FusionResult, PartialCoverage, Response, Stance, UniqueInsight
 
 VOID = {"br", "hr", "img", "input", "meta", "link", "col", "area", "base", "wbr", "source"}
@@ -405,10 +406,39 @@ def test_text_summary():
     lines = text.splitlines()
     assert lines[0] == "FusionResult(status='partial', members=1 ok/2 failed, cost=$0.0063, elapsed=2.31s)"
     assert any(line.startswith("  answer: ## Verdict Use **Postgres**.") for line in lines)
-    row = next(line for line in lines if "anthropic/claude" in line)
+    row = next(line for line in lines if line.startswith("  anthropic/claude"))
     assert "failed" in row and "400ms" in row and "HTTP 500" in row
     assert any(line.strip().startswith("judge openai/o3") for line in lines)
     assert repr(partial_result()) == text
+
+
+def test_text_lists_every_section_by_its_shape():
+    lines = to_text(partial_result()).splitlines()
+    sections = lines[lines.index("  answer: ## Verdict Use **Postgres**.") + 1 : lines.index("  Blind spots (1):") + 2]
+    assert sections == [
+        "  Consensus (2):",
+        "    - Use **indexes** on foreign keys",
+        "    - Measure before tuning",
+        "  Contradictions (1):",
+        "    - Which database (openai/gpt-4o: Postgres; anthropic/claude: SQLite)",
+        "  Partial coverage (1):",
+        "    - connection pooling (openai/gpt-4o)",
+        "  Unique insights (1):",
+        "    - google/gemini: WAL mode matters",
+        "  Blind spots (1):",
+        "    - Backups",
+    ]
+    empty = to_text(ok_result(analysis=Analysis()))
+    assert "  Consensus: none" in empty and "  Blind spots: none" in empty
+    # No verdict, no sections: "none" five times would suggest the judge found nothing.
+    assert "Consensus" not in to_text(judge_failed_result())
+
+
+def test_text_bounds_long_sections():
+    many = Analysis(blind_spots=[f"gap {i}" for i in range(12)])
+    text = to_text(ok_result(analysis=many))
+    assert "  Blind spots (12):" in text and "    - gap 4" in text and "gap 5" not in text
+    assert "    ... and 7 more" in text
 
 
 def test_text_answer_preview_is_bounded_and_control_free():

@@ -2,8 +2,8 @@
 
 A sixth section is added by one row of that table (its prompt text is part of the row) and by
 nothing else; it is then asked for in the judge's prompt and schema, read from the judge's reply
-over the emulator, kept by `to_dict`/`to_frame`, a `map` frame and a jury's merge, and shown in HTML, Markdown
-and the widget. The row is registered in a child process, before the rest of fusion_magic is
+over the emulator, kept by `to_dict`/`to_frame`, a `map` frame and a jury's merge, and shown in HTML, Markdown,
+plain text and the widget. The row is registered in a child process, before the rest of fusion_magic is
 imported, so it is undone when that process ends and no other test sees it.
 """
 
@@ -121,8 +121,10 @@ def test_a_sixth_section_is_one_row_of_the_table(with_sixth_section):
     md = found["markdown"]
     assert f"**Assumptions** (1)\n\n- {point}\n" in md
     assert md.index("**Blind spots**") < md.index("**Assumptions**") < md.index("### Panel answers")
-    # The plain-text repr lists no sections (only counts and calls): it still renders.
-    assert found["text"].startswith("FusionResult(status='ok'")
+    text = found["text"].splitlines()
+    assert text[0].startswith("FusionResult(status='ok'")
+    assert text[text.index("  Assumptions (1):") + 1] == f"    - {point}"
+    assert text.index("  Assumptions (1):") > max(i for i, line in enumerate(text) if line.startswith("  Blind spots"))
     titles = found["widget"]["titles"]
     assert [t.split(" (")[0] for t in titles[:6]] == [
         "Consensus",

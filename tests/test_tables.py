@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from fusion_magic import ConfigError, Fusion
-from fusion_magic import _format as facts
+from fusion_magic._render import facts
 from fusion_magic.magic import FusionMagics
 from fusion_magic.progress import FINAL, STATE_COLORS, State
 from fusion_magic.result import ResponseStatus, Status

@@ -5,16 +5,19 @@ Everything a model writes is hostile until proven otherwise: it may carry `<scri
 markdown-it (raw HTML disabled, so tags arrive escaped) and then nh3 with an explicit allow-list, which
 is the real guarantee. Markdown output cannot be sanitized after rendering (the reader's renderer does
 that), so it is neutralised at the source: nothing tag-like, no unsafe link targets, no image fetches.
+markdown-it and nh3 load when the first text is rendered, not when fusion_magic is imported.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import nh3
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:
+    import nh3
+    from markdown_it import MarkdownIt
 
 __all__ = [
     "MAX_CHARS",
@@ -51,8 +54,6 @@ _HANDLER = re.compile(r"(?i)\b(on(?!(?:e|ce|ly)=)[a-z]+)(\s*)=")
 # there, sparing `el.onclick = f` in code blocks (where an entity would show literally).
 _HANDLER_TIGHT = re.compile(r"(?i)\b(on(?!(?:e|ce|ly)=)[a-z]+)=")
 
-_MD = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable(["table", "strikethrough"])
-
 
 def _image_as_link(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
     """Render an image as a link: an auto-fetched URL can leak prompt data, a click cannot."""
@@ -63,62 +64,37 @@ def _image_as_link(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> 
     return f'<a href="{html.escape(src)}">{label}</a>'
 
 
-_MD.add_render_rule("image", _image_as_link)
+@cache
+def _markdown_it() -> MarkdownIt:
+    "The Markdown parser, built on first use (markdown-it loads only when something is rendered)."
+    from markdown_it import MarkdownIt
 
-_CLEANER = nh3.Cleaner(
-    tags={
-        "p",
-        "br",
-        "hr",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "strong",
-        "em",
-        "b",
-        "i",
-        "s",
-        "del",
-        "code",
-        "pre",
-        "blockquote",
-        "ul",
-        "ol",
-        "li",
-        "a",
-        "table",
-        "thead",
-        "tbody",
-        "tr",
-        "th",
-        "td",
-    },
-    clean_content_tags={
-        "script",
-        "style",
-        "iframe",
-        "object",
-        "embed",
-        "svg",
-        "math",
-        "template",
-        "noscript",
-        "textarea",
-        "title",
-        "form",
-        "select",
-    },
-    attributes={"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}},
-    filter_style_properties={"text-align"},  # markdown-it's table alignment, nothing else
-    url_schemes={"http", "https", "mailto"},
-    url_relative="deny",  # a relative link in a notebook would resolve against the Jupyter server
-    link_rel="noopener noreferrer nofollow",
-    set_tag_attribute_values={"a": {"target": "_blank"}},
-    strip_comments=True,
-)
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable(["table", "strikethrough"])
+    md.add_render_rule("image", _image_as_link)
+    return md
+
+
+_TAGS = "p br hr h1 h2 h3 h4 h5 h6 strong em b i s del code pre blockquote ul ol li a table thead tbody tr th td"
+# Removed with everything inside them, not just unwrapped.
+_DROPPED = "script style iframe object embed svg math template noscript textarea title form select"
+
+
+@cache
+def _cleaner() -> nh3.Cleaner:
+    "The nh3 allow-list, built on first use."
+    import nh3
+
+    return nh3.Cleaner(
+        tags=set(_TAGS.split()),
+        clean_content_tags=set(_DROPPED.split()),
+        attributes={"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}},
+        filter_style_properties={"text-align"},  # markdown-it's table alignment, nothing else
+        url_schemes={"http", "https", "mailto"},
+        url_relative="deny",  # a relative link in a notebook would resolve against the Jupyter server
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+        strip_comments=True,
+    )
 
 
 def clean_text(value: object) -> str:
@@ -164,8 +140,8 @@ def markdown_to_safe_html(
 ) -> str:
     """Render untrusted Markdown to sanitized HTML (allow-listed tags, http/https/mailto links only)."""
     body, note = _truncate(clean_text(text), limit, where)
-    rendered = _MD.renderInline(body) if inline else _MD.render(body)
-    out = defang_html(_CLEANER.clean(rendered))
+    rendered = _markdown_it().renderInline(body) if inline else _markdown_it().render(body)
+    out = defang_html(_cleaner().clean(rendered))
     if note:
         out += f'<p class="fm-trunc">{html.escape(note)}</p>'
     return out
@@ -220,7 +196,7 @@ def _no_images(text: str) -> str:
     if "![" not in text:
         return text
     code: set[int] = set()
-    for token in _MD.parse(text):
+    for token in _markdown_it().parse(text):
         if token.type in ("fence", "code_block") and token.map:
             code.update(range(*token.map))
     lines = text.split("\n")

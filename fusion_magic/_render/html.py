@@ -9,13 +9,19 @@ viewers strip it) every figure is still there as text.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _evidence_view as ev
-from . import _format as f
-from ._markdown import defang_html, markdown_to_safe_html, safe_pre
-from .result import Quote
-from .sections import shape_of
+from ..result import Quote
+from ..sections import shape_of
+from . import evidence as ev
+from . import facts as f
+from .sanitize import defang_html, markdown_to_safe_html, safe_pre
+from .text import to_text
+
+if TYPE_CHECKING:
+    from ..result import FusionResult
+
+__all__ = ["answer_html", "banners_html", "call_body", "header_html", "render_html", "section_body", "to_html", "wrap"]
 
 _CSS = (
     """<style>
@@ -188,20 +194,12 @@ def _analysis(result: Any) -> str:
     shown = f.attr(result, "shown_analysis", analysis)
     out = [f'<div class="fm-label">Analysis{ev.analysis_note_html(result)}</div>']
     for name, title in f.SECTION_TITLES.items():
-        items = section_items(shown, name)
+        items = f.section_items(shown, name)
         count = f'<span class="fm-count">{len(items)}</span>' if items else ' <span class="fm-muted">— none</span>'
         out.append(
             _details(f"{title}{count}", section_body(name, items), open_=bool(items), cls=f"fm-sec fm-sec-{name}")
         )
     return "".join(out)
-
-
-def section_items(analysis: Any, name: str) -> list[Any]:
-    "The items of one section as objects when the analysis can give them, else as stored."
-    try:
-        return list(analysis.items(name))
-    except Exception:  # a half-built or foreign analysis: show what is there
-        return list(f.attr(analysis, name) or [])
 
 
 def _bar(kind: str, value: float | None, scale: float, text: str, title: str) -> str:
@@ -302,3 +300,15 @@ def wrap(body: str) -> str:
     """Put rendered markup inside the scoped root with its stylesheet."""
     # Names and errors are escaped but not defanged on their way in; one pass here covers them all.
     return f'<div class="fm-root {f.NO_MATH}">{_CSS}{defang_html(body)}</div>'
+
+
+def to_html(result: FusionResult) -> str:
+    """A self-contained HTML fragment (scoped inline CSS, no JavaScript) for `_repr_html_`."""
+    try:
+        return wrap(render_html(result))
+    except Exception as exc:  # a rendering bug must not hide a result that was paid for
+        note = f"(rich display failed: {type(exc).__name__}; showing the plain summary)"
+        return wrap(
+            f'<p class="fm-fallback fm-muted">{html.escape(note)}</p>'
+            f'<pre class="fm-pre">{html.escape(to_text(result))}</pre>'
+        )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ._markdown import clean_line, defang_html, plain_markdown
-from .evidence import reason
-from .result import Quote, quotes_of
+from ..evidence import reason
+from ..result import Quote, quotes_of
+from .sanitize import clean_line, defang_html, plain_markdown
 
 UNVERIFIED = "⚠ unverified"
 VERIFIED = "✓"

@@ -1,4 +1,4 @@
-"""Numbers, labels and summary facts shared by the HTML, Markdown and plain-text renderers.
+"""Numbers, labels and summary facts shared by the HTML, Markdown and plain-text views and the widget.
 
 Every helper tolerates odd data (None, strings, NaN) because a display must never fail on a result
 that was paid for.
@@ -9,9 +9,42 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._markdown import clean_line
-from .sections import titles
-from .status import RESPONSE_STATUSES, RESULT_STATUSES
+from ..sections import titles
+from ..status import RESPONSE_STATUSES, RESULT_STATUSES
+from .sanitize import clean_line
+
+__all__ = [
+    "DASH",
+    "NO_MATH",
+    "REJUDGE_HINT",
+    "RESULT_LABEL",
+    "SECTION_TITLES",
+    "STATUS_ICON",
+    "STATUS_LABEL",
+    "attr",
+    "clean_text_line",
+    "counts",
+    "error_of",
+    "estimate_text",
+    "fmt_cost",
+    "fmt_int",
+    "fmt_secs",
+    "header_facts",
+    "name_of",
+    "no_answer_text",
+    "notes",
+    "num",
+    "paid",
+    "plural",
+    "price_label",
+    "responses",
+    "section_items",
+    "status_of",
+    "tokens",
+    "tool_line",
+    "total_cost",
+    "total_tokens",
+]
 
 STATUS_ICON = {w.word: icon for w, icon in RESPONSE_STATUSES}
 STATUS_LABEL = {w.word: w.label for w, _ in RESPONSE_STATUSES}
@@ -24,6 +57,14 @@ DASH = "–"
 # would otherwise be typeset as italic maths; an HTML entity does not help, since MathJax reads the
 # decoded text. Model text inside stays literal too, so a hostile answer cannot use TeX links either.
 NO_MATH = "tex2jax_ignore mathjax_ignore"
+
+
+def section_items(analysis: Any, name: str) -> list[Any]:
+    "The items of one section as objects when the analysis can give them, else as stored."
+    try:
+        return list(analysis.items(name))
+    except Exception:  # a half-built or foreign analysis: show what is there
+        return list(attr(analysis, name) or [])
 
 
 def num(value: Any) -> float | None:
@@ -213,3 +254,25 @@ def tool_line(result: Any) -> str | None:
     if called:
         return f"Tool mode: {primary} called fusion; the panel's deliberation is below"
     return f"Tool mode: {primary} answered directly without calling fusion"
+
+
+def estimate_text(est: Any, models: set[str]) -> str:
+    "A cost estimate for ``models`` in words: its range, and the models without a price."
+    if len(est.unknown) == len(models):
+        return "unknown (no prices for these models)"
+    text = f"about {fmt_cost(est.total)} ({fmt_cost(est.low)} to {fmt_cost(est.high)})"
+    return text + (f", plus unknown for {', '.join(est.unknown)}" if est.unknown else "")
+
+
+def price_label(model: str, price: Any) -> str:
+    "A model with its price per million tokens (prompt/completion), 'free' or 'price unknown'."
+    if price is None or not attr(price, "known"):
+        return f"{model}  price unknown"
+    if attr(price, "free"):
+        return f"{model}  free"
+    return f"{model}  ${_per_million(price.prompt)}/${_per_million(price.completion)} per 1M"
+
+
+def _per_million(price: float | None) -> str:
+    value = (price or 0.0) * 1e6
+    return f"{value:.2f}" if value >= 0.1 or value == 0 else f"{value:.3g}"

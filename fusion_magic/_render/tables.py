@@ -11,13 +11,13 @@ import html
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._format import NO_MATH
-from ._markdown import clean_line, markdown_to_safe_html
+from .facts import NO_MATH
+from .sanitize import clean_line, markdown_to_safe_html
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .config import Preset
+    from ..config import Preset
 
 __all__ = ["PresetTable"]
 

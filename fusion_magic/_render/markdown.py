@@ -1,43 +1,25 @@
-"""Rendering a FusionResult: HTML for notebooks, Markdown for exports, plain text for terminals.
+"""The Markdown view of a FusionResult, for `_repr_markdown_`, `--format markdown` and exports.
 
-Pure string functions with no IPython import, so they are testable without a kernel. All model text
-(answers, analysis items, model names, error messages) is treated as hostile: see `_markdown`.
+Model text is neutralised at the source (see `sanitize`): no raw HTML, no unsafe links, no image
+fetches. Section titles and item shapes come from the section table (`fusion_magic.sections`).
 """
 
 from __future__ import annotations
 
-import html
 import re
 from typing import TYPE_CHECKING, Any
 
-from . import _evidence_view as ev
-from . import _format as f
-from ._html import render_html, section_items, wrap
-from ._markdown import clean_line, inline_markdown, markdown_to_safe_html, neutralize_markdown, plain_markdown
-from .result import Quote, quotes_of
-from .sections import shape_of
+from ..result import Quote, quotes_of
+from ..sections import shape_of
+from . import evidence as ev
+from . import facts as f
+from .sanitize import inline_markdown, neutralize_markdown, plain_markdown
+from .text import to_text
 
 if TYPE_CHECKING:
-    from .result import FusionResult
+    from ..result import FusionResult
 
-__all__ = ["markdown_to_safe_html", "to_html", "to_markdown", "to_text"]
-
-_ANSWER_PREVIEW = 300
-
-
-def to_html(result: FusionResult) -> str:
-    """A self-contained HTML fragment (scoped inline CSS, no JavaScript) for `_repr_html_`."""
-    try:
-        return wrap(render_html(result))
-    except Exception as exc:  # a rendering bug must not hide a result that was paid for
-        note = f"(rich display failed: {type(exc).__name__}; showing the plain summary)"
-        return wrap(
-            f'<p class="fm-fallback fm-muted">{html.escape(note)}</p>'
-            f'<pre class="fm-pre">{html.escape(to_text(result))}</pre>'
-        )
-
-
-# -- Markdown ----------------------------------------------------------------------------------------
+__all__ = ["to_markdown"]
 
 
 def _md_call_heading(resp: Any) -> str:
@@ -59,7 +41,7 @@ def _md_call_heading(resp: Any) -> str:
 def _md_call(resp: Any, where: str, level: str = "####") -> list[str]:
     out = [f"{level} {_md_call_heading(resp)}", ""]
     served = f.attr(resp, "served_by")
-    if served and clean_line(served) != f.name_of(resp):
+    if served and f.clean_line(served) != f.name_of(resp):
         out += [f"*served by {plain_markdown(served)}*", ""]
     content = f.attr(resp, "content") or ""
     if str(content).strip():
@@ -141,7 +123,7 @@ def _md(result: Any) -> str:
         out += [note, ""] if note else []
         shown = f.attr(result, "shown_analysis", analysis)
         for name in f.SECTION_TITLES:
-            out += _md_section(name, section_items(shown, name))
+            out += _md_section(name, f.section_items(shown, name))
     members = f.responses(result)
     if members:
         out += ["### Panel answers", ""]
@@ -164,64 +146,3 @@ def to_markdown(result: FusionResult) -> str:
     except Exception as exc:  # same reasoning as to_html: never lose the display of a paid result
         note = f"*(rich display failed: {type(exc).__name__}; showing the plain summary)*"
         return f"{note}\n\n{_fenced(neutralize_markdown(to_text(result)))}\n"
-
-
-# -- plain text --------------------------------------------------------------------------------------
-
-
-def _text(result: Any) -> str:
-    c = f.counts(result)
-    ok = c.get("ok", 0)
-    bad = sum(c.values()) - ok
-    status = clean_line(f.attr(result, "status", "?"), 40)
-    cost = f.fmt_cost(f.total_cost(result))
-    elapsed = f.fmt_secs(f.attr(result, "elapsed_s"), compact=True)
-    lines = [f"FusionResult(status={status!r}, members={ok} ok/{bad} failed, cost={cost}, elapsed={elapsed})"]
-    error = f.attr(result, "error")
-    if status == "judge_failed":
-        why = f" ({clean_line(error, 200)})" if error else ""
-        lines.append(f"  judge failed{why}: {f.REJUDGE_HINT.replace('`', '')}")
-    elif error:
-        lines.append(f"  error: {clean_line(error, 300)}")
-    tool = f.tool_line(result)
-    if tool:
-        lines.append(f"  {tool}")
-    lines += [f"  note: {n}" for n in f.notes(result)]
-    # Slice before cleaning: a 2 MB answer must not make repr slow.
-    answer = clean_line(str(f.attr(result, "answer") or "")[: _ANSWER_PREVIEW * 4], _ANSWER_PREVIEW)
-    if answer:
-        lines.append(f"  answer: {answer}")
-    calls = [("", r) for r in f.responses(result)]
-    jury = list(f.attr(result, "jury") or [])
-    calls += [("juror ", r) for r in jury]
-    judge = f.attr(result, "judge")
-    if judge is not None:
-        calls.append(("chair " if jury else "judge ", judge))
-    width = min(40, max((len(prefix + f.name_of(r)) for prefix, r in calls), default=0))
-    for prefix, resp in calls:
-        status_r = f.status_of(resp)
-        name = (prefix + f.name_of(resp))[:width]
-        cost_r = f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated")))
-        line = (
-            f"  {name:<{width}}  {f.STATUS_LABEL[status_r]:<9}  "
-            f"{f.fmt_secs(f.attr(resp, 'latency_s'), compact=True):>7}  {cost_r:>9}"
-        )
-        if f.attr(resp, "cached"):
-            line += "  cached"
-        if status_r != "ok":
-            line += f"  {clean_line(f.error_of(resp), 120)}"
-        lines.append(line.rstrip())
-    lines += ev.text_lines(result)
-    return "\n".join(lines)
-
-
-def to_text(result: FusionResult) -> str:
-    """The plain `__repr__`: status line, answer preview, one line per call. Never raises."""
-    try:
-        return _text(result)
-    except Exception as exc:
-        try:
-            status = clean_line(getattr(result, "status", "?"), 40)
-        except Exception:
-            status = "?"
-        return f"FusionResult(status={status!r}, <unrenderable: {type(exc).__name__}>)"

@@ -1,0 +1,63 @@
+"""The widget's view of a finished result: the answer block, then one titled, collapsible part each.
+
+The same markup and order as the result's `_repr_html_` (built from `html`): header and answer,
+the analysis (every section of the table, open when it has items), the panel answers, the jury
+and the judge. `FusionWidget` puts each part in its own Accordion; nothing here imports ipywidgets.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..result import quotes_of
+from ..sections import SECTIONS
+from .facts import NO_MATH, STATUS_LABEL, fmt_cost, fmt_secs, section_items
+from .html import answer_html, banners_html, call_body, header_html, section_body, wrap
+from .sanitize import clean_line, defang_html
+
+if TYPE_CHECKING:
+    from ..result import FusionResult, Response
+
+__all__ = ["Part", "answer_block", "result_parts"]
+
+Part = tuple[str, str, bool]  # title, sanitized markup, open at first
+
+
+def answer_block(result: FusionResult) -> str:
+    "The header, banners and answer, as one scoped HTML block."
+    return wrap(header_html(result) + banners_html(result) + answer_html(result))
+
+
+def result_parts(result: FusionResult) -> list[Part]:
+    "The analysis sections (when there is a verdict), then every call, as (title, markup, open)."
+    parts = []
+    if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
+        for section in SECTIONS:
+            items = section_items(result.shown_analysis, section.name)
+            bad = sum(not q.verified for item in items for q in quotes_of(item))
+            title = f"{section.title} ({len(items)})" + (f" · ⚠ {bad} unverified" if bad else "")
+            parts.append(_part(title, section_body(section.name, items), bool(items)))
+    parts += [
+        _part(_response_title(r), call_body(r, f"result.responses[{i}].content"))
+        for i, r in enumerate(result.responses)
+    ]
+    parts += [
+        _part(_response_title(r, "juror · "), call_body(r, f"result.jury[{i}].content", as_markdown=False))
+        for i, r in enumerate(result.jury)
+    ]
+    if result.judge is not None:
+        prefix = "chair · " if result.jury else "judge · "
+        body = call_body(result.judge, "result.judge.content", as_markdown=False)
+        parts.append(_part(_response_title(result.judge, prefix), body))
+    return parts
+
+
+def _part(title: str, body: str, open_: bool = False) -> Part:
+    return title, f'<div class="fm-root {NO_MATH}">{defang_html(body)}</div>', open_
+
+
+def _response_title(r: Response, prefix: str = "") -> str:
+    facts = [STATUS_LABEL.get(r.status, r.status), fmt_secs(r.latency_s), fmt_cost(r.cost_usd, r.cost_estimated)]
+    if r.cached:
+        facts.append("cached")
+    return f"{prefix}{clean_line(r.model)} · {' · '.join(facts)}"
