@@ -14,9 +14,9 @@ Pure string functions with no IPython import, so they are testable without a ker
     tables.py     the `%fusion presets` listing
     diff.py       `AnalysisDiff` views;  comparison.py  `Comparison` views;  chart.py  its scatter
 
-Data modules hold only `_repr_*_` stubs that import from here when called (the one allowed cycle:
-data <-> view); this package imports them for annotations and isinstance checks. Loading it is cheap:
-each view, and markdown-it and nh3, load on first use.
+Data modules (`result`, `diff`, `comparison`) hold only `_repr_*_` stubs that import from here when
+called, and the views import the data types they draw: the one allowed cycle, data <-> view. Loading
+this package is cheap: each view, and markdown-it and nh3, load on first use.
 """
 
 from __future__ import annotations
