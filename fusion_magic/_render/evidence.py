@@ -14,6 +14,23 @@ from ..evidence import reason
 from ..result import Quote, quotes_of
 from .sanitize import clean_line, defang_html, plain_markdown
 
+__all__ = [
+    "CSS",
+    "UNVERIFIED",
+    "VERIFIED",
+    "analysis_note_html",
+    "analysis_note_md",
+    "badges_html",
+    "badges_md",
+    "mark_html",
+    "mark_md",
+    "quote_html",
+    "quote_md",
+    "short_reason",
+    "supporters_html",
+    "text_lines",
+]
+
 UNVERIFIED = "⚠ unverified"
 VERIFIED = "✓"
 
