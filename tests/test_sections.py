@@ -2,9 +2,10 @@
 
 A sixth section is added by one row of that table (its prompt text is part of the row) and by
 nothing else; it is then asked for in the judge's prompt and schema, read from the judge's reply
-over the emulator, kept by `to_dict`/`to_frame`, a `map` frame and a jury's merge, and shown in HTML, Markdown,
-plain text and the widget. The row is registered in a child process, before the rest of fusion_magic is
-imported, so it is undone when that process ends and no other test sees it.
+over the emulator, kept by `to_dict`/`to_frame`, a `map` frame and a jury's merge, and shown in
+HTML, Markdown, plain text, a judge diff and the widget. The row is registered in a child process,
+before the rest of fusion_magic is imported, so it is undone when that process ends and no other
+test sees it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ sections.SECTIONS += (sections.Section(
 CHECK = """
 import json, os, re, sys
 
-from fusion_magic import Fusion
+from fusion_magic import Fusion, compare_analyses
 from fusion_magic.emulator import Emulator
 from fusion_magic.widget import FusionWidget
 
@@ -60,6 +61,7 @@ with Emulator() as emu:
     out["html"] = result._repr_html_()
     out["markdown"] = result._repr_markdown_()
     out["text"] = repr(result)
+    out["diff"] = compare_analyses(result, result)._repr_markdown_()
     ui = FusionWidget(panel=["a/alpha", "b/beta", "c/gamma"], judge="j/judge", timeout=30)
     ui.prompt.value = "Which database?"
     ui.run_button.click()
@@ -125,6 +127,7 @@ def test_a_sixth_section_is_one_row_of_the_table(with_sixth_section):
     assert text[0].startswith("FusionResult(status='ok'")
     assert text[text.index("  Assumptions (1):") + 1] == f"    - {point}"
     assert text.index("  Assumptions (1):") > max(i for i, line in enumerate(text) if line.startswith("  Blind spots"))
+    assert f"**Assumptions**\n\n- *both*: {point}\n" in found["diff"]  # a judge diff lists it too
     titles = found["widget"]["titles"]
     assert [t.split(" (")[0] for t in titles[:6]] == [
         "Consensus",
