@@ -30,14 +30,12 @@ REPR = re.compile(r"^(_repr_\w+_|__repr__)$")  # the view stubs of a data type
 PENDING: dict[str, set[Any]] = {
     "lines": {
         "fusion_magic.pipeline",
-        "fusion_magic.widget",
         "fusion_magic.result",
         "fusion_magic.ledger",
         "fusion_magic.local",
         "fusion_magic.openai_api",
-        "fusion_magic.comparison",
     },
-    "__all__": {"fusion_magic._format", "fusion_magic._html", "fusion_magic._evidence_view"},
+    "__all__": set(),
     "imports": {
         ("fusion_magic.pipeline", "fusion_magic.tool"),
         ("fusion_magic.result", "fusion_magic.saved"),
@@ -109,7 +107,11 @@ def _imports(module: str) -> list[Import]:
 
     def visit_one(node: ast.AST, function: str | None) -> None:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            found.extend(Import(module, t, node.lineno, function) for t in _resolve(module, node) if t != module)
+            for target in _resolve(module, node):
+                # A package's lazy import of its own submodule is a facade, not a dependency: the
+                # submodule cannot load without its package anyway.
+                if target != module and not (function and target.startswith(module + ".")):
+                    found.append(Import(module, target, node.lineno, function))
             return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             function = node.name
