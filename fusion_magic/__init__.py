@@ -17,7 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .config import PRESETS, Member, Preset, add_preset
-from .errors import BudgetError, ConfigError, FusionError, MissingKeyError, ProviderError
+from .errors import BudgetError, ConfigError, FusionError, FusionInterrupted, MissingKeyError, ProviderError
 from .ledger import ledger
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .diff import AnalysisDiff, compare_analyses
     from .pipeline import Fusion
     from .result import Analysis, FusionResult, Response
+    from .runner import DeliberationCancelled
     from .saved import load_frame, save_frame
     from .widget import FusionWidget
 
@@ -35,8 +36,10 @@ __all__ = [
     "BudgetError",
     "Comparison",
     "ConfigError",
+    "DeliberationCancelled",
     "Fusion",
     "FusionError",
+    "FusionInterrupted",
     "FusionResult",
     "FusionWidget",
     "Member",
@@ -74,6 +77,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 _LAZY = {
     "Analysis": ".result",
     "Comparison": ".comparison",
+    "DeliberationCancelled": ".runner",  # an asyncio.CancelledError: loads asyncio
     "Fusion": ".pipeline",
     "FusionResult": ".result",
     "FusionWidget": ".widget",

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import grading
+from ._context import RunContext
+from ._deliberation import panel_messages
 from .budget import check_unknown, load_prices
 from .config import Member, check_prompt, parse_members
 from .errors import BudgetError, ConfigError
-from .panel import Call, is_cached
+from .panel import is_cached
 from .pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price
 
 if TYPE_CHECKING:
@@ -141,30 +143,30 @@ def _grading(fusion: Fusion, has_reference: bool, grader: Any) -> tuple[str, Any
 
 
 # -- the batch estimate ------------------------------------------------------------------------------
-async def estimate_batch(fusion: Fusion, call: Call, plan: Plan) -> tuple[float | None, float | None, list[str]]:
+async def estimate_batch(fusion: Fusion, call: RunContext, plan: Plan) -> tuple[float | None, float | None, list[str]]:
     """(everything, the part not in the cache) in USD; `BudgetError` when that part exceeds max_cost.
 
     A deliberation counts as new when a panel answer is not cached; a baseline when its answer
     is not; a grader call when either answer it reads is new (its own key depends on them).
     """
-    if not await load_prices(call, budget=plan.max_cost):
+    if not load_prices(call, budget=plan.max_cost):
         return None, None, []
     total = new = 0.0
     unknown: set[str] = set()
-    grader_price = find_price(call.prices, plan.grader.model) if plan.grader else None
+    grader_price = find_price(call.price_list, plan.grader.model) if plan.grader else None
     for prompt in plan.prompts:
         tokens = count_tokens(prompt)
         models = [m.model for m in fusion.panel]
-        fused = estimate(tokens, models, fusion.judge.model, call.prices, max_tokens=fusion.max_tokens)
+        fused = estimate(tokens, models, fusion.judge.model, call.price_list, max_tokens=fusion.max_tokens)
         solo = estimate(
-            tokens, [m.model for m in plan.baselines], fusion.judge.model, call.prices, max_tokens=fusion.max_tokens
+            tokens, [m.model for m in plan.baselines], fusion.judge.model, call.price_list, max_tokens=fusion.max_tokens
         )
         unknown.update(fused.unknown, (m for m, c in solo.members if c is None))
-        fused_new = not all(is_cached(call, m, fusion._messages(m, prompt)) for m in fusion.panel)
+        fused_new = not all(is_cached(call, m, panel_messages(fusion, m, prompt)) for m in fusion.panel)
         total += fused.total
         new += fused.total if fused_new else 0.0
         for member, (_, cost) in zip(plan.baselines, solo.members, strict=True):
-            base_new = not is_cached(call, member, fusion._messages(member, prompt))
+            base_new = not is_cached(call, member, panel_messages(fusion, member, prompt))
             total += cost or 0.0
             if member not in fusion.panel:  # a panel member's answer is paid for once, by the deliberation
                 new += (cost or 0.0) if base_new else 0.0

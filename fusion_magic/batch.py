@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ._context import open_context
 from ._render.live import BatchBar
 from .budget import check_batch
 from .errors import ConfigError, FusionError
@@ -86,8 +87,8 @@ class _Batch:
 
     async def run(self) -> None:
         fusion = self.fusion
-        shared = await fusion._call(None)
-        await check_batch(fusion, shared, self.items, self.max_cost)  # and loads the prices for every run
+        shared = await open_context(fusion, None)  # its prices serve every run
+        check_batch(fusion, shared, self.items, self.max_cost)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(i: int, prompt: Any) -> None:

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import grading
 from ._compare_plan import Plan, estimate_batch, estimate_line, make_plan
+from ._context import RunContext, open_context
+from ._deliberation import panel_messages
 from .comparison import Answer, Comparison, Grade, Pairing, PromptRun
 from .config import Member
 from .errors import ConfigError, FusionError
-from .panel import Call, ask, ask_panel
+from .panel import ask, ask_panel
 from .result import FusionResult, Response
 from .runner import run_sync
 
@@ -68,7 +70,7 @@ async def acompare(fusion: Fusion, prompts: Any, baselines: Any = None, **option
 class _Ready:
     """The shared call and the batch estimate, made before anything is sent."""
 
-    call: Call
+    call: RunContext
     began: float
     total: float | None
     new: float | None
@@ -77,7 +79,7 @@ class _Ready:
 
 async def _prepare(fusion: Fusion, plan: Plan) -> _Ready:
     began = time.perf_counter()
-    call = await fusion._call(None)
+    call = await open_context(fusion, None)
     return _Ready(call, began, *(await estimate_batch(fusion, call, plan)))
 
 
@@ -124,7 +126,7 @@ async def _execute(
     )
 
 
-async def _one(fusion: Fusion, call: Call, plan: Plan, i: int, label: str) -> PromptRun:
+async def _one(fusion: Fusion, call: RunContext, plan: Plan, i: int, label: str) -> PromptRun:
     prompt = plan.prompts[i]
     later = tuple(m for m in plan.baselines if m in fusion.panel)  # answered from the panel's cache
     now = tuple(m for m in plan.baselines if m not in later)
@@ -181,12 +183,13 @@ def _fusion_latency(result: FusionResult, quorum: int | None) -> float | None:
     return round(panel + (judge or 0.0), 4)
 
 
-async def _ask_baselines(fusion: Fusion, call: Call, members: tuple[Member, ...], prompt: str) -> dict[str, Answer]:
+async def _ask_baselines(
+    fusion: Fusion, call: RunContext, members: tuple[Member, ...], prompt: str
+) -> dict[str, Answer]:
     if not members:
         return {}
-    own = dataclasses.replace(call, partial=[])
-    messages = {m.name: fusion._messages(m, prompt) for m in members}
-    responses = await ask_panel(own, members, messages, timeout=fusion.timeout, quorum=None)
+    messages = {m.name: panel_messages(fusion, m, prompt) for m in members}
+    responses = (await ask_panel(call, members, messages, timeout=fusion.timeout, quorum=None)).responses
     out = {}
     for r in responses:
         fusion.ledger.record_response(r, purpose="baseline", label=prompt)
@@ -205,7 +208,7 @@ async def _ask_baselines(fusion: Fusion, call: Call, members: tuple[Member, ...]
     return out
 
 
-async def _pair(fusion: Fusion, call: Call, grader: Member, prompt: str, fused: Answer, base: Answer) -> Pairing:
+async def _pair(fusion: Fusion, call: RunContext, grader: Member, prompt: str, fused: Answer, base: Answer) -> Pairing:
     "Fusion against one baseline on one prompt: both orders, unless a side has no answer."
     if not fused.ok or not base.ok:
         if not fused.ok and not base.ok:
@@ -220,7 +223,9 @@ async def _pair(fusion: Fusion, call: Call, grader: Member, prompt: str, fused: 
     return Pairing(base.approach, grading.outcome(points), grades, note)
 
 
-async def _grade(fusion: Fusion, call: Call, grader: Member, prompt: str, order: str, first: str, second: str) -> Grade:
+async def _grade(
+    fusion: Fusion, call: RunContext, grader: Member, prompt: str, order: str, first: str, second: str
+) -> Grade:
     messages = grading.grade_messages(prompt, first, second)
     params: dict[str, Any] = {
         "response_format": grading.grade_format(),

@@ -6,14 +6,26 @@
     │   └── BudgetError          the cost estimate exceeds ``max_cost``
     └── ProviderError            one HTTP call failed for good (after retries, or not retryable)
 
+    KeyboardInterrupt
+    └── FusionInterrupted        `Fusion.run` was interrupted; ``.result`` holds what arrived
+    asyncio.CancelledError
+    └── DeliberationCancelled    `Fusion.arun` was cancelled; ``.result`` holds what arrived
+                                 (defined in `fusion_magic.runner`, which loads asyncio)
+
 A failing panel member is data (``Response.error``), not an exception, and so is a failing
 judge (``status="judge_failed"``) or a panel where nobody answered (``status="error"``): a
-deliberation raises only when the configuration is wrong, before anything is sent.
+deliberation raises only when the configuration is wrong, before anything is sent, or when
+it is stopped: then the exception carries the partial result (the answers that arrived).
 """
 
 from __future__ import annotations
 
-__all__ = ["BudgetError", "ConfigError", "FusionError", "MissingKeyError", "ProviderError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .result import FusionResult
+
+__all__ = ["BudgetError", "ConfigError", "FusionError", "FusionInterrupted", "MissingKeyError", "ProviderError"]
 
 
 class FusionError(Exception):
@@ -57,3 +69,12 @@ class ProviderError(FusionError):
         self.cost_usd = cost_usd
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+
+
+class FusionInterrupted(KeyboardInterrupt):
+    """Ctrl-C or a kernel interrupt stopped `Fusion.run`: ``result`` is the partial result (status
+    "interrupted", the answers that arrived kept and cached), or None when nothing had started."""
+
+    def __init__(self, result: FusionResult | None) -> None:
+        super().__init__("interrupted" if result is None else result.error)
+        self.result = result

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import judge as judging
+from ._context import RunContext
 from ._verdict import Salvage, salvage
 from .config import Member
-from .panel import Call, ask, merge_calls
+from .panel import ask, merge_calls
 from .progress import JUDGE
 from .result import Analysis, Response
 from .wire import names_response_format
@@ -57,7 +58,7 @@ class JudgeOutcome:
 
 
 async def run_judge(
-    call: Call,
+    ctx: RunContext,
     judge: Member,
     prompt: str,
     answered: list[Response],
@@ -81,7 +82,7 @@ async def run_judge(
     errors: list[str] = []
     for model in judge.models:
         seat = Member(model, name=judge.name, temperature=judge.temperature)
-        found, raw, why, code = await _ask_model(call, seat, base, labels, params, timeout, aliases, outcome)
+        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, outcome)
         if found is not None and found.has_analysis:
             return _finish(outcome, found, raw, model, errors)
         if found is not None and found.usable and kept is None:
@@ -89,13 +90,13 @@ async def run_judge(
         errors.append(why)
         outcome.failure_reason, outcome.raw = code, raw or outcome.raw
         if len(judge.models) > 1 and model != judge.models[-1]:
-            call.note(key, state="retrying", note=f"{model}: {why}; trying the next judge")
+            ctx.note(key, state="retrying", note=f"{model}: {why}; trying the next judge")
     if kept is not None:
         found, raw, model = kept
         outcome.notes.append("the judge gave an answer but no analysis")
         return _finish(outcome, found, raw, model, [])
     outcome.error = f"judge {judge.name} gave no analysis: " + " | ".join(errors)
-    call.note(key, state="failed", note=" | ".join(errors))
+    ctx.note(key, state="failed", note=" | ".join(errors))
     return outcome
 
 
@@ -113,7 +114,7 @@ def _finish(outcome: JudgeOutcome, found: Salvage, raw: str, model: str, errors:
 
 
 async def _ask_model(
-    call: Call,
+    ctx: RunContext,
     seat: Member,
     base: list[dict[str, Any]],
     labels: dict[str, str],
@@ -126,18 +127,18 @@ async def _ask_model(
 
     Returns (what was salvaged or None, raw text, why it is not an analysis, Fusion failure code).
     """
-    endpoint = (call.client.endpoint.base_url, seat.model)
+    endpoint = (ctx.client.endpoint.base_url, seat.model)
     messages = base
     asked = 0
     while True:
         level = _formats.get(endpoint, 0)
         fmt = _response_format(FORMATS[level], list(labels))
-        response = await _one_call(call, seat, messages, labels, aliases, timeout, {**params, **fmt}, outcome.key)
+        response = await _one_call(ctx, seat, messages, labels, aliases, timeout, {**params, **fmt}, outcome.key)
         outcome.calls.append(response)
         if not response.ok:
             if level + 1 < len(FORMATS) and _rejects_format(response):
                 _formats[endpoint] = level + 1
-                call.note(
+                ctx.note(
                     outcome.key, state="retrying", note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}"
                 )
                 continue
@@ -158,7 +159,7 @@ async def _ask_model(
 
 
 async def _one_call(
-    call: Call,
+    ctx: RunContext,
     seat: Member,
     messages: list[dict[str, Any]],
     labels: dict[str, str],
@@ -171,9 +172,9 @@ async def _one_call(
         return salvage(text, labels, aliases).usable
 
     try:
-        response, _ = await asyncio.wait_for(ask(call, seat, messages, key=key, accept=usable, **params), timeout)
+        response, _ = await asyncio.wait_for(ask(ctx, seat, messages, key=key, accept=usable, **params), timeout)
     except asyncio.TimeoutError:
-        call.note(key, state="timed_out", note=f"no answer within {timeout:g}s")
+        ctx.note(key, state="timed_out", note=f"no answer within {timeout:g}s")
         return Response(
             seat.name,
             status="timed_out",

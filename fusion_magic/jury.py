@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import followup
 from . import judge as judging
+from ._outcomes import Judgement
 from .config import Member
 from .panel import ask
 from .pricing import ModelPrice, estimate
 from .progress import JUDGE, juror_key
-from .result import Agreement, Analysis, Contradiction, FusionResult, PartialCoverage, Point, Quote, UniqueInsight
+from .result import Agreement, Analysis, Contradiction, PartialCoverage, Point, Quote, Response, UniqueInsight
 from .sections import SECTIONS
 from .similar import cluster
 
 if TYPE_CHECKING:
-    from .panel import Call
-    from .pipeline import Fusion
+    from ._context import RunContext
 
 __all__ = ["extra_estimate", "merge", "run_jury", "synthesis_messages"]
 
@@ -40,39 +40,42 @@ wrong, give most weight to what most judges found, fill the blind spots. The ans
 on its own: do not mention members, labels, judges or this analysis. Reply with the answer only."""
 
 
-async def run_jury(fusion: Fusion, call: Call, result: FusionResult, prompt: str, jurors: Sequence[Member]) -> None:
-    "Fill ``result`` from a jury: each judge's call in ``result.jury``, the chair's synthesis in ``result.judge``."
-    scratch = [FusionResult(prompt=prompt, responses=result.responses, history=result.history) for _ in jurors]
-    await asyncio.gather(
-        *(
-            fusion._judge(call, s, prompt, j, key=juror_key(i))
-            for i, (s, j) in enumerate(zip(scratch, jurors, strict=True))
-        )
-    )
-    result.jury = [s.judge for s in scratch if s.judge is not None]
-    for s in scratch:
-        result.notes += [note for note in s.notes if note not in result.notes]
-    done = [(j, s) for j, s in zip(jurors, scratch, strict=True) if s.status in ("ok", "partial")]
+async def run_jury(
+    ctx: RunContext,
+    responses: Sequence[Response],
+    history: Sequence[dict[str, Any]],
+    prompt: str,
+    jurors: Sequence[Member],
+    judge_one: Callable[[Member, str], Awaitable[Judgement]],
+) -> Judgement:
+    """A jury's verdict on ``responses``: each juror judged by ``judge_one(juror, progress key)``,
+    their analyses merged, the chair's synthesis as the seat's call (each juror's in ``jury``)."""
+    verdicts = await asyncio.gather(*(judge_one(j, juror_key(i)) for i, j in enumerate(jurors)))
+    calls = tuple(v.judge for v in verdicts if v.judge is not None)
+    notes: list[str] = []
+    for v in verdicts:
+        notes += [note for note in v.notes if note not in notes]
+    done = [(j, v) for j, v in zip(jurors, verdicts, strict=True) if v.ok]
     if not done:
-        result.status = "judge_failed"
-        result.judge_raw = next((s.judge_raw for s in scratch if s.judge_raw), None)
-        result.error = f"all {len(jurors)} judges failed: " + "; ".join(s.error or "?" for s in scratch)
-        result.failure_reason = next((s.failure_reason for s in scratch if s.failure_reason), None)
-        return
-    result.analysis = merge([(j.name, s.analysis) for j, s in done])
-    answered = [r for r in result.responses if r.ok]
+        return Judgement(
+            jury=calls,
+            notes=tuple(notes),
+            raw=next((v.raw for v in verdicts if v.raw), None),
+            error=f"all {len(jurors)} judges failed: " + "; ".join(v.error or "?" for v in verdicts),
+            failure_reason=next((v.failure_reason for v in verdicts if v.failure_reason), None),
+        )
+    analysis = merge([(j.name, v.analysis or Analysis()) for j, v in done])
+    answered = [r for r in responses if r.ok]
     chair = jurors[0]
-    question = followup.judge_question(result.history, prompt) if result.history else prompt
-    messages = synthesis_messages(question, {r.model: r.content for r in answered}, result.analysis)
+    question = followup.judge_question(list(history), prompt) if history else prompt
+    messages = synthesis_messages(question, {r.model: r.content for r in answered}, analysis)
     temperature = 0.0 if chair.temperature is None else chair.temperature
     synthesis, _ = await ask(
-        call, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()), temperature=temperature
+        ctx, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()), temperature=temperature
     )
-    result.judge = synthesis
-    fallback = next(s.answer for _, s in done)  # the chair's own answer when it has one
-    result.answer = synthesis.content if synthesis.ok and synthesis.content.strip() else fallback
-    result.status = "ok" if all(r.ok for r in result.responses) else "partial"
-    result.judge_raw, result.error, result.failure_reason = None, None, None
+    fallback = done[0][1].answer  # the chair's own answer when it has one
+    answer = synthesis.content if synthesis.ok and synthesis.content.strip() else fallback
+    return Judgement(judge=synthesis, jury=calls, answer=answer, analysis=analysis, notes=tuple(notes))
 
 
 def synthesis_messages(question: str, answers: dict[str, str], analysis: Analysis) -> list[dict[str, str]]:

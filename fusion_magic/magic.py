@@ -20,7 +20,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from . import display, session
 from ._args import SETTINGS, Host, cell_options, flags, parse
-from .errors import FusionError
+from .errors import FusionError, FusionInterrupted
 from .followup import fusion_for
 from .interpolate import interpolate
 from .settings import MAGIC_SETTINGS, Setting
@@ -112,8 +112,8 @@ class FusionMagics(_SettingTraits):
         live = LiveProgress("html" if display.in_kernel(self.shell) else "text")
         try:
             result = fusion.run(prompt, on_tick=live.tick, follow_up_of=previous)
-        except KeyboardInterrupt:
-            kept = fusion.last_result
+        except KeyboardInterrupt as exc:
+            kept = exc.result if isinstance(exc, FusionInterrupted) else None
             if kept is None:
                 raise UsageError("interrupted before any answer arrived; nothing to keep") from None
             self.bind(kept, name)

@@ -8,46 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .cache import Cache, cache_key
-from .client import Billing, ChatClient, Completion
+from ._context import RunContext
+from ._outcomes import PanelCancelled, PanelOutcome
+from .cache import cache_key
+from .client import Billing, Completion
 from .config import Member
 from .errors import ProviderError
 from .pricing import ModelPrice, cost_from_tokens, find_price
-from .progress import Tracker
 from .result import Response
 
-__all__ = ["Call", "ask", "ask_panel", "is_cached", "merge_calls"]
-
-
-@dataclass
-class Call:
-    """Everything one model call needs besides the messages."""
-
-    client: ChatClient
-    cache: Cache | None = None
-    refresh: bool = False
-    stream: bool = True
-    tracker: Tracker | None = None
-    prices: dict[str, ModelPrice] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    partial: list[Response] = field(default_factory=list)  # the panel's answers so far, kept on interrupt
-
-    def close(self) -> None:
-        "Release what the run opened (the cache's SQLite connection); safe to call twice."
-        if self.cache is not None:
-            self.cache.close()
-
-    def note(self, key: str, **changes: Any) -> None:
-        if self.tracker is not None:
-            self.tracker.update(key, **changes)
+__all__ = ["ask", "ask_panel", "is_cached", "merge_calls"]
 
 
 async def ask(
-    call: Call,
+    ctx: RunContext,
     member: Member,
     messages: list[dict[str, Any]],
     *,
@@ -66,27 +43,27 @@ async def ask(
     """
     billing = billing if billing is not None else Billing()
     key = key or member.name
-    params = _params(call, member, params)
+    params = _params(ctx, member, params)
     errors: list[str] = []
     status_code: int | None = None
-    tracker = call.tracker
-    call.note(key, state="waiting")
+    tracker = ctx.tracker
+    ctx.note(key, state="waiting")
     for model in member.models:
-        ckey = cache_key(call.client.endpoint.base_url, model, messages, params)
-        hit = call.cache.get(ckey, hit=False) if call.cache is not None and not call.refresh else None
+        ckey = cache_key(ctx.client.endpoint.base_url, model, messages, params)
+        hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
-            call.cache.record_hit(ckey)  # type: ignore[union-attr]
-            call.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
+            ctx.cache.record_hit(ckey)  # type: ignore[union-attr]
+            ctx.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
             return _from_cache(member.name, hit), Completion(
                 content=hit.get("content", ""), tool_calls=hit.get("tool_calls") or []
             )
         try:
-            done = await call.client.chat(
+            done = await ctx.client.chat(
                 model,
                 messages,
-                stream=call.stream,
+                stream=ctx.stream,
                 on_delta=(lambda text: tracker.delta(key, text)) if tracker else None,
-                on_retry=(lambda why: call.note(key, state="retrying", note=why, chars=0, chunks=0)),
+                on_retry=(lambda why: ctx.note(key, state="retrying", note=why, chars=0, chunks=0)),
                 deadline=deadline,
                 billing=billing,
                 **params,
@@ -95,13 +72,13 @@ async def ask(
             errors.append(str(exc))
             status_code = exc.status_code
             if len(member.models) > 1:
-                call.note(key, state="retrying", note=f"{model} failed, trying the next fallback")
+                ctx.note(key, state="retrying", note=f"{model} failed, trying the next fallback")
             continue
-        response = _response(member.name, model, done, call.prices)
-        if call.cache is not None and (accept is None or accept(response.content)):
-            call.cache.put(ckey, _record(response, done), secrets=call.client.secrets())
+        response = _response(member.name, model, done, ctx.price_list)
+        if ctx.cache is not None and (accept is None or accept(response.content)):
+            ctx.cache.put(ckey, _record(response, done), secrets=ctx.client.secrets())
         billing.onto(response)
-        call.note(
+        ctx.note(
             key,
             state="done",
             latency_s=response.latency_s,
@@ -110,27 +87,27 @@ async def ask(
         )
         return response, done
     reason = " | ".join(errors)
-    call.note(key, state="failed", note=reason)
+    ctx.note(key, state="failed", note=reason)
     return billing.onto(Response(member.name, status="failed", error=reason, status_code=status_code)), None
 
 
-def _params(call: Call, member: Member, params: dict[str, Any]) -> dict[str, Any]:
+def _params(ctx: RunContext, member: Member, params: dict[str, Any]) -> dict[str, Any]:
     "The request parameters of one member's call: the call's, then these, then the member's own."
-    merged = {**call.params, **params}
+    merged = {**ctx.params, **params}
     if member.temperature is not None:
         merged["temperature"] = member.temperature
     return merged
 
 
-def is_cached(call: Call, member: Member, messages: list[dict[str, Any]], **params: Any) -> bool:
+def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], **params: Any) -> bool:
     "True when `ask` would answer this member's first model from the cache (without counting a hit)."
-    if call.cache is None or call.refresh:
+    if ctx.cache is None or ctx.refresh:
         return False
-    key = cache_key(call.client.endpoint.base_url, member.model, messages, _params(call, member, params))
-    return call.cache.get(key, hit=False) is not None
+    key = cache_key(ctx.client.endpoint.base_url, member.model, messages, _params(ctx, member, params))
+    return ctx.cache.get(key, hit=False) is not None
 
 
-def _response(name: str, model: str, done: Completion, prices: dict[str, ModelPrice]) -> Response:
+def _response(name: str, model: str, done: Completion, prices: Mapping[str, ModelPrice]) -> Response:
     cost, estimated = done.cost_usd, False
     if cost is None and (price := find_price(prices, model)) is not None:
         cost = cost_from_tokens(price, done.prompt_tokens or 0, done.completion_tokens or 0)
@@ -181,37 +158,38 @@ def _from_cache(name: str, hit: dict[str, Any]) -> Response:
 
 
 async def ask_panel(
-    call: Call,
+    ctx: RunContext,
     panel: tuple[Member, ...],
     messages_for: dict[str, list[dict[str, Any]]],
     *,
     timeout: float | None,
     quorum: int | None,
-) -> list[Response]:
-    """All members concurrently; returns one `Response` per member, in panel order.
+) -> PanelOutcome:
+    """All members concurrently; one `Response` per member, in panel order.
 
     A member past ``timeout`` is cancelled and reported; once ``quorum`` members have
     answered, the rest are cancelled and reported. If the caller is cancelled (an interrupt),
-    in-flight calls are cancelled too and `asyncio.CancelledError` propagates after the
-    answers so far are recorded on ``call.partial``.
+    in-flight calls are cancelled too and `PanelCancelled` (an `asyncio.CancelledError`)
+    carries every member's `Response` so far.
     """
     billed = {m.name: Billing() for m in panel}  # what each member was billed for answers not kept
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
 
     async def guarded(member: Member) -> Response:
-        asked = ask(call, member, messages_for[member.name], deadline=deadline, billing=billed[member.name])
+        asked = ask(ctx, member, messages_for[member.name], deadline=deadline, billing=billed[member.name])
         try:
             response, _ = await asyncio.wait_for(asked, timeout)
             return response
         except asyncio.TimeoutError:
-            call.note(member.name, state="timed_out", note=f"no answer within {timeout:g}s")
+            ctx.note(member.name, state="timed_out", note=f"no answer within {timeout:g}s")
             late = Response(member.name, status="timed_out", error=f"no answer within {timeout:g}s (cancelled)")
             return billed[member.name].onto(late)
 
     tasks = {asyncio.ensure_future(guarded(m)): m for m in panel}
     done_responses: dict[str, Response] = {}
     why_cancelled = "interrupted"
+    interrupted = False
     try:
         pending = set(tasks)
         while pending:
@@ -222,6 +200,8 @@ async def ask_panel(
             if quorum and sum(r.ok for r in done_responses.values()) >= quorum and pending:
                 why_cancelled = f"cancelled: quorum of {quorum} reached"
                 break
+    except asyncio.CancelledError:
+        interrupted = True
     finally:
         leftovers = [t for t in tasks if not t.done()]
         for task in leftovers:
@@ -233,11 +213,13 @@ async def ask_panel(
                 if task.done() and not task.cancelled() and task.exception() is None:
                     done_responses[member.name] = task.result()
                 else:
-                    call.note(member.name, state="cancelled", note=why_cancelled)
+                    ctx.note(member.name, state="cancelled", note=why_cancelled)
                     cancelled = Response(member.name, status="cancelled", error=why_cancelled)
                     done_responses[member.name] = billed[member.name].onto(cancelled)
-        call.partial = [done_responses[m.name] for m in panel]
-    return [done_responses[m.name] for m in panel]
+    responses = tuple(done_responses[m.name] for m in panel)
+    if interrupted:
+        raise PanelCancelled(responses)
+    return PanelOutcome(responses)
 
 
 def merge_calls(name: str, calls: list[Response]) -> Response:

@@ -7,18 +7,15 @@ before any request is sent.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
-import threading
-import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import conversation, evidence, followup
-from .budget import guard_run
-from .cache import Cache
+from . import _run, conversation, followup
+from ._context import RunContext
+from ._nesting import NESTING, nested, refuse_nesting, sync_caller
 from .client import ChatClient
 from .config import (
     MAX_PANEL,
@@ -34,14 +31,12 @@ from .config import (
     resolve_endpoint,
 )
 from .errors import ConfigError
-from .judge_seat import merged, run_judge
 from .ledger import Ledger
 from .ledger import ledger as session_ledger
-from .panel import Call, ask_panel
 from .pricing import ModelPrice, load_models
-from .progress import JUDGE, Tracker
-from .result import Analysis, FusionResult, Response
-from .runner import in_background, on_background, run_sync
+from .progress import Tracker
+from .result import FusionResult
+from .runner import on_background, run_sync
 from .settings import DEFAULTS
 from .settings import check as check_settings
 
@@ -50,25 +45,7 @@ if TYPE_CHECKING:
 
     from .comparison import Comparison
 
-__all__ = ["Fusion"]
-
-T = TypeVar("T")
-LOCAL_JUDGE_NOTE = "the local judge is a tiny model (SmolLM2-135M): read its analysis as a demo, not a verdict"
-_depth: contextvars.ContextVar[int] = contextvars.ContextVar("fusion_depth", default=0)
-# Set on a thread while it waits in run()/map()/rejudge(): its progress callbacks run inside that
-# deliberation. (A ContextVar would not do: the caller's context also reaches the private loop.)
-_waiting = threading.local()
-NESTING = "fusion_magic does not start a deliberation inside another one"
-
-
-@dataclasses.dataclass
-class Chat:
-    "A caller's conversation around the prompt: context for the panel; messages and tools for a primary."
-
-    context: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    messages: list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    tool_choice: Any = "auto"
+__all__ = ["NESTING", "Fusion"]
 
 
 class Fusion:
@@ -170,6 +147,11 @@ class Fusion:
         self.preset_label = self.preset if panel is None else "custom"
 
     @property
+    def is_local(self) -> bool:
+        "True for the `local` preset's own llama.cpp servers."
+        return self._local
+
+    @property
     def _strict_ids(self) -> bool:
         "Model ids must have OpenRouter's shape when OpenRouter is the endpoint."
         return bool(self.endpoint and self.endpoint.is_openrouter)
@@ -189,12 +171,12 @@ class Fusion:
     ) -> FusionResult:
         """Deliberate on ``prompt`` and return the result (blocking; works inside Jupyter).
 
-        On Ctrl-C / kernel interrupt the in-flight requests are cancelled within a second,
-        the answers that arrived stay in ``last_result`` (and the cache), and the interrupt
-        is re-raised.
+        On Ctrl-C / kernel interrupt the in-flight requests are cancelled within a second and
+        `FusionInterrupted` (a `KeyboardInterrupt`) is raised; its ``result`` keeps the answers
+        that arrived (they are cached too).
         """
         tracker = self.tracker()
-        with _sync_caller():
+        with sync_caller():
             return run_sync(
                 self.arun(prompt, tracker=tracker, follow_up_of=follow_up_of),
                 on_tick=(lambda: on_tick(tracker)) if on_tick else None,
@@ -206,7 +188,7 @@ class Fusion:
 
     def rejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge over the stored panel answers of ``result``."
-        with _sync_caller():
+        with sync_caller():
             return run_sync(self.arejudge(result, judge))
 
     def map(
@@ -218,7 +200,7 @@ class Fusion:
         already cached exceeds it (the per-run ``max_cost`` of this `Fusion` still applies to each)."""
         from .batch import run_map
 
-        with _sync_caller():
+        with sync_caller():
             return run_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
 
     async def amap(
@@ -227,7 +209,7 @@ class Fusion:
         "The async twin of `map` (no progress bar unless asked)."
         from .batch import arun_map
 
-        _refuse_nesting()
+        refuse_nesting()
         return await on_background(
             arun_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
         )
@@ -255,7 +237,7 @@ class Fusion:
         """
         from .compare import run_compare
 
-        with _sync_caller():
+        with sync_caller():
             return run_compare(
                 self,
                 prompts,
@@ -289,7 +271,7 @@ class Fusion:
         messages: list[dict[str, Any]] | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
-        _shared: Call | None = None,
+        _shared: RunContext | None = None,
     ) -> FusionResult:
         """Deliberate on ``prompt``: the panel concurrently, then the judge.
 
@@ -300,143 +282,28 @@ class Fusion:
         ``tools``: function tools offered to the ``tool`` primary besides `fusion`; its calls to
         them are returned in ``result.tool["tool_calls"]`` for the caller to run. ``tool_choice``:
         the primary's first choice (OpenAI shape, default "auto"; naming `fusion` forces the panel).
+        Cancelled, it raises `DeliberationCancelled` whose ``result`` keeps the answers that arrived.
         """
         prompt = check_prompt(prompt)
         turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
-        _refuse_nesting()
+        refuse_nesting()
         context: list[dict[str, Any]] = []
         if messages is not None:
             context = conversation.panel_context(messages[: conversation.question_index(messages)])
-        chat = Chat(context, list(messages) if messages is not None else None, list(tools or []), tool_choice or "auto")
-        return await on_background(self._nested(self._arun(prompt, tracker or self.tracker(), turns, chat, _shared)))
-
-    @staticmethod
-    async def _nested(coro: Coroutine[Any, Any, T]) -> T:
-        # Runs on the private loop: mark everything below as inside a deliberation.
-        token = _depth.set(_depth.get() + 1)
-        try:
-            return await coro
-        finally:
-            _depth.reset(token)
-
-    async def _arun(
-        self, prompt: str, tracker: Tracker, turns: list[dict[str, Any]], chat: Chat, shared: Call | None = None
-    ) -> FusionResult:
-        started = time.perf_counter()
-        # A batch sets up client, cache and prices once (``shared``); each run has its own tracker.
-        call = dataclasses.replace(shared, tracker=tracker, partial=[]) if shared else await self._call(tracker)
-        result = FusionResult(prompt=prompt, preset=self.preset_label, history=turns, verified_only=self.verified_only)
-        result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
-        try:
-            result.estimate_usd = tracker.estimate_usd = await self._estimate(call, prompt)
-            if self.tool:
-                await self._tool_mode(call, result, chat)
-            else:
-                await self._deliberate(call, result, prompt, chat.context)
-        except asyncio.CancelledError:
-            tracker.cancel_pending("interrupted")  # the judge too: it will not start now
-            result.responses = call.partial or result.responses
-            result.interrupted, result.status, result.failure_reason = True, "interrupted", "cancelled"
-            kept = sum(r.ok for r in result.responses)
-            result.error = (
-                f"interrupted: the {kept} answers that arrived are kept (and cached)"
-                if kept
-                else "interrupted before any answer arrived"
-            )
-            result.elapsed_s = round(time.perf_counter() - started, 4)
-            self.last_result = result
-            self.ledger.record_fusion(result)  # what arrived was paid for
-            raise
-        finally:
-            call.close()  # a run's SQLite connection ends with it: a replaced cache file is reopened at once
-        result.elapsed_s = round(time.perf_counter() - started, 4)
-        self.last_result = result
-        self.ledger.record_fusion(result)
-        return result
-
-    async def _deliberate(
-        self, call: Call, result: FusionResult, prompt: str, context: list[dict[str, Any]] | None = None
-    ) -> None:
-        context = context or []
-        messages = {m.name: self._messages(m, prompt, result.history, context) for m in self.panel}
-        result.responses = await ask_panel(call, self.panel, messages, timeout=self.timeout, quorum=self.quorum)
-        answered = [r for r in result.responses if r.ok]
-        if not answered:
-            result.status = "error"
-            result.error = f"all {len(self.panel)} panel members failed: " + "; ".join(
-                r.reason for r in result.responses
-            )
-            result.failure_reason = panel_failure(result.responses)
-            call.note(JUDGE, state="skipped", note="no panel answers")
-            return
-        await self._analyse(call, result, conversation.judge_question(prompt, context), self.judge, self.jury)
-
-    async def _analyse(
-        self, call: Call, result: FusionResult, prompt: str, judge: Member, jury: tuple[Member, ...]
-    ) -> None:
-        "The judge's verdict, or a jury's (see `fusion_magic.jury`)."
-        if jury:
-            from .jury import run_jury
-
-            await run_jury(self, call, result, prompt, jury)
-        else:
-            await self._judge(call, result, prompt, judge)
-
-    async def _judge(self, call: Call, result: FusionResult, prompt: str, judge: Member, key: str = JUDGE) -> None:
-        answered = [r for r in result.responses if r.ok]
-        # Names a judge may use for a member besides its label: its model ids and the model that served it.
-        aliases = {model: m.name for m in self.panel for model in m.models}
-        aliases |= {r.served_by: r.model for r in answered if r.served_by}
-        timeout = self.judge_timeout if self.judge_timeout is not None else self.timeout
-        question = followup.judge_question(result.history, prompt) if result.history else prompt
-        outcome = await run_judge(
-            call, judge, question, answered, timeout=timeout, max_tokens=self.max_tokens, aliases=aliases, key=key
+        chat = _run.Chat(
+            context, list(messages) if messages is not None else None, list(tools or []), tool_choice or "auto"
         )
-        result.judge = merged(judge.name, outcome)
-        result.notes += outcome.notes
-        if self._local:
-            result.notes.append(LOCAL_JUDGE_NOTE)
-        if not outcome.ok:
-            result.status, result.judge_raw = "judge_failed", outcome.raw or None
-            result.error, result.failure_reason = outcome.error, outcome.failure_reason
-            return
-        result.answer = outcome.answer
-        answers = {r.model: r.content for r in answered}
-        result.analysis = evidence.verify(outcome.analysis or Analysis(), answers)
-        result.status = "ok" if all(r.ok for r in result.responses) else "partial"
-        result.judge_raw, result.error, result.failure_reason = None, None, None
+        return await on_background(nested(_run.run(self, prompt, tracker or self.tracker(), turns, chat, _shared)))
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge (or this Fusion's jury, when no judge is named) over the answers in ``result``."
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
         member = parse_members([judge], what="judge", openrouter=self._strict_ids)[0] if judge else self.judge
-        _refuse_nesting()
+        refuse_nesting()
         jury = () if judge else self.jury
         tracker = Tracker([r.model for r in result.responses], member.name, jurors=[m.name for m in jury])
-        return await on_background(self._nested(self._rejudge(result, member, tracker, jury)))
-
-    async def _rejudge(
-        self, result: FusionResult, member: Member, tracker: Tracker, jury: tuple[Member, ...] = ()
-    ) -> FusionResult:
-        call = await self._call(tracker)
-        started = time.perf_counter()
-        fresh = FusionResult(
-            prompt=result.prompt,
-            preset=result.preset,
-            responses=list(result.responses),
-            history=list(result.history),
-            verified_only=self.verified_only,
-        )
-        fresh._fusion = self  # type: ignore[attr-defined]
-        try:
-            await self._analyse(call, fresh, result.prompt, member, jury)
-        finally:
-            call.close()
-        fresh.elapsed_s = round(time.perf_counter() - started, 4)
-        self.last_result = fresh
-        self.ledger.record_fusion(fresh)
-        return fresh
+        return await on_background(nested(_run.rejudge(self, result, member, tracker, jury)))
 
     # -- pieces -------------------------------------------------------------------------------
     async def aendpoint(self) -> Endpoint:
@@ -460,90 +327,3 @@ class Fusion:
     def list_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
         "`alist_models`, blocking (also inside Jupyter)."
         return run_sync(self.alist_models(refresh=refresh))
-
-    async def _call(self, tracker: Tracker | None) -> Call:
-        endpoint = await self.aendpoint()
-        client = ChatClient(
-            endpoint,
-            transport=self.transport,
-            max_retries=self.max_retries,
-            stall_timeout=self.stall_timeout,
-            depth=_depth.get(),
-        )
-        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.web:
-            params["tools"] = [{"type": "openrouter:web_search"}]
-        return Call(
-            client=client,
-            cache=Cache() if self.use_cache else None,
-            refresh=self.refresh,
-            stream=self.stream,
-            tracker=tracker,
-            params={k: v for k, v in params.items() if v is not None},
-        )
-
-    def _messages(
-        self,
-        member: Member,
-        prompt: str,
-        turns: list[dict[str, Any]] | None = None,
-        context: list[dict[str, Any]] | None = None,
-    ) -> list[dict[str, Any]]:
-        "A member's chat: a follow-up's turns, else the caller's context turns, then the prompt."
-        system = member.system if member.system is not None else self.system
-        if turns:
-            return followup.member_messages(member.name, system, turns, prompt)
-        return [
-            *([{"role": "system", "content": system}] if system else []),
-            *(context or []),
-            {"role": "user", "content": prompt},
-        ]
-
-    async def _estimate(self, call: Call, prompt: str) -> float | None:
-        "The cost estimate (None when prices are unknown); raises `BudgetError` over ``max_cost``."
-        return await guard_run(self, call, prompt)
-
-    async def _tool_mode(self, call: Call, result: FusionResult, chat: Chat) -> None:
-        from .tool import run_tool_mode
-
-        await run_tool_mode(
-            self,
-            call,
-            result,
-            messages=chat.messages,
-            tools=chat.tools,
-            context=chat.context,
-            tool_choice=chat.tool_choice,
-        )
-
-
-def panel_failure(responses: list[Response]) -> str:
-    "Fusion's failure code when no member answered: one shared cause, else all_panels_failed."
-    codes = {r.status_code for r in responses}
-    if codes == {429}:
-        return "rate_limited"
-    if 402 in codes:
-        return "insufficient_credits"
-    if codes <= {400, 404} and all("model" in (r.error or "").lower() for r in responses):
-        return "invalid_model"
-    return "all_panels_failed"
-
-
-def _refuse_nesting(*, sync: bool = False) -> None:
-    "Raise the nesting `ConfigError` when called from inside a running deliberation, however reached."
-    # _depth: inside the async core (a custom transport, a tool); _waiting: a progress callback of a
-    # sync run on this thread; in_background: a blocking call on fusion_magic's own loop (where
-    # `map` and the widget rightly await `arun`) would wait for itself forever.
-    if _depth.get() > 0 or getattr(_waiting, "active", False) or (sync and in_background()):
-        raise ConfigError(NESTING)
-
-
-class _sync_caller:
-    "Refuse nesting, then mark this thread as waiting on a deliberation until the block ends."
-
-    def __enter__(self) -> None:
-        _refuse_nesting(sync=True)
-        _waiting.active = True
-
-    def __exit__(self, *exc: object) -> None:
-        _waiting.active = False

@@ -305,7 +305,7 @@ class FusionResult:
     """
 
     prompt: str
-    status: Status = "ok"
+    status: Status
     answer: str = ""
     analysis: Analysis = field(default_factory=Analysis)
     responses: list[Response] = field(default_factory=list)

@@ -13,11 +13,26 @@ import atexit
 import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["background_loop", "in_background", "on_background", "on_shutdown", "run_sync"]
+from .errors import FusionInterrupted
+
+if TYPE_CHECKING:
+    from .result import FusionResult
+
+__all__ = ["DeliberationCancelled", "background_loop", "in_background", "on_background", "on_shutdown", "run_sync"]
 
 T = TypeVar("T")
+
+
+class DeliberationCancelled(asyncio.CancelledError):
+    """A cancelled `Fusion.arun`: ``result`` is the partial result (status "interrupted"), or None
+    when the deliberation had not started. Raised inside the event loop, where it is a cancellation."""
+
+    def __init__(self, result: FusionResult | None) -> None:
+        super().__init__("interrupted" if result is None else result.error)
+        self.result = result
+
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -86,17 +101,22 @@ def run_sync(
     """Run ``coro`` on the private loop and wait for it.
 
     On KeyboardInterrupt the task is cancelled (closing its connections, which stops
-    generation and billing upstream), given ``cancel_grace`` seconds to wind down, and the
-    interrupt is re-raised.
+    generation and billing upstream), given ``cancel_grace`` seconds to wind down, and
+    `FusionInterrupted` is raised: its ``result`` is the partial result the task ended with
+    (a `DeliberationCancelled`'s), or None.
     """
     if in_background():
         coro.close()
         raise RuntimeError("run_sync() called from fusion_magic's own event loop; it would wait forever")
     finished = threading.Event()
+    ended: list[BaseException] = []  # the task's own exception: a cancelled future drops it
 
     async def tracked() -> T:
         try:
             return await coro
+        except BaseException as exc:
+            ended.append(exc)
+            raise
         finally:
             finished.set()
 
@@ -117,4 +137,5 @@ def run_sync(
         # the task itself so its connections are closed before control returns.
         future.cancel()
         finished.wait(cancel_grace)
-        raise
+        kept = next((exc.result for exc in ended if isinstance(exc, DeliberationCancelled)), None)
+        raise FusionInterrupted(kept) from None

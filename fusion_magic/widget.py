@@ -30,7 +30,7 @@ from .pipeline import Fusion
 from .pricing import ModelPrice, PricingWarning, count_tokens, estimate, find_price, load_models
 from .progress import Tracker, progress_html
 from .result import FusionResult
-from .runner import background_loop, run_sync
+from .runner import DeliberationCancelled, background_loop, run_sync
 from .settings import DEFAULTS
 
 __all__ = ["FusionWidget"]
@@ -280,13 +280,22 @@ class FusionWidget(widgets.VBox):
         started = time.perf_counter()
         poller = asyncio.ensure_future(self._poll(tracker, started))
         result: FusionResult | None = None
+        stopped: list[DeliberationCancelled] = []  # read here: a cancelled task may drop its exception
+
+        async def deliberation() -> FusionResult:
+            try:
+                return await fusion.arun(prompt, tracker=tracker)
+            except DeliberationCancelled as exc:
+                stopped.append(exc)
+                raise
+
         try:
             if self._stop_requested:
                 raise asyncio.CancelledError
-            self._task = asyncio.ensure_future(fusion.arun(prompt, tracker=tracker))
+            self._task = asyncio.ensure_future(deliberation())
             result = await self._task
         except asyncio.CancelledError:
-            result = fusion.last_result  # a fresh Fusion per run: whatever it kept belongs to this run
+            result = stopped[0].result if stopped else None  # the answers that arrived, if any
             self._show_error("stopped: the answers that arrived are kept (and cached)")
         except FusionError as exc:
             self._show_error(str(exc))

@@ -9,7 +9,7 @@ import math
 import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
-from fusion_magic import pipeline
+from fusion_magic import _context
 from fusion_magic.cache import Cache
 from fusion_magic.errors import BudgetError
 
@@ -41,14 +41,14 @@ def test_a_batch_opens_one_cache_and_one_client(emu, monkeypatch):
             opened.append(self)
 
     clients: list[object] = []
-    real = pipeline.ChatClient
+    real = _context.ChatClient
 
     def counting_client(*args, **kwargs):
         clients.append(client := real(*args, **kwargs))
         return client
 
-    monkeypatch.setattr(pipeline, "Cache", Counting)
-    monkeypatch.setattr(pipeline, "ChatClient", counting_client)
+    monkeypatch.setattr(_context, "Cache", Counting)
+    monkeypatch.setattr(_context, "ChatClient", counting_client)
     frame = panel_fusion().map(PROMPTS, progress=False)
     assert list(frame["status"]) == ["ok"] * 3
     assert len(opened) == 1 and len(clients) == 1

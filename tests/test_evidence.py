@@ -156,7 +156,7 @@ def test_evidence_survives_to_dict(emulator):
     back = Analysis.model_validate(data["analysis"])
     assert back == result.analysis and back.unverified == 2
     assert back.items("consensus")[0].support == "3/3"
-    copy = FusionResult(prompt=result.prompt, analysis=back)
+    copy = FusionResult(prompt=result.prompt, status=result.status, analysis=back)
     assert copy.analysis.contradictions[0].stances[0].found_in == "b/beta"
 
 

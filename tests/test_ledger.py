@@ -75,6 +75,7 @@ def test_rejudge_counts_only_the_new_judge() -> None:
     # what Fusion.rejudge returns: the same panel Response objects, a new judge
     rejudged = FusionResult(
         prompt=original.prompt,
+        status="ok",
         responses=list(original.responses),
         judge=Response("openai/gpt-4.1-mini", "{...}", prompt_tokens=700, completion_tokens=100, cost_usd=0.0005),
     )
@@ -95,7 +96,7 @@ def test_tool_mode_primary_is_part_of_the_call() -> None:
     entry = book.record_fusion(with_panel)
     assert entry.kind == "fusion" and entry.details[-1]["role"] == "primary"
     assert entry.cost_usd == pytest.approx(with_panel.cost_usd) == pytest.approx(0.0102)
-    alone = FusionResult(prompt="hi", primary=Response("openai/gpt-4o", "hello", cost_usd=0.0001))
+    alone = FusionResult(prompt="hi", status="ok", primary=Response("openai/gpt-4o", "hello", cost_usd=0.0001))
     entry = book.record_fusion(alone)
     assert entry.kind == "call" and entry.models == "openai/gpt-4o"
     failed = book.record_fusion(FusionResult(prompt="nothing answered", status="error"))
