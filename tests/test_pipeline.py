@@ -9,7 +9,8 @@ import time
 import pytest
 from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
-from fusion_magic import Analysis, Fusion, FusionResult
+from fusion_magic import Analysis, DeliberationCancelled, Fusion, FusionInterrupted, FusionResult
+from fusion_magic._context import open_context
 from fusion_magic.emulator import Reply
 from fusion_magic.errors import ConfigError
 from fusion_magic.runner import run_sync
@@ -201,11 +202,14 @@ def test_interrupt_cancels_in_flight_and_keeps_answers(emulator):
     f = fusion(cache=True)
     interrupt_when(lambda: True, after=0.8)
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(FusionInterrupted) as stopped:
         f.run("Q?")
     assert time.perf_counter() - started < 0.8 + 1.0
-    kept = f.last_result
+    assert isinstance(stopped.value, KeyboardInterrupt)  # what IPython and scripts treat as an interrupt
+    kept = stopped.value.result
     assert kept.interrupted and [r.status for r in kept.responses] == ["ok", "ok", "cancelled"]
+    assert kept.status == "interrupted" and kept.failure_reason == "cancelled"
+    assert kept.error == "interrupted: the 2 answers that arrived are kept (and cached)"
     time.sleep(0.2)
     assert emulator.chats("c/gamma")[0].cancelled
     # The answers that arrived were cached: resuming pays only for the missing member and the judge.
@@ -251,13 +255,13 @@ def test_missing_key_for_openrouter(monkeypatch):
 def test_nested_deliberation_is_refused(emulator):
     async def nested():
         f = fusion()
-        from fusion_magic import pipeline
+        from fusion_magic import _nesting
 
-        token = pipeline._depth.set(1)  # as inside a running deliberation
+        token = _nesting.depth.set(1)  # as inside a running deliberation
         try:
             await f.arun("Q?")
         finally:
-            pipeline._depth.reset(token)
+            _nesting.depth.reset(token)
 
     with pytest.raises(ConfigError, match="inside another"):
         asyncio.run(nested())
@@ -305,8 +309,8 @@ def test_tool_mode_rerun_from_cache_keeps_the_tool_call(emulator):
 
 def test_web_asks_openrouter_for_its_search_tool():
     f = Fusion(preset="budget", base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", web=True)
-    call = run_sync(f._call(f.tracker()))
-    assert call.params["tools"] == [{"type": "openrouter:web_search"}]
+    ctx = run_sync(open_context(f, f.tracker(), prices=False))
+    assert ctx.params["tools"] == [{"type": "openrouter:web_search"}]
 
 
 def test_interrupt_after_an_answer_is_complete_keeps_it(emulator):
@@ -359,3 +363,43 @@ def test_arun_with_a_conversation_and_caller_tools(emulator):
     asyncio.run(fusion().arun("Coat today?", messages=history))
     for model in PANEL:
         assert emulator.chats(model)[-1].body["messages"] == history
+
+
+def test_a_cancelled_arun_raises_a_cancellation_carrying_the_answers(emulator):
+    # An async caller on the loop (the widget, serve) reads what arrived from the exception.
+    emulator.script("c/gamma", Reply(latency=30))
+    f = fusion()
+    tracker = f.tracker()
+    seen: list[DeliberationCancelled] = []
+
+    async def deliberation() -> FusionResult:
+        try:
+            return await f.arun("Q?", tracker=tracker)
+        except DeliberationCancelled as exc:
+            seen.append(exc)
+            raise
+
+    async def stop_after_two() -> None:
+        task = asyncio.ensure_future(deliberation())
+        while sum(s.state == "done" for s in tracker.snapshot()) < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled()
+
+    run_sync(stop_after_two())
+    (stopped,) = seen
+    assert isinstance(stopped, asyncio.CancelledError) and not isinstance(stopped, KeyboardInterrupt)
+    assert stopped.result.status == "interrupted"
+    assert [r.status for r in stopped.result.responses] == ["ok", "ok", "cancelled"]
+    assert all(r.content for r in stopped.result.responses[:2])
+
+
+def test_an_interrupt_before_the_run_starts_carries_no_result():
+    async def never() -> None:
+        await asyncio.sleep(30)
+
+    interrupt_when(lambda: True, after=0.2)
+    with pytest.raises(FusionInterrupted) as stopped:
+        run_sync(never())
+    assert stopped.value.result is None
