@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._nesting import depth
 from .cache import Cache
 from .client import ChatClient
+from .config import Endpoint
 from .pricing import ModelPrice, load_models
 from .progress import Tracker
 
@@ -41,6 +42,11 @@ class RunContext:
     prices_error: str = ""
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ledger: Ledger | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        "Where every call of this context goes."
+        return self.client.endpoint
 
     @property
     def price_list(self) -> dict[str, ModelPrice]:

@@ -49,7 +49,7 @@ def estimate_run(fusion: Fusion, ctx: RunContext, prompt: str) -> Estimate:
 def check_unknown(ctx: RunContext, unknown: Iterable[str], flag: str = "max_cost") -> None:
     "Refuse models without a price on a server that prices others."
     names = sorted(set(unknown)) if not isinstance(unknown, list) else list(unknown)
-    priced = ctx.client.endpoint.is_openrouter or any(p.known for p in ctx.price_list.values())
+    priced = ctx.endpoint.is_openrouter or any(p.known for p in ctx.price_list.values())
     if names and priced:
         raise BudgetError(
             f"cannot estimate the cost of {', '.join(names)} (not in /models); drop {flag} or choose listed models"

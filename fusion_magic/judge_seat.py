@@ -127,7 +127,7 @@ async def _ask_model(
 
     Returns (what was salvaged or None, raw text, why it is not an analysis, Fusion failure code).
     """
-    endpoint = (ctx.client.endpoint.base_url, seat.model)
+    endpoint = (ctx.endpoint.base_url, seat.model)
     messages = base
     asked = 0
     while True:

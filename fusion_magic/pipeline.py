@@ -140,7 +140,7 @@ class Fusion:
         self.max_tokens = max_tokens if max_tokens is not None else chosen.max_tokens
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
-        self.last_result: FusionResult | None = None
+        self.last_result: FusionResult | None = None  # a convenience: the last result made (any, under map)
         # Where this Fusion records what it spends: the session's ledger unless given its own.
         self.ledger: Ledger = ledger if ledger is not None else session_ledger()
         # What results show as their preset: a panel given by hand is not the preset's.
@@ -282,7 +282,8 @@ class Fusion:
         ``tools``: function tools offered to the ``tool`` primary besides `fusion`; its calls to
         them are returned in ``result.tool["tool_calls"]`` for the caller to run. ``tool_choice``:
         the primary's first choice (OpenAI shape, default "auto"; naming `fusion` forces the panel).
-        Cancelled, it raises `DeliberationCancelled` whose ``result`` keeps the answers that arrived.
+        Cancelled, it raises `DeliberationCancelled` whose ``result`` keeps the answers that arrived
+        (awaited from another event loop than fusion_magic's, a plain `asyncio.CancelledError`).
         """
         prompt = check_prompt(prompt)
         turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
