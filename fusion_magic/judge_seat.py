@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import judge as judging
@@ -38,14 +38,14 @@ def forget_formats() -> None:
     _formats.clear()
 
 
-@dataclass
+@dataclass(frozen=True)
 class JudgeOutcome:
     """What the judge seat produced: a verdict, or why there is none."""
 
-    calls: list[Response] = field(default_factory=list)
+    calls: tuple[Response, ...] = ()
     answer: str = ""
     analysis: Analysis | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     raw: str = ""
     failure_reason: str | None = None
     error: str | None = None
@@ -77,40 +77,43 @@ async def run_judge(
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
     if max_tokens:
         params["max_tokens"] = max(max_tokens, 2048)
-    outcome = JudgeOutcome(key=key)
+    calls: list[Response] = []  # every call of the seat, as they are made
     kept: tuple[Salvage, str, str] | None = None  # an answer without analysis, while fallbacks are tried
     errors: list[str] = []
+    failure, last_raw = None, ""
     for model in judge.models:
         seat = Member(model, name=judge.name, temperature=judge.temperature)
-        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, outcome)
+        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, key, calls)
         if found is not None and found.has_analysis:
-            return _finish(outcome, found, raw, model, errors)
+            fallback = ["judge fallback used: " + " | ".join(errors)] if errors else []
+            return _finish(key, calls, found, raw, model, fallback)
         if found is not None and found.usable and kept is None:
             kept = (found, raw, model)
         errors.append(why)
-        outcome.failure_reason, outcome.raw = code, raw or outcome.raw
+        failure, last_raw = code, raw or last_raw
         if len(judge.models) > 1 and model != judge.models[-1]:
             ctx.note(key, state="retrying", note=f"{model}: {why}; trying the next judge")
     if kept is not None:
         found, raw, model = kept
-        outcome.notes.append("the judge gave an answer but no analysis")
-        return _finish(outcome, found, raw, model, [])
-    outcome.error = f"judge {judge.name} gave no analysis: " + " | ".join(errors)
+        return _finish(key, calls, found, raw, model, ["the judge gave an answer but no analysis"])
     ctx.note(key, state="failed", note=" | ".join(errors))
-    return outcome
+    error = f"judge {judge.name} gave no analysis: " + " | ".join(errors)
+    return JudgeOutcome(calls=tuple(calls), raw=last_raw, failure_reason=failure, error=error, key=key)
 
 
-def _finish(outcome: JudgeOutcome, found: Salvage, raw: str, model: str, errors: list[str]) -> JudgeOutcome:
+def _finish(key: str, calls: list[Response], found: Salvage, raw: str, model: str, notes: list[str]) -> JudgeOutcome:
     verdict = judging.verdict_of(found)
-    outcome.answer = verdict.answer
-    outcome.analysis = verdict.to_analysis()
-    outcome.model, outcome.raw, outcome.failure_reason, outcome.error = model, raw, None, None
-    if errors:
-        outcome.notes.append("judge fallback used: " + " | ".join(errors))
     if found.has_analysis and not found.answer.strip():
-        outcome.notes.append("the judge gave an analysis but no synthesized answer")
-    outcome.notes += found.notes()
-    return outcome
+        notes = [*notes, "the judge gave an analysis but no synthesized answer"]
+    return JudgeOutcome(
+        calls=tuple(calls),
+        answer=verdict.answer,
+        analysis=verdict.to_analysis(),
+        notes=(*notes, *found.notes()),
+        raw=raw,
+        model=model,
+        key=key,
+    )
 
 
 async def _ask_model(
@@ -121,7 +124,8 @@ async def _ask_model(
     params: dict[str, Any],
     timeout: float | None,
     aliases: dict[str, str] | None,
-    outcome: JudgeOutcome,
+    key: str,
+    calls: list[Response],
 ) -> tuple[Salvage | None, str, str, str]:
     """One judge model: negotiate the format, re-ask once if nothing usable came back.
 
@@ -133,14 +137,12 @@ async def _ask_model(
     while True:
         level = _formats.get(endpoint, 0)
         fmt = _response_format(FORMATS[level], list(labels))
-        response = await _one_call(ctx, seat, messages, labels, aliases, timeout, {**params, **fmt}, outcome.key)
-        outcome.calls.append(response)
+        response = await _one_call(ctx, seat, messages, labels, aliases, timeout, {**params, **fmt}, key)
+        calls.append(response)
         if not response.ok:
             if level + 1 < len(FORMATS) and _rejects_format(response):
                 _formats[endpoint] = level + 1
-                ctx.note(
-                    outcome.key, state="retrying", note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}"
-                )
+                ctx.note(key, state="retrying", note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}")
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
         found = salvage(response.content, labels, aliases)
@@ -211,7 +213,7 @@ def _call_failure(response: Response) -> str:
 
 def merged(name: str, outcome: JudgeOutcome) -> Response:
     "The judge seat's calls summed into one `Response` (status failed when there is no verdict)."
-    response = merge_calls(name, outcome.calls) if outcome.calls else Response(name, status="skipped")
+    response = merge_calls(name, list(outcome.calls)) if outcome.calls else Response(name, status="skipped")
     if outcome.model:
         response.served_by = response.served_by or outcome.model
     if not outcome.ok:
