@@ -102,7 +102,11 @@ class _Batch:
             if self.bar:
                 self.bar.add(self.rows[i])
 
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(self.items)))
+        try:
+            await asyncio.gather(*(one(i, p) for i, p in enumerate(self.items)))
+        except asyncio.CancelledError:
+            # Stopped: the rows are the batch's partial outcome; no one row's result stands for it.
+            raise asyncio.CancelledError from None
 
     def frame(self) -> pd.DataFrame:
         filled = [r or failed_row(p, "interrupted") for r, p in zip(self.rows, self.items, strict=True)]

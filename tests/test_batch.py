@@ -11,7 +11,7 @@ from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 from fusion_magic.batch import COLUMNS
 from fusion_magic.emulator import Reply
-from fusion_magic.errors import ConfigError
+from fusion_magic.errors import ConfigError, FusionInterrupted
 
 fusion = panel_fusion
 
@@ -122,8 +122,9 @@ def test_interrupted_batch_resumes_paying_only_for_the_rest(emulator):
     # Once two prompts are judged, interrupt while the next two wait on their members: far from
     # any answer's last bytes (an answer billed but cut off on the way is lost, not cached).
     watcher = interrupt_when(lambda: sum(m == JUDGE for m, _ in emulator.charges) >= 2, after=0.12)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         fusion().map(prompts, concurrency=2, progress=False)
+    assert isinstance(stopped.value, FusionInterrupted) and stopped.value.result is None  # no one row stands for all
     watcher.join()
     time.sleep(0.3)  # let the server see the cancelled requests
     first = [r for r in emulator.chats() if completed(r)]
