@@ -63,8 +63,8 @@ class ToolOutcome:
 
 
 class PanelCancelled(asyncio.CancelledError):
-    "A cancellation that carries the panel's answers so far (in panel order)."
+    "A cancellation that carries the panel's answers so far (in panel order) and tool mode's turn so far."
 
-    def __init__(self, responses: tuple[Response, ...]) -> None:
+    def __init__(self, responses: tuple[Response, ...], tool: ToolOutcome | None = None) -> None:
         super().__init__("interrupted")
-        self.responses = responses
+        self.responses, self.tool = responses, tool

@@ -71,8 +71,9 @@ async def run(
             panel, judgement = await deliberate(ctx, fusion, prompt, history=turns, context=chat.context)
     except asyncio.CancelledError as exc:
         tracker.cancel_pending("interrupted")  # the judge too: it will not start now
-        kept = exc.responses if isinstance(exc, PanelCancelled) else ()
-        partial = _result(fusion, prompt, turns, started, estimate, panel=PanelOutcome(kept, interrupted=True))
+        kept, turn = (exc.responses, exc.tool) if isinstance(exc, PanelCancelled) else ((), None)
+        stopped = PanelOutcome(kept, interrupted=True)
+        partial = _result(fusion, prompt, turns, started, estimate, panel=stopped, tool=turn)
         raise DeliberationCancelled(_record(fusion, ctx, partial)) from None
     finally:
         if ctx is not None:

@@ -76,7 +76,10 @@ async def run_tool_mode(
     if not tool_calls:
         return ToolOutcome(_hand_back(record, done), merge_calls(primary.model, calls), answer=first.content)
     question = record["question"] = _question(tool_calls[0], prompt)
-    panel, judgement = await deliberate(ctx, fusion, question, history=history, context=context or [])
+    try:
+        panel, judgement = await deliberate(ctx, fusion, question, history=history, context=context or [])
+    except PanelCancelled as exc:  # the primary's turn so far is kept with the panel's answers
+        raise PanelCancelled(exc.responses, ToolOutcome(record, merge_calls(primary.model, calls))) from None
     answer = judgement.answer if judgement is not None else ""
     if judgement is not None and judgement.analysis is not None:  # the judge gave a verdict
         status = status_of(panel, judgement)
@@ -111,7 +114,8 @@ async def run_tool_mode(
                 tool_choice="auto" if tools else "none",
             )
         except asyncio.CancelledError:
-            raise PanelCancelled(panel.responses) from None  # the panel's answers are kept
+            kept = ToolOutcome(record, merge_calls(primary.model, calls))
+            raise PanelCancelled(panel.responses, kept) from None  # the panel's answers are kept
         calls.append(final)
         if final.ok:
             answer = final.content

@@ -95,6 +95,13 @@ def test_tool_mode_outcomes():
     assert result.judge is SEAT and [r.model for r in result.responses] == ["a/alpha", "c/gamma"]
 
 
+def test_an_interrupted_tool_mode_run_keeps_the_primary_and_the_answers():
+    turn = ToolOutcome({"primary": "p/primary", "called": True, "question": "Q2"}, Response("p/primary", ""))
+    result = build(panel=PanelOutcome((OK_A,), interrupted=True), tool=turn)
+    assert (result.status, result.tool["question"], result.primary) == ("interrupted", "Q2", turn.primary)
+    assert result.responses == [OK_A] and "the 1 answers that arrived" in result.error
+
+
 def test_status_of_panel_and_judge():
     assert status_of(PanelOutcome((OK_A,)), VERDICT) == "ok"
     assert status_of(PanelOutcome((OK_A, LATE)), VERDICT) == "partial"

@@ -403,3 +403,15 @@ def test_an_interrupt_before_the_run_starts_carries_no_result():
     with pytest.raises(FusionInterrupted) as stopped:
         run_sync(never())
     assert stopped.value.result is None
+
+
+def test_an_interrupted_tool_mode_run_keeps_the_primary_turn_and_the_answers(emulator):
+    emulator.script("p/primary", Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Q2"}}]))
+    emulator.script("c/gamma", Reply(latency=30))
+    interrupt_when(lambda: len(emulator.charges) >= 3, after=0.3)  # the primary and two members billed
+    with pytest.raises(FusionInterrupted) as stopped:
+        fusion(tool="p/primary").run("Q")
+    kept = stopped.value.result
+    assert kept.status == "interrupted" and kept.tool == {"primary": "p/primary", "called": True, "question": "Q2"}
+    assert kept.primary is not None and kept.primary.ok
+    assert [r.status for r in kept.responses] == ["ok", "ok", "cancelled"]
