@@ -11,10 +11,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._endpoint import Endpoint
 from ._nesting import depth
 from .cache import Cache
 from .client import ChatClient
-from .config import Endpoint
 from .pricing import ModelPrice, load_models
 from .progress import Tracker
 
