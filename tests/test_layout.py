@@ -26,12 +26,7 @@ REPR = re.compile(r"^(_repr_\w+_|__repr__)$")  # the view stubs of a data type
 # followup with the split of result.py; followup -> pipeline (`fusion_for` builds a `Fusion`, and
 # the run uses followup's messages) is reached from both.
 PENDING: dict[str, set[Any]] = {
-    "lines": {
-        "fusion_magic.result",
-        "fusion_magic.ledger",
-        "fusion_magic.local",
-        "fusion_magic.openai_api",
-    },
+    "lines": {"fusion_magic.result", "fusion_magic.ledger", "fusion_magic.local", "fusion_magic.openai_api"},
     "__all__": set(),
     "imports": {
         ("fusion_magic.result", "fusion_magic.saved"),
