@@ -54,6 +54,8 @@ def ip(shell):
     register(shell)
     yield shell
     unregister(shell)
+    # `%config` keeps even a value it refused in the shell's config: leave none for the next test.
+    shell.config.FusionMagics = Config()
 
 
 def system_of(request) -> str | None:
