@@ -162,7 +162,7 @@ def show(magics: Host, rest: str) -> Any:
 
     A result is bound to `_fusion` (so `%fusion rejudge` works on it) and to NAME with -o.
     """
-    from .saved import kind_of, load_frame, read_json, result_from_dict
+    from .saved import kind_of, load_frame, read_json
 
     try:
         args = _SHOW.parse_args(shlex.split(rest))
@@ -181,7 +181,7 @@ def show(magics: Host, rest: str) -> Any:
     if kind is None:
         raise UsageError(f"{args.path}: neither a saved fusion result nor a saved frame")
     try:
-        result = result_from_dict(data)
+        result = FusionResult.from_dict(data)
     except FusionError as exc:
         raise UsageError(f"{args.path}: {exc}") from None
     magics.bind(result, name)

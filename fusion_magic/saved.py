@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["kind_of", "load_frame", "load_result", "read_json", "result_from_dict", "save_frame", "save_result"]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="FusionResult")
 PathLike: typing.TypeAlias = "str | os.PathLike[str]"  # what open() takes
 
 
@@ -68,15 +69,13 @@ def _decode(hint: Any, value: Any) -> Any:
     return value
 
 
-def result_from_dict(data: Mapping[str, Any]) -> FusionResult:
-    "The `FusionResult` that ``to_dict()`` gave ``data`` (one-line `ConfigError` when it is not one)."
-    from .result import FusionResult
-
+def result_from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
+    "The ``cls`` (a `FusionResult`) that ``to_dict()`` gave ``data`` (one-line `ConfigError` when it is not one)."
     missing = [k for k in ("prompt", "status", "responses") if not isinstance(data, Mapping) or k not in data]
     if missing:
         raise ConfigError(f"not a saved fusion result: no {', '.join(repr(k) for k in missing)}")
     try:
-        return from_fields(FusionResult, data)
+        return from_fields(cls, data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -135,13 +134,13 @@ def save_result(result: FusionResult, path: PathLike) -> Path:
     return _write_text(path, result.to_json() + "\n")
 
 
-def load_result(path: PathLike) -> FusionResult:
-    "The result saved at ``path`` by `save_result` (or any file holding ``to_json()``)."
+def load_result(cls: type[R], path: PathLike) -> R:
+    "The ``cls`` (a `FusionResult`) saved at ``path`` by `save_result` (or any file holding ``to_json()``)."
     data = read_json(path)
     if kind_of(data) == "frame":
         raise ConfigError(f"{path}: holds a saved frame, not one result; read it with fusion_magic.load_frame")
     try:
-        return result_from_dict(data)
+        return result_from_dict(cls, data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

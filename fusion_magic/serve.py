@@ -24,6 +24,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from . import openai_api as api
+from ._openai_request import ChatRequest, model_list, parse_chat
 from .config import DEPTH_HEADER, PRESETS
 from .errors import BudgetError, ConfigError, FusionError, MissingKeyError
 from .pipeline import Fusion
@@ -184,20 +185,20 @@ class FusionServer:
     async def _models(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        return web.Response(body=_json(api.model_list(self.preset)), content_type="application/json")
+        return web.Response(body=_json(model_list(self.preset)), content_type="application/json")
 
     async def _model(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
         wanted = request.match_info["model"]
-        for item in api.model_list(self.preset)["data"]:
+        for item in model_list(self.preset)["data"]:
             if item["id"] == wanted:
                 return web.Response(body=_json(item), content_type="application/json")
         raise api.ApiError(404, f"unknown model {wanted!r}; GET /v1/models lists them", code="model_not_found")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         _check_depth(request)
-        chat = api.parse_chat(await request.read(), self.preset)
+        chat = parse_chat(await request.read(), self.preset)
         try:
             fusion = Fusion(**chat.settings)
         except MissingKeyError as exc:
@@ -231,7 +232,7 @@ class FusionServer:
                 await asyncio.gather(task, return_exceptions=True)
 
     async def _stream(
-        self, request: web.Request, chat: api.ChatRequest, task: asyncio.Future[Any], tracker: Tracker
+        self, request: web.Request, chat: ChatRequest, task: asyncio.Future[Any], tracker: Tracker
     ) -> web.StreamResponse:
         from aiohttp import web
 
@@ -282,7 +283,7 @@ def web_response(body: dict[str, Any]) -> web.Response:
     return web.Response(body=_json(body), content_type="application/json")
 
 
-def _log_result(chat: api.ChatRequest, result: Any) -> None:
+def _log_result(chat: ChatRequest, result: Any) -> None:
     answered = sum(r.ok for r in result.responses)
     log.info(
         "%s%s: %s, %d/%d members answered, %.2f s, $%.4f",

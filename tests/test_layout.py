@@ -2,7 +2,8 @@
 
 The runtime import graph holds module-level imports and imports inside functions, not those under
 `if TYPE_CHECKING:`. The only cycle allowed is data <-> view: a module imports its view lazily
-inside its `_repr_*_` methods (and `__repr__`) while the view imports the data type at module level.
+inside its `_repr_*_` methods (and `__repr__`) while the view imports the data type at module level;
+likewise `FusionResult.follow_up` reaches the engine that made it.
 """
 
 from __future__ import annotations
@@ -12,28 +13,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fusion_magic"
 MAX_LINES = 350
-REPR = re.compile(r"^(_repr_\w+_|__repr__)$")  # the view stubs of a data type
-
-# Being split or moved in parallel on other branches (the integrator empties this once they land):
-# result.py (size) by the sections work; ledger, local and openai_api by the module split.
-# "imports" are lazy imports that close a cycle, as (importer, imported): result -> saved /
-# followup with the split of result.py; followup -> pipeline (`fusion_for` builds a `Fusion`, and
-# the run uses followup's messages) is reached from both.
-PENDING: dict[str, set[Any]] = {
-    "lines": {"fusion_magic.result", "fusion_magic.ledger", "fusion_magic.local", "fusion_magic.openai_api"},
-    "__all__": set(),
-    "imports": {
-        ("fusion_magic.result", "fusion_magic.saved"),
-        ("fusion_magic.result", "fusion_magic.followup"),
-        ("fusion_magic.followup", "fusion_magic.pipeline"),
-    },
-}
+# The stubs through which a data type reaches what works on it: its views (`_repr_*_`, `__repr__`)
+# and `follow_up`, which hands the result back to the engine that made it.
+REPR = re.compile(r"^(_repr_\w+_|__repr__|follow_up)$")
 
 
 def _name(path: Path) -> str:
@@ -170,8 +157,6 @@ def _describe(component: frozenset[str], graph: dict[str, dict[str, list[Import]
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_is_over_the_line_limit(module: str) -> None:
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
-    if module in PENDING["lines"]:
-        pytest.skip(f"{module} ({lines} lines) is being split in parallel")
     assert lines <= MAX_LINES, f"{MODULES[module].relative_to(PACKAGE.parent)} has {lines} lines (at most {MAX_LINES})"
 
 
@@ -180,8 +165,6 @@ def test_every_module_states_its_boundary_and_exports(module: str) -> None:
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     path = MODULES[module].relative_to(PACKAGE.parent)
     assert ast.get_docstring(tree), f"{path} has no module docstring"
-    if module in PENDING["__all__"]:
-        pytest.skip(f"{module} is being moved in parallel")
     declared = any(
         isinstance(node, (ast.Assign, ast.AnnAssign))
         and any(
@@ -194,24 +177,9 @@ def test_every_module_states_its_boundary_and_exports(module: str) -> None:
 
 
 def test_no_import_cycle_beyond_data_and_view() -> None:
-    graph = _graph(keep=lambda s: not s.lazy or (s.source, s.target) not in PENDING["imports"])
-    problems = []
-    for component in _cycles(graph):
-        lazy = [
-            f"{source} -> {target} (line {s.line} in {s.function}())"
-            for source in sorted(component)
-            for target, sites in graph[source].items()
-            if target in component
-            for s in sites
-            if s.lazy and not REPR.match(s.function or "")
-        ]
-        if lazy:
-            problems.append(f"cycle {sorted(component)}: lazy imports outside _repr_*_: {'; '.join(lazy)}")
-    # Every cycle left must go through a `_repr_*_` import: without those, none may remain.
-    plain = {m: {t: [s for s in ss if not _stub(s)] for t, ss in out.items()} for m, out in graph.items()}
-    plain = {m: {t: ss for t, ss in out.items() if ss} for m, out in plain.items()}
-    for component in _cycles(plain):
-        problems.append(f"cycle {sorted(component)} not through a _repr_*_ stub: {_describe(component, plain)}")
+    "Every cycle must go through a data type's stub import: without those, none may remain."
+    plain = _without_stubs(_graph())
+    problems = [f"cycle {sorted(c)} not through a stub: {_describe(c, plain)}" for c in _cycles(plain)]
     assert not problems, "\n".join(problems)
 
 
@@ -219,13 +187,22 @@ def _stub(site: Import) -> bool:
     return site.lazy and bool(REPR.match(site.function or ""))
 
 
-def test_pending_entries_are_still_needed() -> None:
-    "An entry in PENDING whose problem is gone is stale: remove it."
-    stale = [m for m in PENDING["lines"] if len(MODULES[m].read_text(encoding="utf-8").splitlines()) <= MAX_LINES]
-    stale += [m for m in PENDING["__all__"] if m in MODULES and "__all__" in MODULES[m].read_text(encoding="utf-8")]
-    graph = _graph()
-    stale += [f"{a} -> {b}" for a, b in PENDING["imports"] if b not in graph.get(a, {})]
-    assert not stale, f"no longer pending, remove from PENDING: {sorted(stale)}"
+def _without_stubs(graph: dict[str, dict[str, list[Import]]]) -> dict[str, dict[str, list[Import]]]:
+    "``graph`` without the stub imports (the edges left must form no cycle)."
+    plain = {m: {t: [s for s in ss if not _stub(s)] for t, ss in out.items()} for m, out in graph.items()}
+    return {m: {t: ss for t, ss in out.items() if ss} for m, out in plain.items()}
+
+
+def test_only_a_data_types_stubs_may_close_a_cycle() -> None:
+    "The cycle check itself: a cycle closed by a stub is allowed, one closed by any other import is not."
+    stub = Import("data", "view", 9, "_repr_html_")
+    other = Import("data", "view", 9, "from_dict")
+    back = Import("view", "data", 1, None)
+    allowed = {"data": {"view": [stub]}, "view": {"data": [back]}}
+    refused = {"data": {"view": [other]}, "view": {"data": [back]}}
+    assert _cycles(allowed) == _cycles(refused) == [frozenset({"data", "view"})]
+    assert _cycles(_without_stubs(allowed)) == []
+    assert _cycles(_without_stubs(refused)) == [frozenset({"data", "view"})]
 
 
 # -- the reader itself, on small synthetic cases --------------------------------------------------------

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from fusion_magic._render.ledger import HTML_ROWS
 from fusion_magic.cache import Cache
 from fusion_magic.errors import FusionError
-from fusion_magic.ledger import DETAIL_COLUMNS, HTML_ROWS, SUMMARY_COLUMNS, Ledger, ledger
+from fusion_magic.ledger import DETAIL_COLUMNS, SUMMARY_COLUMNS, Ledger, ledger
 from fusion_magic.result import FusionResult, Response
 
 

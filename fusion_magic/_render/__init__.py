@@ -12,9 +12,10 @@ Pure string functions with no IPython import, so they are testable without a ker
     live.py       the cell's live progress and the batch progress bar (`map`, `compare`)
     widget.py     the widget's result sections
     tables.py     the `%fusion presets` listing
+    ledger.py     the session ledger's totals line, table and cost chart
     diff.py       `AnalysisDiff` views;  comparison.py  `Comparison` views;  chart.py  its scatter
 
-Data modules (`result`, `diff`, `comparison`) hold only `_repr_*_` stubs that import from here when
+Data modules (`result`, `ledger`, `diff`, `comparison`) hold only `_repr_*_` stubs that import from here when
 called, and the views import the data types they draw: the one allowed cycle, data <-> view. Loading
 this package is cheap: each view, and markdown-it and nh3, load on first use.
 """

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .._analysis import quotes_of
 from ..evidence import reason
-from ..result import Quote, quotes_of
+from ..result import Quote
 from .sanitize import clean_line, defang_html, plain_markdown
 
 __all__ = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..result import Quote, quotes_of
+from .._analysis import quotes_of
+from ..result import Quote
 from ..sections import shape_of
 from . import evidence as ev
 from . import facts as f

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..result import quotes_of
+from .._analysis import quotes_of
 from ..sections import SECTIONS
 from .facts import NO_MATH, STATUS_LABEL, fmt_cost, fmt_secs, section_items
 from .html import answer_html, banners_html, call_body, header_html, section_body, wrap
