@@ -16,18 +16,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .config import PRESETS, Member, Preset, add_preset
-from .errors import BudgetError, ConfigError, FusionError, FusionInterrupted, MissingKeyError, ProviderError
-from .ledger import ledger
+from ._config import PRESETS, Member, Preset, add_preset
+from ._errors import BudgetError, ConfigError, FusionError, FusionInterrupted, MissingKeyError, ProviderError
+from ._ledger import Ledger, ledger
 
 if TYPE_CHECKING:
-    from .comparison import Comparison
-    from .diff import AnalysisDiff, compare_analyses
-    from .pipeline import Fusion
-    from .result import Analysis, FusionResult, Response
-    from .runner import DeliberationCancelled
-    from .saved import load_frame, save_frame
-    from .widget import FusionWidget
+    from ._comparison import Comparison
+    from ._diff import AnalysisDiff, compare_analyses
+    from ._pipeline import Fusion
+    from ._result import Analysis, FusionResult, Response
+    from ._runner import DeliberationCancelled
+    from ._saved import load_frame, save_frame
+    from ._widget import FusionWidget
 
 __all__ = [
     "PRESETS",
@@ -42,6 +42,7 @@ __all__ = [
     "FusionInterrupted",
     "FusionResult",
     "FusionWidget",
+    "Ledger",
     "Member",
     "MissingKeyError",
     "Preset",
@@ -61,31 +62,31 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: Any) -> None:
     "`%load_ext fusion_magic`: register `%%fusion` and `%fusion`."
-    from .magic import register
+    from ._magic import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     "`%unload_ext fusion_magic`: remove the magics."
-    from .magic import unregister
+    from ._magic import unregister
 
     unregister(ipython)
 
 
 # `%load_ext fusion_magic` should be cheap: the HTTP stack, pydantic and ipywidgets load on first use.
 _LAZY = {
-    "Analysis": ".result",
-    "Comparison": ".comparison",
-    "DeliberationCancelled": ".runner",  # an asyncio.CancelledError: loads asyncio
-    "Fusion": ".pipeline",
-    "FusionResult": ".result",
-    "FusionWidget": ".widget",
-    "Response": ".result",
-    "load_frame": ".saved",
-    "save_frame": ".saved",
-    "AnalysisDiff": ".diff",  # renders with markdown-it
-    "compare_analyses": ".diff",
+    "Analysis": "._result",
+    "Comparison": "._comparison",
+    "DeliberationCancelled": "._runner",  # an asyncio.CancelledError: loads asyncio
+    "Fusion": "._pipeline",
+    "FusionResult": "._result",
+    "FusionWidget": "._widget",
+    "Response": "._result",
+    "load_frame": "._saved",
+    "save_frame": "._saved",
+    "AnalysisDiff": "._diff",  # renders with markdown-it
+    "compare_analyses": "._diff",
 }
 
 

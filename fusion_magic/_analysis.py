@@ -1,6 +1,6 @@
 """The judge's analysis as data: its item types and `Analysis`, one list field per section of the table.
 
-`fusion_magic.sections` names the sections; this module gives each item shape its type and builds
+`fusion_magic._sections` names the sections; this module gives each item shape its type and builds
 the model from the table, so a new section needs no edit here.
 """
 
@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, Field, create_model, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .quotes import Agreement, Point, Quote
-from .sections import SECTIONS as TABLE
-from .sections import Shape, shape_of
+from ._quotes import Agreement, Point, Quote
+from ._sections import SECTIONS as TABLE
+from ._sections import Shape, shape_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,7 +194,7 @@ class _Analysis(BaseModel):
         return not any(getattr(self, s) for s in self.SECTIONS)
 
 
-# What one item of a section is, by its shape (`fusion_magic.sections`).
+# What one item of a section is, by its shape (`fusion_magic._sections`).
 ITEM_TYPES: dict[Shape, Any] = {
     "text": str,
     "supported": str,

@@ -1,6 +1,6 @@
 """The `%%fusion` options and the interface the `%fusion` subcommands are given.
 
-Both `fusion_magic.magic` (the cell magic) and the subcommands (`%fusion config` takes the same
+Both `fusion_magic._magic` (the cell magic) and the subcommands (`%fusion config` takes the same
 flags) read a line with the one parser built here, from the settings table. The subcommands see
 the magic only through `Host`: the effective settings, building a `Fusion`, binding a result, the
 user's namespace and the output format, never the magic class's internals.
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from . import display
-from .settings import MAGIC_SETTINGS
+from . import _display as display
+from ._settings import MAGIC_SETTINGS
 
 if TYPE_CHECKING:  # the HTTP stack and pydantic load with the first run, not with %load_ext
-    from .pipeline import Fusion
-    from .result import FusionResult
+    from ._pipeline import Fusion
+    from ._result import FusionResult
 
 __all__ = ["CELL_PARSER", "SETTINGS", "Host", "cell_options", "flags", "parse"]
 

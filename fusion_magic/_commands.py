@@ -15,14 +15,15 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from . import display, session
+from . import _display as display
+from . import _session as session
 from ._args import Host, flags, parse
+from ._config import PRESETS, get_preset
 from ._endpoint import DEFAULT_BASE_URL, resolve_endpoint
+from ._errors import ConfigError, FusionError, MissingKeyError
+from ._ledger import ledger
 from ._render.facts import plural
-from .config import PRESETS, get_preset
-from .errors import ConfigError, FusionError, MissingKeyError
-from .ledger import ledger
-from .settings import MAGIC_SETTINGS
+from ._settings import MAGIC_SETTINGS
 
 __all__ = ["cache", "config", "costs", "models", "presets", "widget"]
 
@@ -51,7 +52,7 @@ def config(magics: Host, rest: str) -> None:
         raise UsageError("-o and --refresh apply to one run; put them on the %%fusion line")
     given = {k: v for k, v in flags(args).items() if v is not None}
     merged = {**magics.settings()[0], **given}
-    from .pipeline import Fusion
+    from ._pipeline import Fusion
 
     try:
         Fusion(**merged)  # check now, so a typo fails here rather than in the next cell
@@ -177,7 +178,7 @@ def models(magics: Host, rest: str) -> Any:
 def widget(magics: Host, rest: str) -> Any:
     "`%fusion widget`: the interactive panel, starting from the effective preset."
     try:
-        from .widget import FusionWidget
+        from ._widget import FusionWidget
     except ImportError as exc:
         raise UsageError(f"the widget needs ipywidgets ({exc.name} is missing): pip install ipywidgets") from None
     values = magics.settings()[0]
@@ -211,7 +212,7 @@ def costs(magics: Host, rest: str) -> None:
 
 def cache(magics: Host, rest: str) -> None:
     "`%fusion cache info|clear`."
-    from .cache import Cache
+    from ._cache import Cache
 
     action = rest or "info"
     store = Cache()

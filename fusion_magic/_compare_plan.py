@@ -11,17 +11,17 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import grading
+from . import _grading as grading
+from ._budget import check_unknown, load_prices
+from ._config import Member, check_prompt, parse_members
 from ._context import RunContext
 from ._deliberation import panel_messages
-from .budget import check_unknown, load_prices
-from .config import Member, check_prompt, parse_members
-from .errors import BudgetError, ConfigError
-from .panel import is_cached
-from .pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price
+from ._errors import BudgetError, ConfigError
+from ._panel import is_cached
+from ._pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price
 
 if TYPE_CHECKING:
-    from .pipeline import Fusion
+    from ._pipeline import Fusion
 
 __all__ = ["Plan", "estimate_batch", "estimate_line", "make_plan"]
 
@@ -55,7 +55,7 @@ def make_plan(
     concurrency: int = 8,
     max_cost: float | None = None,
 ) -> Plan:
-    from .settings import setting
+    from ._settings import setting
 
     texts, labels = _sequence(prompts, "prompts")
     if not texts:

@@ -11,16 +11,16 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._cache import Cache
+from ._client import ChatClient
 from ._endpoint import Endpoint
 from ._nesting import depth
-from .cache import Cache
-from .client import ChatClient
-from .pricing import ModelPrice, load_models
-from .progress import Tracker
+from ._pricing import ModelPrice, load_models
+from ._progress import Tracker
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
-    from .pipeline import Fusion
+    from ._ledger import Ledger
+    from ._pipeline import Fusion
 
 __all__ = ["RunContext", "open_context"]
 

@@ -11,17 +11,19 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import conversation, evidence, followup
+from . import _conversation as conversation
+from . import _evidence as evidence
+from . import _followup as followup
+from ._config import Member
 from ._context import RunContext
+from ._judge_seat import merged, run_judge
 from ._outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
-from .config import Member
-from .judge_seat import merged, run_judge
-from .panel import ask_panel
-from .progress import JUDGE
-from .result import Analysis, FusionResult, Response, Status
+from ._panel import ask_panel
+from ._progress import JUDGE
+from ._result import Analysis, FusionResult, Response, Status
 
 if TYPE_CHECKING:
-    from .pipeline import Fusion
+    from ._pipeline import Fusion
 
 __all__ = [
     "LOCAL_JUDGE_NOTE",
@@ -79,10 +81,10 @@ async def judge_answers(
     judge: Member | None = None,
     jury: tuple[Member, ...] | None = None,
 ) -> Judgement:
-    "The verdict of ``judge`` (default: the Fusion's), or of a jury (see `fusion_magic.jury`)."
+    "The verdict of ``judge`` (default: the Fusion's), or of a jury (see `fusion_magic._jury`)."
     jury = fusion.jury if jury is None and judge is None else (jury or ())
     if jury:
-        from .jury import run_jury
+        from ._jury import run_jury
 
         async def juror(member: Member, key: str) -> Judgement:
             return await _judge_one(ctx, fusion, responses, prompt, member, history=history, key=key)

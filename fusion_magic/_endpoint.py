@@ -3,7 +3,7 @@
 An endpoint is any OpenAI-compatible server (OpenRouter, OpenAI, Ollama, vLLM, a local llama.cpp
 server); it differs from another only in its base URL, the env vars its key may come from, the
 header and scheme the key is sent with, and a few headers. The key is a `Secret`, never shown.
-Panel members and presets are `fusion_magic.config`.
+Panel members and presets are `fusion_magic._config`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .errors import ConfigError, MissingKeyError
+from ._errors import ConfigError, MissingKeyError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -29,7 +29,7 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 KEY_ENV_VARS = ("FUSION_API_KEY", "OPENROUTER_API_KEY")
-# How deep in a deliberation a request is (sent with every call; `fusion_magic.serve` refuses depth >= 1).
+# How deep in a deliberation a request is (sent with every call; `fusion_magic._serve` refuses depth >= 1).
 DEPTH_HEADER = "X-Fusion-Depth"
 
 

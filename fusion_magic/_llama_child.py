@@ -1,6 +1,6 @@
 """The local model server process: llama.cpp's OpenAI-compatible app plus what fusion_magic needs.
 
-`fusion_magic.local` runs this file as a script in a child process; the package never imports it
+`fusion_magic._local` runs this file as a script in a child process; the package never imports it
 (it needs ``llama_cpp``, which is optional). On top of ``llama_cpp.server`` it:
 
 - exits when its parent does: the parent holds the write end of our stdin, so EOF on stdin means

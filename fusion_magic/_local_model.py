@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-from .errors import ConfigError
+from ._errors import ConfigError
 
 __all__ = ["DEFAULT_N_CTX", "MODEL_ENV", "MODEL_FILE", "MODEL_ID", "model_path"]
 

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .errors import ConfigError
-from .runner import in_background
+from ._errors import ConfigError
+from ._runner import in_background
 
 __all__ = ["NESTING", "depth", "nested", "refuse_nesting", "sync_caller"]
 

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import PRESETS
-from .conversation import question_index, text_of
-from .openai_api import ALIASES, FUSION_TOOL_TYPES, MODEL, ApiError
+from ._config import PRESETS
+from ._conversation import question_index, text_of
+from ._openai_api import ALIASES, FUSION_TOOL_TYPES, MODEL, ApiError
 
 __all__ = ["FUSION_PRESETS", "IGNORED", "OVERRIDES", "ChatRequest", "model_list", "parse_chat"]
 

@@ -9,7 +9,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from .result import Analysis, Response
+from ._result import Analysis, Response
 
 __all__ = ["Judgement", "PanelCancelled", "PanelOutcome", "ToolOutcome"]
 

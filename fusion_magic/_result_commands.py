@@ -16,11 +16,11 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from . import display
+from . import _display as display
 from ._args import Host
-from .config import PRESETS
-from .errors import FusionError
-from .result import FusionResult
+from ._config import PRESETS
+from ._errors import FusionError
+from ._result import FusionResult
 
 __all__ = ["compare", "diff", "rejudge", "serve", "show"]
 
@@ -162,7 +162,7 @@ def show(magics: Host, rest: str) -> Any:
 
     A result is bound to `_fusion` (so `%fusion rejudge` works on it) and to NAME with -o.
     """
-    from .saved import kind_of, load_frame, read_json
+    from ._saved import kind_of, load_frame, read_json
 
     try:
         args = _SHOW.parse_args(shlex.split(rest))
@@ -191,7 +191,7 @@ def show(magics: Host, rest: str) -> Any:
 # -- diff -------------------------------------------------------------------------------------------
 def diff(magics: Host, rest: str) -> Any:
     "`%fusion diff A B`: what only A's judge found, only B's, and both; A and B name results of one panel."
-    from .diff import compare_analyses
+    from ._diff import compare_analyses
 
     names = rest.split()
     if len(names) != 2:
@@ -206,7 +206,7 @@ def diff(magics: Host, rest: str) -> Any:
 
 
 def serve(magics: Host, rest: str) -> None:
-    "`%fusion serve [--port N]` / `%fusion serve stop` (see `fusion_magic.launch`)."
-    from .launch import serve_magic
+    "`%fusion serve [--port N]` / `%fusion serve stop` (see `fusion_magic._launch`)."
+    from ._launch import serve_magic
 
     serve_magic(magics, rest)

@@ -12,18 +12,18 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._budget import guard_run
+from ._config import Member
 from ._context import RunContext, open_context
 from ._deliberation import build_result, deliberate, judge_answers
 from ._outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
-from .budget import guard_run
-from .config import Member
-from .progress import Tracker
-from .result import FusionResult
-from .runner import DeliberationCancelled
-from .tool import run_tool_mode
+from ._progress import Tracker
+from ._result import FusionResult
+from ._runner import DeliberationCancelled
+from ._tool import run_tool_mode
 
 if TYPE_CHECKING:
-    from .pipeline import Fusion
+    from ._pipeline import Fusion
 
 __all__ = ["Chat", "rejudge", "run"]
 

@@ -9,7 +9,7 @@ dropped and counted, never silently.
 
 This module coerces each section's entries into items of its shape and drops the junk. Finding
 the JSON and the key vocabulary are `fusion_magic._verdict_keys` (the sections, their keys and
-item shapes come from `fusion_magic.sections`; a new item field, say a ``quote``, is one entry in
+item shapes come from `fusion_magic._sections`; a new item field, say a ``quote``, is one entry in
 its `CARRY`); mapping labels to members is `fusion_magic._verdict_labels`.
 """
 
@@ -21,10 +21,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._sections import SECTIONS as TABLE
+from ._sections import Shape
 from ._verdict_keys import FIELDS, as_text, candidates, canonical_fields, carried, entries, first, pick
 from ._verdict_labels import STRIP, Labels
-from .sections import SECTIONS as TABLE
-from .sections import Shape
 
 __all__ = ["Salvage", "salvage"]
 

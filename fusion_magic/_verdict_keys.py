@@ -15,8 +15,8 @@ from typing import Any
 
 import json_repair
 
-from .sections import SECTIONS as TABLE
-from .sections import Shape
+from ._sections import SECTIONS as TABLE
+from ._sections import Shape
 
 __all__ = [
     "CARRY",

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
-from fusion_magic.batch import COLUMNS
+from fusion_magic._batch import COLUMNS
+from fusion_magic._errors import ConfigError, FusionInterrupted
 from fusion_magic.emulator import Reply
-from fusion_magic.errors import ConfigError, FusionInterrupted
 
 fusion = panel_fusion
 

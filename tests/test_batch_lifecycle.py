@@ -10,8 +10,8 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import _context
-from fusion_magic.cache import Cache
-from fusion_magic.errors import BudgetError
+from fusion_magic._cache import Cache
+from fusion_magic._errors import BudgetError
 
 PRICES = {m: {"prompt": "0.000001", "completion": "0.000002"} for m in [*PANEL, JUDGE]}
 PROMPTS = ["What is a mutex?", "What is a semaphore?", "What is a monitor?"]
@@ -73,7 +73,7 @@ def test_batch_max_cost_refuses_before_sending(emu):
 
 
 def test_batch_max_cost_is_checked(emu):
-    from fusion_magic.errors import ConfigError
+    from fusion_magic._errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_cost must be a positive number of USD"):
         panel_fusion().map(PROMPTS, progress=False, max_cost=-1)

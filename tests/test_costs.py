@@ -19,10 +19,10 @@ import pytest
 from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 import fusion_magic
-from fusion_magic import pricing
-from fusion_magic.cache import Cache
+from fusion_magic import _pricing as pricing
+from fusion_magic._cache import Cache
+from fusion_magic._errors import BudgetError
 from fusion_magic.emulator import Emulator, Reply
-from fusion_magic.errors import BudgetError
 
 # Distinct prices per model, so a cost put on the wrong model shows.
 PRICES = {

@@ -22,11 +22,11 @@ from markdown_it import MarkdownIt
 
 import fusion_magic
 from fusion_magic import ConfigError, Fusion, MissingKeyError
+from fusion_magic._cache import Cache, CacheWarning
 from fusion_magic._endpoint import Endpoint, Secret, resolve_endpoint
-from fusion_magic.cache import Cache, CacheWarning
+from fusion_magic._pipeline import NESTING
+from fusion_magic._runner import run_sync
 from fusion_magic.emulator import Emulator, Reply
-from fusion_magic.pipeline import NESTING
-from fusion_magic.runner import run_sync
 
 HALF_EMOJI = "\ud83d"
 

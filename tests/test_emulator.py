@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fusion_magic._result import Analysis
 from fusion_magic.emulator import Emulator, Reply
-from fusion_magic.result import Analysis
 
 FIXTURES = Path("/work/shared/fixtures/openrouter")
 MESSAGES = [{"role": "user", "content": "Which database should a small team pick for analytics?"}]

@@ -8,9 +8,9 @@ from helpers import JUDGE, PANEL, panel_fusion
 
 import fusion_magic
 from fusion_magic._endpoint import is_openrouter, resolve_endpoint
+from fusion_magic._errors import ConfigError
+from fusion_magic._ledger import Ledger
 from fusion_magic.emulator import Emulator
-from fusion_magic.errors import ConfigError
-from fusion_magic.ledger import Ledger
 
 
 def test_headers_and_an_azure_style_key_reach_the_server(monkeypatch):

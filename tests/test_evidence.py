@@ -8,10 +8,10 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import Analysis, FusionResult
+from fusion_magic._evidence import locate
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic.emulator import Reply
 from fusion_magic.emulator.replies import INVENTED_QUOTE
-from fusion_magic.evidence import locate
 
 
 def misattributed(emulator, **kw):

@@ -6,9 +6,9 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import FusionResult
+from fusion_magic._errors import ConfigError
+from fusion_magic._result import Response
 from fusion_magic.emulator import Reply
-from fusion_magic.errors import ConfigError
-from fusion_magic.result import Response
 
 
 def member_messages(emulator, model, since=0):

@@ -214,24 +214,37 @@ def test_relative_imports_resolve_to_package_modules() -> None:
         assert isinstance(node, (ast.Import, ast.ImportFrom))
         return _resolve(module, node)
 
-    assert targets("fusion_magic.magic", "from . import display, session") == [
-        "fusion_magic.display",
-        "fusion_magic.session",
+    assert targets("fusion_magic._magic", "from . import _display as display, _session") == [
+        "fusion_magic._display",
+        "fusion_magic._session",
     ]
-    assert targets("fusion_magic.magic", "from .config import PRESETS") == ["fusion_magic.config"]
-    assert targets("fusion_magic.emulator.server", "from ..cache import scrub") == ["fusion_magic.cache"]
+    assert targets("fusion_magic._magic", "from ._config import PRESETS") == ["fusion_magic._config"]
+    assert targets("fusion_magic.emulator.server", "from .._cache import scrub") == ["fusion_magic._cache"]
     assert targets("fusion_magic.emulator.server", "from . import wire") == ["fusion_magic.emulator.wire"]
     assert targets("fusion_magic.emulator", "from .wire import payload") == ["fusion_magic.emulator.wire"]
     assert targets("fusion_magic.emulator.server", "from .. import Fusion") == ["fusion_magic"]
-    assert targets("fusion_magic.magic", "import fusion_magic.config") == ["fusion_magic.config"]
-    assert targets("fusion_magic.magic", "import json") == []
+    assert targets("fusion_magic._magic", "import fusion_magic._config") == ["fusion_magic._config"]
+    assert targets("fusion_magic._magic", "import json") == []
+
+
+def test_implementation_modules_are_private() -> None:
+    "Every module is private (`_name`, or inside a private package) but the package, its CLI and the emulator."
+    public = {"fusion_magic", "fusion_magic.__main__"}
+    exposed = [
+        m
+        for m in MODULES
+        if m not in public
+        and not m.startswith("fusion_magic.emulator")
+        and not any(part.startswith("_") for part in m.split(".")[1:])
+    ]
+    assert not exposed, f"make these private (a leading underscore): {exposed}"
 
 
 def test_type_checking_imports_are_not_runtime_edges() -> None:
-    sites = {(s.target, s.function) for s in _imports("fusion_magic.magic")}
-    assert ("fusion_magic.settings", None) in sites  # module level
+    sites = {(s.target, s.function) for s in _imports("fusion_magic._magic")}
+    assert ("fusion_magic._settings", None) in sites  # module level
     assert ("fusion_magic._commands", "fusion_line") in sites  # lazy, inside the line magic
-    assert not any(target == "fusion_magic.pipeline" and function is None for target, function in sites)
+    assert not any(target == "fusion_magic._pipeline" and function is None for target, function in sites)
 
 
 def test_cycles_are_found() -> None:

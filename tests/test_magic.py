@@ -13,11 +13,12 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from fusion_magic import FusionResult, session
+from fusion_magic import FusionResult
+from fusion_magic import _session as session
+from fusion_magic._magic import FusionMagics, register, unregister
+from fusion_magic._progress import Tracker, progress_html
 from fusion_magic._render.live import LiveProgress
 from fusion_magic.emulator import Emulator, Reply
-from fusion_magic.magic import FusionMagics, register, unregister
-from fusion_magic.progress import Tracker, progress_html
 
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
 BUDGET_JUDGE = "openai/gpt-4.1-mini"

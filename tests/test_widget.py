@@ -12,10 +12,10 @@ import time
 import ipywidgets as widgets
 import pytest
 
-from fusion_magic import session
-from fusion_magic.config import PRESETS
+from fusion_magic import _session as session
+from fusion_magic._config import PRESETS
+from fusion_magic._widget import FusionWidget
 from fusion_magic.emulator import Reply
-from fusion_magic.widget import FusionWidget
 
 BUDGET = [m.model for m in PRESETS["budget"].panel]
 BUDGET_JUDGE = PRESETS["budget"].judge.model

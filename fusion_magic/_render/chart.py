@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FusionError
+from .._errors import FusionError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..comparison import Comparison
+    from .._comparison import Comparison
 
 __all__ = ["cost_quality_figure"]
 

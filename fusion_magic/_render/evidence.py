@@ -11,8 +11,8 @@ import html
 from typing import Any
 
 from .._analysis import quotes_of
-from ..evidence import reason
-from ..result import Quote
+from .._evidence import reason
+from .._result import Quote
 from .sanitize import clean_line, defang_html, plain_markdown
 
 __all__ = [

@@ -11,15 +11,15 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from ..result import Quote
-from ..sections import shape_of
+from .._result import Quote
+from .._sections import shape_of
 from . import evidence as ev
 from . import facts as f
 from .sanitize import defang_html, markdown_to_safe_html, safe_pre
 from .text import to_text
 
 if TYPE_CHECKING:
-    from ..result import FusionResult
+    from .._result import FusionResult
 
 __all__ = ["answer_html", "banners_html", "call_body", "header_html", "render_html", "section_body", "to_html", "wrap"]
 

@@ -6,13 +6,13 @@ import html
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FusionError
+from .._errors import FusionError
 from .facts import NO_MATH, fmt_cost, plural
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..ledger import Ledger
+    from .._ledger import Ledger
 
 __all__ = ["HTML_ROWS", "chart", "to_html", "totals_line"]
 

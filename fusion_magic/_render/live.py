@@ -4,7 +4,7 @@ The cell's progress is redrawn from the thread that runs the cell (`Fusion.run(o
 back there), never from the background event loop: IPython's display machinery is not thread-safe.
 In a kernel it is one HTML block updated in place through a display id, and cleared at the end so
 the result is the only thing left in the cell; in a terminal it prints a line each time a member
-finishes. What a block or a line says is drawn by `fusion_magic.progress`.
+finishes. What a block or a line says is drawn by `fusion_magic._progress`.
 
 A batch shows prompts done out of the total, with failures and cost so far, through `tqdm.auto`:
 a notebook bar in a kernel, a text bar on stderr in a terminal (tqdm loads when a bar is made).
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..progress import FINAL, Tracker, progress_html
+from .._progress import FINAL, Tracker, progress_html
 
 __all__ = ["BatchBar", "LiveProgress"]
 

@@ -1,7 +1,7 @@
 """The Markdown view of a FusionResult, for `_repr_markdown_`, `--format markdown` and exports.
 
 Model text is neutralised at the source (see `sanitize`): no raw HTML, no unsafe links, no image
-fetches. Section titles and item shapes come from the section table (`fusion_magic.sections`).
+fetches. Section titles and item shapes come from the section table (`fusion_magic._sections`).
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .._analysis import quotes_of
-from ..result import Quote
-from ..sections import shape_of
+from .._result import Quote
+from .._sections import shape_of
 from . import evidence as ev
 from . import facts as f
 from .sanitize import inline_markdown, neutralize_markdown, plain_markdown
 from .text import to_text
 
 if TYPE_CHECKING:
-    from ..result import FusionResult
+    from .._result import FusionResult
 
 __all__ = ["to_markdown"]
 

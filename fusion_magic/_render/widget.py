@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._analysis import quotes_of
-from ..sections import SECTIONS
+from .._sections import SECTIONS
 from .facts import NO_MATH, STATUS_LABEL, fmt_cost, fmt_secs, section_items
 from .html import answer_html, banners_html, call_body, header_html, section_body, wrap
 from .sanitize import clean_line, defang_html
 
 if TYPE_CHECKING:
-    from ..result import FusionResult, Response
+    from .._result import FusionResult, Response
 
 __all__ = ["Part", "answer_block", "result_parts"]
 

@@ -1,0 +1,62 @@
+"""The evidence on analysis items: a member's quote and where it matched, jury agreement, a supported point.
+
+Plain data; `fusion_magic._evidence` fills it in, `fusion_magic._jury` adds the agreement.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
+
+__all__ = ["Agreement", "Point", "Quote", "QuoteMatch"]
+
+
+class QuoteMatch(BaseModel):
+    """Where a quote was found: a span of one member's answer (100 = exact once case and spacing are normalised)."""
+
+    model: str
+    start: int
+    end: int
+    score: float
+
+
+class Agreement(BaseModel):
+    """How many judges of a jury produced an item: ``len(judges)`` of ``of``, shown as "2/3"."""
+
+    judges: list[str]
+    of: int
+
+    def __str__(self) -> str:
+        return f"{len(self.judges)}/{self.of}"
+
+
+class Quote(BaseModel):
+    """One attribution: a member, the judge's verbatim quote from its answer, and whether the answer holds it.
+
+    ``verified`` is set by fusion_magic, never by the judge. A quote found only in another member's
+    answer stays attributed as the judge said, unverified, with ``match.model`` naming where it was found.
+    """
+
+    model: str = Field(description="the panel member")
+    quote: str = Field(default="", description="a short verbatim quote from THIS member's answer that shows it")
+    verified: SkipJsonSchema[bool] = False
+    match: SkipJsonSchema[QuoteMatch | None] = None
+
+    @property
+    def found_in(self) -> str | None:
+        "The other member whose answer holds the quote, when it is not the attributed one."
+        return self.match.model if self.match and self.match.model != self.model else None
+
+
+class Point(BaseModel):
+    """A consensus point (or blind spot) with its evidence: the members supporting it, of ``of`` answers."""
+
+    point: str
+    members: list[Quote] = Field(default_factory=list)
+    of: int = 0
+    agreement: Agreement | None = None
+
+    @property
+    def support(self) -> str | None:
+        "k of n, e.g. '3/3'; None when the judge named no supporters."
+        return f"{len(self.members)}/{self.of}" if self.members and self.of else None

@@ -1,0 +1,327 @@
+"""The chat-completions wire format: SSE and JSON bodies in, `Completion` or `ProviderError` out.
+
+Pure parsing, no I/O policy: retries, timeouts and the key live in `fusion_magic._client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from httpx_sse import EventSource
+
+from ._errors import ProviderError
+
+__all__ = [
+    "RETRYABLE_STATUS",
+    "Billing",
+    "Completion",
+    "error_from",
+    "error_from_response",
+    "loads",
+    "names_response_format",
+    "read_body",
+    "read_stream",
+    "repair_text",
+]
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+@dataclass
+class Completion:
+    """One finished chat completion."""
+
+    content: str = ""
+    served_model: str | None = None
+    provider: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    generation_id: str | None = None
+    reasoning: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+    sources: list[dict[str, str]] = field(default_factory=list)  # url_citation annotations: [{url, title}]
+
+    def take_annotations(self, annotations: Any) -> None:
+        "Keep the web citations (`url_citation` annotations) of a message or delta."
+        for note in annotations if isinstance(annotations, list) else []:
+            cite = note.get("url_citation") if isinstance(note, dict) else None
+            cite = cite if isinstance(cite, dict) else note if isinstance(note, dict) else {}
+            url = cite.get("url")
+            if (note.get("type") in (None, "url_citation")) and isinstance(url, str) and url:
+                title = cite.get("title")
+                self.sources.append({"url": url, "title": title if isinstance(title, str) else ""})
+
+    def take_usage(self, usage: dict[str, Any] | None) -> None:
+        if not usage:
+            return
+        self.usage = usage
+        self.prompt_tokens = _int(usage.get("prompt_tokens"))
+        self.completion_tokens = _int(usage.get("completion_tokens"))
+        cost = usage.get("cost")
+        self.cost_usd = float(cost) if isinstance(cost, (int, float)) else None
+
+
+@dataclass
+class Billing:
+    """What the server billed for calls whose answer was not kept (an empty 200 with a cost, an in-band error).
+
+    Those calls were paid for, so their cost is added to the member's figures rather than lost.
+    """
+
+    cost_usd: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def add(self, cost_usd: float | None, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        self.cost_usd = _plus(self.cost_usd, cost_usd)
+        self.prompt_tokens = _plus(self.prompt_tokens, prompt_tokens)
+        self.completion_tokens = _plus(self.completion_tokens, completion_tokens)
+
+    def take(self, error: ProviderError) -> None:
+        "Add what ``error``'s call was billed."
+        self.add(error.cost_usd, error.prompt_tokens, error.completion_tokens)
+
+    def onto(self, figures: T) -> T:
+        "``figures`` (a `Response`) with this billing added to its cost_usd and token counts."
+        for name in ("cost_usd", "prompt_tokens", "completion_tokens"):
+            setattr(figures, name, _plus(getattr(figures, name), getattr(self, name)))
+        return figures
+
+
+def _plus(a: Any, b: Any) -> Any:
+    return a if b is None else b if a is None else a + b
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+async def read_stream(
+    resp: httpx.Response, model: str, on_delta: Callable[[str], None] | None, *, key_source: str | None = None
+) -> Completion:
+    "Read an SSE chat stream into a `Completion`; raise `ProviderError` for in-band errors and cut streams."
+    stream = _Stream(model, on_delta, key_source)
+    finished = False
+    try:
+        async for event in EventSource(resp).aiter_sse():
+            # Read on past [DONE] to the end of the body: a fully read response hands its
+            # connection back to the pool, an abandoned one costs a close and a reconnect.
+            if finished or not event.data.strip():
+                continue
+            if event.data.strip() == "[DONE]":
+                finished = True
+                continue
+            stream.take(event.data)
+    except asyncio.CancelledError:
+        if not finished:
+            raise
+        # The answer was complete (and billed); only the end of the body was pending. Keep the
+        # answer rather than lose what was paid for; the connection is closed, not reused.
+    if not finished and stream.done.finish_reason is None:
+        raise ProviderError(f"{model}: stream ended early (connection closed)", model=model, retryable=True)
+    return stream.completion()
+
+
+class _Stream:
+    """Stream chunks folded into one `Completion` as they arrive."""
+
+    def __init__(self, model: str, on_delta: Callable[[str], None] | None, key_source: str | None) -> None:
+        self.model, self.on_delta, self.key_source = model, on_delta, key_source
+        self.done = Completion()
+        self.parts: list[str] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+
+    def take(self, data: str) -> None:
+        "Fold one SSE data payload in; raise `ProviderError` for malformed or in-band errors."
+        chunk, done, model = loads(data, self.model), self.done, self.model
+        if not isinstance(chunk, dict):
+            raise ProviderError(f"{model}: malformed stream chunk", model=model, retryable=True)
+        done.served_model = chunk.get("model") or done.served_model
+        done.provider = chunk.get("provider") or done.provider
+        done.generation_id = chunk.get("id") or done.generation_id
+        done.take_usage(chunk.get("usage"))
+        if chunk.get("error"):
+            # In-band error: the status was already 200. Key on `error`, not on finish_reason.
+            raise billed(error_from(chunk["error"], model, key_source=self.key_source), done)
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                self.parts.append(text)
+                if self.on_delta:
+                    self.on_delta(text)
+            done.reasoning += delta.get("reasoning") or ""
+            done.take_annotations(delta.get("annotations"))
+            for call in delta.get("tool_calls") or []:
+                slot = self.tools.setdefault(call.get("index", 0), {"id": None, "name": "", "arguments": ""})
+                slot["id"] = call.get("id") or slot["id"]
+                fn = call.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                done.finish_reason = choice["finish_reason"]
+
+    def completion(self) -> Completion:
+        # Joined before repair: the two halves of an emoji may arrive in different chunks.
+        self.done.content = repair_text("".join(self.parts))
+        self.done.reasoning = repair_text(self.done.reasoning)
+        self.done.tool_calls = [
+            {k: repair_text(v) if isinstance(v, str) else v for k, v in self.tools[i].items()}
+            for i in sorted(self.tools)
+        ]
+        return self.done
+
+
+def repair_text(text: str) -> str:
+    """``text`` with lone surrogates (half an emoji, from a JSON ``\\ud83d`` escape) as U+FFFD; pairs recombine.
+
+    Such text cannot be encoded as UTF-8: left alone it would crash the cache, the judge request
+    and the notebook's writer, and lose an answer that was paid for.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def billed(error: ProviderError, done: Completion) -> ProviderError:
+    "``error`` carrying what the server billed for the call that failed (from its usage block)."
+    error.cost_usd, error.prompt_tokens, error.completion_tokens = (
+        done.cost_usd,
+        done.prompt_tokens,
+        done.completion_tokens,
+    )
+    return error
+
+
+def read_body(text: str, model: str, *, key_source: str | None = None) -> Completion:
+    "Parse a non-streamed chat completion body."
+    # Bodies may start with whitespace keep-alive padding; json.loads accepts that.
+    data = loads(text, model)
+    if not isinstance(data, dict):
+        raise ProviderError(f"{model}: malformed response body", model=model, retryable=True)
+    usage = Completion()
+    usage.take_usage(data.get("usage"))
+    if data.get("error"):
+        raise billed(error_from(data["error"], model, key_source=key_source), usage)
+    choices = data.get("choices") or []
+    if not choices:
+        raise billed(ProviderError(f"{model}: response has no choices", model=model, retryable=True), usage)
+    if choices[0].get("error"):  # a provider error that cut the generation short
+        raise billed(error_from(choices[0]["error"], model, key_source=key_source), usage)
+    message = choices[0].get("message") or {}
+    done = Completion(
+        content=repair_text(message.get("content") or ""),
+        served_model=data.get("model"),
+        provider=data.get("provider"),
+        finish_reason=choices[0].get("finish_reason"),
+        generation_id=data.get("id"),
+        reasoning=repair_text(message.get("reasoning") or ""),
+        tool_calls=[
+            {
+                "id": c.get("id"),
+                "name": repair_text((c.get("function") or {}).get("name", "")),
+                "arguments": repair_text((c.get("function") or {}).get("arguments", "")),
+            }
+            for c in message.get("tool_calls") or []
+        ],
+    )
+    done.take_usage(data.get("usage"))
+    done.take_annotations(message.get("annotations"))
+    return done
+
+
+def error_from_response(
+    status: int, text: str, model: str | None, headers: httpx.Headers, *, key_source: str | None = None
+) -> ProviderError:
+    "The `ProviderError` for a non-200 response (JSON error body or not)."
+    try:
+        data = json.loads(text)
+        error = data.get("error") if isinstance(data, dict) else None
+    except ValueError:
+        error = None
+    if not isinstance(error, dict):
+        reason = httpx.codes.get_reason_phrase(status)
+        snippet = " ".join(text.split())[:160]
+        detail = f" ({snippet})" if snippet and snippet != reason else ""
+        error = {"code": status, "message": reason + detail}
+    error.setdefault("code", status)
+    return error_from(error, model, retry_after=_retry_after(headers), status=status, key_source=key_source)
+
+
+def error_from(
+    error: dict[str, Any] | Any,
+    model: str | None,
+    *,
+    retry_after: float | None = None,
+    status: int | None = None,
+    key_source: str | None = None,
+) -> ProviderError:
+    "The `ProviderError` for an OpenRouter-style error object: one line naming the model, with a hint."
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    code = error.get("code", error.get("http_status"))
+    status = status or (code if isinstance(code, int) else None)
+    message = " ".join(str(error.get("message") or "error").split())  # one line
+    raw = (error.get("metadata") or {}).get("raw") if isinstance(error.get("metadata"), dict) else None
+    if raw and message == "Provider returned error":
+        message += f": {' '.join(str(raw).split())[:160]}"
+    who = model or "server"
+    hint = {
+        401: f" (check the API key {_key_hint(key_source)})",
+        402: " (out of credits: add credits at https://openrouter.ai/credits or pick cheaper models)",
+        403: " (refused: moderation or permissions)",
+        404: " (unknown model or no endpoint serves it; see `%fusion models`)",
+    }.get(status or 0, "")
+    label = f"{status} " if status else (f"{code} " if code else "")
+    retryable = status in RETRYABLE_STATUS if status else isinstance(code, str)
+    if retryable and status == 500 and names_response_format(message):
+        retryable = False  # a server that cannot do structured output will not learn it on a retry
+    return ProviderError(
+        repair_text(f"{who}: {label}{message}{hint}".strip()),
+        model=model,
+        status_code=status,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+def names_response_format(message: str) -> bool:
+    "True when an error message is about the request's structured-output setting."
+    return bool(re.search(r"response_format|json_schema|json_object|structured.output|response.format", message, re.I))
+
+
+def _key_hint(source: str | None) -> str:
+    if source == "argument":
+        return "passed as api_key"
+    return f"in {source}" if source else "(set OPENROUTER_API_KEY or FUSION_API_KEY)"
+
+
+def loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ProviderError(f"{what}: malformed JSON from the server", retryable=True) from None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare here; fall back to backoff
