@@ -126,10 +126,10 @@ def answer_summary(notebook: Any) -> str:
 def _local_model_missing() -> str | None:
     "Why the local model cannot run here, or None when it can."
     from ._errors import ConfigError
-    from ._local import _check_server_installed, model_path
+    from ._local_model import check_server_installed, model_path
 
     try:
-        _check_server_installed()
+        check_server_installed()
         model_path()
     except ConfigError as exc:
         return str(exc)

@@ -31,12 +31,12 @@ from ._local_model import (
     DEFAULT_N_CTX,
     MODEL_ENV,
     MODEL_ID,
-    _batch_threads,
-    _check_server_installed,
-    _cpus,
-    _default_threads,
-    _pick_port,
+    check_server_installed,
+    cpus,
+    default_batch_threads,
+    default_threads,
     model_path,
+    pick_port,
 )
 
 __all__ = [
@@ -184,7 +184,7 @@ def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads
         "--threads",
         str(threads),
         "--batch-threads",
-        str(batch_threads or _batch_threads()),
+        str(batch_threads or default_batch_threads()),
     ]
     if not os.environ.get(MODEL_ENV):
         # SmolLM2's own template is ChatML that adds a default system prompt when none is given;
@@ -215,9 +215,9 @@ def start_local(
     with _lock:
         if _server is not None and _server.alive:
             return _server
-        _check_server_installed()
+        check_server_installed()
         model_file = model_path()
-        server = _launch(model_file, _pick_port(port), n_ctx, threads or _default_threads())
+        server = _launch(model_file, pick_port(port), n_ctx, threads or default_threads())
         try:
             server.wait_ready(timeout)
         except BaseException:  # includes Ctrl-C while waiting: never leave a half-started server
@@ -237,7 +237,7 @@ def local_base_url() -> str:
 
 def pool_size(members: int) -> int:
     "How many server processes a panel of ``members`` gets: one per member, up to the CPU count."
-    return max(1, min(members, _cpus()))
+    return max(1, min(members, cpus()))
 
 
 def start_local_pool(size: int, *, timeout: float = START_TIMEOUT) -> list[LocalServer]:
@@ -251,9 +251,9 @@ def start_local_pool(size: int, *, timeout: float = START_TIMEOUT) -> list[Local
     with _lock:
         _replicas[:] = [r for r in _replicas if r.alive]
         wanted = max(0, size - 1) - len(_replicas)
-        share = max(1, _cpus() // max(1, size))
+        share = max(1, cpus() // max(1, size))
         fresh = [
-            _launch(first.model_file, _pick_port(None), first.n_ctx, first.threads, batch_threads=share)
+            _launch(first.model_file, pick_port(None), first.n_ctx, first.threads, batch_threads=share)
             for _ in range(wanted)
         ]
         try:

