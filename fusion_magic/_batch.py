@@ -107,6 +107,8 @@ class _Batch:
         except asyncio.CancelledError:
             # Stopped: the rows are the batch's partial outcome; no one row's result stands for it.
             raise asyncio.CancelledError from None
+        finally:
+            shared.close()  # the batch's one cache connection
 
     def frame(self) -> pd.DataFrame:
         filled = [r or failed_row(p, "interrupted") for r, p in zip(self.rows, self.items, strict=True)]

@@ -76,8 +76,10 @@ async def run(
         partial = _result(fusion, prompt, turns, started, estimate, panel=stopped, tool=turn)
         raise DeliberationCancelled(_record(fusion, ctx, partial)) from None
     finally:
-        if ctx is not None:
-            ctx.close()  # a run's SQLite connection ends with it: a replaced cache file is reopened at once
+        if ctx is not None and shared is None:
+            # A run's own SQLite connection ends with it (a replaced cache file is reopened at once);
+            # a batch's shared one serves every run and is closed by the batch.
+            ctx.close()
     result = _result(fusion, prompt, turns, started, estimate, panel=panel, judgement=judgement, tool=tool)
     return _record(fusion, ctx, result)
 

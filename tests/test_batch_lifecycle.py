@@ -47,11 +47,20 @@ def test_a_batch_opens_one_cache_and_one_client(emu, monkeypatch):
         clients.append(client := real(*args, **kwargs))
         return client
 
+    connections: list[object] = []
+    set_up = Cache._set_up
+
+    def counting_set_up(conn, busy_timeout):
+        connections.append(conn)
+        set_up(conn, busy_timeout)
+
     monkeypatch.setattr(_context, "Cache", Counting)
     monkeypatch.setattr(_context, "ChatClient", counting_client)
+    monkeypatch.setattr(Cache, "_set_up", staticmethod(counting_set_up))
     frame = panel_fusion().map(PROMPTS, progress=False)
     assert list(frame["status"]) == ["ok"] * 3
     assert len(opened) == 1 and len(clients) == 1
+    assert len(connections) == 1  # one SQLite connection for every run of the batch, not one per run
     assert len([r for r in emu.requests if r.path.endswith("/models")]) <= 1
     # Each run alone still sets up its own (a run is not a batch).
     panel_fusion().run("What is a spinlock?")
