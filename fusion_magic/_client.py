@@ -221,18 +221,7 @@ class ChatClient:
         "The same error with the API key removed from its message (servers sometimes echo it)."
         text = str(exc)
         clean = self._scrub(text)
-        if clean == text:
-            return exc
-        return ProviderError(
-            clean,
-            model=exc.model,
-            status_code=exc.status_code,
-            retryable=exc.retryable,
-            retry_after=exc.retry_after,
-            cost_usd=exc.cost_usd,
-            prompt_tokens=exc.prompt_tokens,
-            completion_tokens=exc.completion_tokens,
-        )
+        return exc if clean == text else exc.reworded(clean)
 
     def _scrub(self, text: str) -> str:
         "Remove the API key from text a server echoed back."
@@ -250,15 +239,7 @@ def _no_time_left(exc: ProviderError, model: str, delay: float) -> ProviderError
         why = f"{model}: rate limited (429, retry after {delay:g} s)"
     else:
         why = f"{exc}; no time left for a retry before the deadline"
-    return ProviderError(
-        why,
-        model=exc.model,
-        status_code=exc.status_code,
-        retry_after=exc.retry_after,
-        cost_usd=exc.cost_usd,
-        prompt_tokens=exc.prompt_tokens,
-        completion_tokens=exc.completion_tokens,
-    )
+    return exc.reworded(why, retryable=False)
 
 
 def _with_spent(exc: ProviderError, billing: Billing, before: tuple[Any, Any, Any]) -> ProviderError:

@@ -70,6 +70,19 @@ class ProviderError(FusionError):
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
 
+    def reworded(self, message: str, *, retryable: bool | None = None) -> ProviderError:
+        "The same failure (model, status, billing) under ``message``; ``retryable`` changed when given."
+        return ProviderError(
+            message,
+            model=self.model,
+            status_code=self.status_code,
+            retryable=self.retryable if retryable is None else retryable,
+            retry_after=self.retry_after,
+            cost_usd=self.cost_usd,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+        )
+
 
 class FusionInterrupted(KeyboardInterrupt):
     """Ctrl-C or a kernel interrupt stopped `Fusion.run`: ``result`` is the partial result (status
