@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,13 +98,12 @@ def _imports(module: str) -> list[Import]:
     return found
 
 
-def _graph(keep: Callable[[Import], bool] | None = None) -> dict[str, dict[str, list[Import]]]:
-    "module -> imported module -> the import sites (only sites ``keep(site)`` accepts, when given)."
+def _graph() -> dict[str, dict[str, list[Import]]]:
+    "module -> imported module -> the import sites."
     graph: dict[str, dict[str, list[Import]]] = {m: {} for m in MODULES}
     for module in MODULES:
         for site in _imports(module):
-            if keep is None or keep(site):
-                graph[module].setdefault(site.target, []).append(site)
+            graph[module].setdefault(site.target, []).append(site)
     return graph
 
 
