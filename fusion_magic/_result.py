@@ -30,6 +30,7 @@ __all__ = [
     "QuoteMatch",
     "Response",
     "Stance",
+    "ToolCall",
     "UniqueInsight",
 ]
 
@@ -51,6 +52,21 @@ ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
 
 
 @dataclass
+class ToolCall:
+    """One tool a panel member called before answering: what it asked, what it got back."""
+
+    name: str
+    arguments: str = ""  # the JSON text the model wrote
+    output: str = ""  # what the model was given back (capped)
+    error: str | None = None  # the tool failed or refused; ``output`` then holds what the model saw
+    elapsed_s: float | None = None
+
+    @property
+    def elapsed(self) -> float | None:
+        return self.elapsed_s
+
+
+@dataclass
 class Response:
     """One model call: a panel member's answer, or the judge's."""
 
@@ -69,6 +85,10 @@ class Response:
     first_latency_s: float | None = None  # a cache hit: how long this answer took when first paid for
     status_code: int | None = None  # the HTTP status of the failure, when a server gave one
     sources: list[dict[str, str]] = field(default_factory=list)  # web citations: [{url, title}]
+    reasoning: str = ""  # what the model thought before answering; shown collapsed, never judged
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None  # the server's word for why the answer ended ("stop", "length", ...)
+    tool_calls: list[ToolCall] = field(default_factory=list)  # the tools it ran before answering, in order
 
     @property
     def ok(self) -> bool:
