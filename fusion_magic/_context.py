@@ -73,7 +73,7 @@ async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool 
         transport=fusion.transport,
         max_retries=fusion.max_retries,
         stall_timeout=fusion.stall_timeout,
-        depth=depth.get(),
+        depth=max(1, depth.get()),  # every request fusion_magic sends is inside a deliberation (batches too)
     )
     params: dict[str, Any] = {"temperature": fusion.temperature, "max_tokens": fusion.max_tokens}
     if fusion.web:
