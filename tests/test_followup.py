@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import FusionResult
-from fusion_magic._errors import ConfigError
 from fusion_magic._result import Response
 from fusion_magic.emulator import Reply
 
@@ -91,13 +89,3 @@ def test_a_loaded_result_follows_up_with_its_panel_and_judge(emulator):
     second = copy.follow_up("Why?")  # no Fusion behind it: rebuilt from the panel and judge names
     assert [r.model for r in second.responses] == PANEL and second.judge.model == JUDGE
     assert {r.model for r in emulator.chats(since=mark)} == {*PANEL, JUDGE}
-
-
-def test_nothing_to_follow_up_without_a_synthesized_answer(emulator):
-    emulator.script(JUDGE, Reply(status=400))
-    first = panel_fusion().run("Which database?")
-    assert first.status == "judge_failed"
-    mark = len(emulator.chats())
-    with pytest.raises(ConfigError, match="nothing to follow up"):
-        first.follow_up("Why?")
-    assert len(emulator.chats()) == mark
