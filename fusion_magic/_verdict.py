@@ -213,8 +213,11 @@ class _Reader(Labels):
         if isinstance(entry, tuple):  # from a {label: insight} mapping
             who, text = entry
         elif isinstance(entry, dict):
+            # `model` as asked, or Fusion-style `models: ["C"]`: a unique insight is one member's,
+            # so of several listed members the first is kept (its quote is checked against its answer).
             who = first(entry, FIELDS["model"])
-            text = pick(entry, FIELDS["text"], skip=FIELDS["model"])
+            who = who if who is not None else first(entry, FIELDS["models"])
+            text = pick(entry, FIELDS["text"], skip=FIELDS["model"] + FIELDS["models"])
         else:
             who, text = self.split_labelled(as_text(entry))
             if not who:
@@ -226,7 +229,17 @@ class _Reader(Labels):
         models = self.members(who)
         if not models:
             return None
-        return {"model": models[0], "insight": text, **carried(entry)}
+        return {"model": models[0], "insight": text, **self._own_quote(carried(entry), models[0])}
+
+    def _own_quote(self, extra: dict[str, Any], model: str) -> dict[str, Any]:
+        "An item's carried fields; `quotes: [{model, quote}]` becomes the member's own `quote`."
+        quotes = extra.pop("quotes", None)
+        if "quote" not in extra:
+            for q in self._quotes(quotes):
+                if q["model"] == model and q["quote"]:
+                    extra["quote"] = q["quote"]
+                    break
+        return extra
 
 
 def _dedupe(items: list[Any], dropped: Counter[str]) -> list[Any]:
