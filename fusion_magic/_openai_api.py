@@ -31,6 +31,7 @@ __all__ = [
     "MODEL",
     "ApiError",
     "answer_chunks",
+    "closing_chunks",
     "completion",
     "completion_id",
     "error_body",
@@ -103,7 +104,8 @@ def outcome_error(result: FusionResult) -> ApiError | None:
 
 def usage(result: FusionResult) -> dict[str, Any]:
     "The totals of every call of the deliberation (panel, judge, primary), with ``cost`` in USD."
-    return {**result.usage, "cost": round(result.cost_usd, 10)}
+    cost = result.cost_usd
+    return {**result.usage, "cost": None if cost is None else round(cost, 10)}  # None: unknown, never 0
 
 
 def _tool_calls(result: FusionResult) -> list[dict[str, Any]]:
@@ -113,7 +115,11 @@ def _tool_calls(result: FusionResult) -> list[dict[str, Any]]:
 def completion(result: FusionResult, model: str, cid: str | None = None) -> dict[str, Any]:
     "A ``chat.completion`` whose content is the synthesized answer, plus the top-level ``fusion`` object."
     calls = _tool_calls(result)
-    message: dict[str, Any] = {"role": "assistant", "content": result.answer or (None if calls else "")}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": result.answer or (None if calls else ""),
+        "refusal": None,  # as OpenAI's replies carry it; the synthesized answer is never a refusal
+    }
     if calls:
         message["tool_calls"] = calls
     return {
@@ -129,20 +135,28 @@ def completion(result: FusionResult, model: str, cid: str | None = None) -> dict
     }
 
 
-def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {
+def _chunk(
+    cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None, *, include_usage: bool = False
+) -> dict[str, Any]:
+    "One ``chat.completion.chunk``; when the client asked for usage, every chunk but the last has ``usage: null``."
+    chunk: dict[str, Any] = {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
+    if include_usage:
+        chunk["usage"] = None
+    return chunk
 
 
-def answer_chunks(result: FusionResult, model: str, cid: str) -> list[dict[str, Any]]:
-    "The answer as ``chat.completion.chunk``s: the role, the text in pieces, then the finish chunk."
+def answer_chunks(result: FusionResult, model: str, cid: str, *, include_usage: bool = False) -> list[dict[str, Any]]:
+    """The whole stream of a result: the role, the text in pieces, then `closing_chunks`.
+
+    ``include_usage`` is the request's ``stream_options.include_usage``, as in OpenAI's API."""
     created = int(time.time())
-    chunks = [_chunk(cid, model, created, {"role": "assistant", "content": ""})]
+    chunks = [_chunk(cid, model, created, {"role": "assistant", "content": ""}, include_usage=include_usage)]
     pieces, current = [], ""
     for word in re.findall(r"\s*\S+\s*", result.answer or "") or ([result.answer] if result.answer else []):
         current += word
@@ -151,17 +165,29 @@ def answer_chunks(result: FusionResult, model: str, cid: str) -> list[dict[str, 
             current = ""
     if current:
         pieces.append(current)
-    chunks += [_chunk(cid, model, created, {"content": piece}) for piece in pieces]
+    chunks += [_chunk(cid, model, created, {"content": piece}, include_usage=include_usage) for piece in pieces]
+    return chunks + closing_chunks(result, model, cid, include_usage=include_usage)
+
+
+def closing_chunks(result: FusionResult, model: str, cid: str, *, include_usage: bool = False) -> list[dict[str, Any]]:
+    """The end of a stream: the tool calls (if any), the ``finish_reason`` chunk, and with ``include_usage``
+    the ``choices: []`` usage chunk. The full ``fusion`` object rides on the last of them."""
+    created = int(time.time())
     calls = _tool_calls(result)
+    chunks = []
     if calls:
         delta = {"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}
-        chunks.append(_chunk(cid, model, created, delta))
-    chunks.append(_chunk(cid, model, created, {}, "tool_calls" if calls else "stop"))
+        chunks.append(_chunk(cid, model, created, delta, include_usage=include_usage))
+    chunks.append(_chunk(cid, model, created, {}, "tool_calls" if calls else "stop", include_usage=include_usage))
+    if include_usage:
+        chunks.append(usage_chunk(result, model, cid))
+    else:
+        chunks[-1]["fusion"] = fusion_object(result)
     return chunks
 
 
 def usage_chunk(result: FusionResult, model: str, cid: str) -> dict[str, Any]:
-    "The last chunk: no choices, the ``usage`` totals and the full ``fusion`` object."
+    "The last chunk when usage was asked for: no choices, the ``usage`` totals and the full ``fusion`` object."
     return {
         "id": cid,
         "object": "chat.completion.chunk",

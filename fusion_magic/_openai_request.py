@@ -14,6 +14,7 @@ from typing import Any
 from ._config import PRESETS
 from ._conversation import question_index, text_of
 from ._openai_api import ALIASES, FUSION_TOOL_TYPES, MODEL, ApiError
+from ._openai_limits import check_content, check_n, include_usage
 
 __all__ = ["FUSION_PRESETS", "IGNORED", "OVERRIDES", "ChatRequest", "model_list", "parse_chat"]
 
@@ -49,6 +50,7 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     settings: dict[str, Any]  # `Fusion` keyword arguments
     stream: bool = False
+    include_usage: bool = False  # stream_options.include_usage: end the stream with the usage chunk
     tools: list[dict[str, Any]] = field(default_factory=list)  # the client's own tools (tool mode)
     tool_choice: Any = None  # the primary's first tool_choice (tool mode)
 
@@ -96,6 +98,7 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "`messages` must be a non-empty list", param="messages", code="no_messages")
+    check_content(messages)  # before the question is looked for, so an image-only question names its part
     try:
         index = question_index(messages)
     except ValueError as exc:
@@ -103,6 +106,8 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "`stream` must be true or false", param="stream")
+    check_n(body)
+    usage_asked = include_usage(body)
     tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
         raise ApiError(400, "`tools` must be a list of objects", param="tools")
@@ -149,6 +154,7 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
         messages=messages,
         settings=settings,
         stream=stream,
+        include_usage=stream and usage_asked,
         tools=own_tools,
         tool_choice=_tool_choice(body.get("tool_choice")) if fusion_tools else None,
     )

@@ -271,7 +271,7 @@ class FusionServer:
         if failed is not None:
             events = [failed.body()]
         else:
-            events = [*api.answer_chunks(result, chat.model, cid), api.usage_chunk(result, chat.model, cid)]
+            events = api.answer_chunks(result, chat.model, cid, include_usage=chat.include_usage)
         await resp.write(b"".join(b"data: " + _json(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
@@ -286,14 +286,14 @@ def web_response(body: dict[str, Any]) -> web.Response:
 def _log_result(chat: ChatRequest, result: Any) -> None:
     answered = sum(r.ok for r in result.responses)
     log.info(
-        "%s%s: %s, %d/%d members answered, %.2f s, $%.4f",
+        "%s%s: %s, %d/%d members answered, %.2f s, %s",
         chat.model,
         " (stream)" if chat.stream else "",
         result.status,
         answered,
         len(result.responses),
         result.elapsed_s,
-        result.cost_usd,
+        "cost unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}",
     )
 
 

@@ -189,7 +189,7 @@ def test_unknown_path_is_a_json_404(server):
 
 
 def test_streaming_sends_chunks_usage_and_the_fusion_object(client, emulator):
-    chunks = list(ask(client, stream=True, extra_body=OURS))
+    chunks = list(ask(client, stream=True, stream_options={"include_usage": True}, extra_body=OURS))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     *body, finish, last = chunks
     assert body[0].choices[0].delta.role == "assistant" and len(body) > 2
