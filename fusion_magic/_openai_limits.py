@@ -7,6 +7,9 @@ A deliberation sends text to the panel and the judge, and gives one answer per r
   than dropped, so no member answers a question it never saw in full;
 - ``n`` other than 1 is refused with a 400 (``unsupported_value``, as OpenAI answers a model that
   gives one choice);
+- ``response_format`` other than text (``json_object``, ``json_schema``) and ``logprobs`` are
+  refused with a 400 (``unsupported_value``): the answer is the judge's prose synthesis and has no
+  token log-probabilities, so a client expecting either would misread what came back;
 - ``stream_options.include_usage`` decides whether a stream ends with the ``choices: []`` usage
   chunk (OpenAI's documented behaviour: without it no such chunk, so a client's
   ``chunk.choices[0]`` loop never meets an empty list). Outside a stream it changes nothing.
@@ -19,7 +22,7 @@ from typing import Any
 
 from ._openai_api import ApiError
 
-__all__ = ["check_content", "check_n", "include_usage"]
+__all__ = ["check_content", "check_n", "check_unsupported", "include_usage"]
 
 _TEXT = "text"
 
@@ -99,3 +102,25 @@ def include_usage(body: dict[str, Any]) -> bool:
             code="invalid_type",
         )
     return wanted
+
+
+def check_unsupported(body: dict[str, Any]) -> None:
+    "400 for ``response_format`` other than text and for ``logprobs``/``top_logprobs``: nothing would honour them."
+    form = body.get("response_format")
+    kind = form.get("type") if isinstance(form, dict) else form
+    if form is not None and kind != "text":
+        raise ApiError(
+            400,
+            f"Unsupported value: `response_format` {json.dumps(kind)[:40]}: the answer is the judge's synthesis "
+            "in prose; ask for the format in the question, or read the structured analysis in `fusion`",
+            param="response_format",
+            code="unsupported_value",
+        )
+    if body.get("logprobs") or body.get("top_logprobs"):
+        name = "logprobs" if body.get("logprobs") else "top_logprobs"
+        raise ApiError(
+            400,
+            f"Unsupported value: `{name}`: a deliberation's answer has no token log-probabilities",
+            param=name,
+            code="unsupported_value",
+        )

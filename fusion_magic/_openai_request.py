@@ -14,7 +14,7 @@ from typing import Any
 from ._config import PRESETS
 from ._conversation import question_index, text_of
 from ._openai_api import ALIASES, FUSION_TOOL_TYPES, MODEL, ApiError
-from ._openai_limits import check_content, check_n, include_usage
+from ._openai_limits import check_content, check_n, check_unsupported, include_usage
 
 __all__ = ["FUSION_PRESETS", "IGNORED", "OVERRIDES", "ChatRequest", "model_list", "parse_chat"]
 
@@ -107,6 +107,7 @@ def parse_chat(raw: bytes, default_preset: str) -> ChatRequest:
     if not isinstance(stream, bool):
         raise ApiError(400, "`stream` must be true or false", param="stream")
     check_n(body)
+    check_unsupported(body)
     usage_asked = include_usage(body)
     tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):

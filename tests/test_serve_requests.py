@@ -231,3 +231,29 @@ def test_malformed_stream_options_are_refused(server, emulator, options, param):
 def test_stream_options_without_stream_change_nothing(client):
     reply = ask(client, stream_options={"include_usage": True})  # lenient: ignored outside a stream
     assert reply.object == "chat.completion" and reply.usage.total_tokens > 0
+
+
+# -- what nothing would honour ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "A", "schema": {"type": "object"}}}},
+            "response_format",
+        ),
+        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 3}, "top_logprobs"),
+    ],
+)
+def test_formats_and_logprobs_it_cannot_give_are_refused(client, emulator, extra, param):
+    error = refused(client, **extra)
+    assert error.code == "unsupported_value" and error.param == param
+    assert emulator.chats() == []
+
+
+def test_text_response_format_and_no_logprobs_are_fine(client):
+    reply = ask(client, response_format={"type": "text"}, logprobs=False)
+    assert reply.choices[0].message.content and reply.choices[0].logprobs is None
