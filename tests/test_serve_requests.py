@@ -257,3 +257,14 @@ def test_formats_and_logprobs_it_cannot_give_are_refused(client, emulator, extra
 def test_text_response_format_and_no_logprobs_are_fine(client):
     reply = ask(client, response_format={"type": "text"}, logprobs=False)
     assert reply.choices[0].message.content and reply.choices[0].logprobs is None
+
+
+@pytest.mark.parametrize("options", [None, {"include_usage": True}])
+def test_the_sdks_stream_helper_assembles_the_completion(client, options):
+    kw = {"stream_options": options} if options else {}
+    messages = [{"role": "user", "content": "Shard?"}]
+    with client.chat.completions.stream(model="fusion", messages=messages, extra_body=OURS, **kw) as stream:
+        deltas = [e.delta for e in stream if e.type == "content.delta"]
+        final = stream.get_final_completion()
+    assert final.choices[0].finish_reason == "stop" and final.choices[0].message.content == "".join(deltas)
+    assert (final.usage is not None) == bool(options)
