@@ -104,7 +104,7 @@ class FusionMagics(_SettingTraits):
             fusion = self.build(self.settings(flags(args))[0])
         else:  # the run that made NAME, with only the flags given here changed
             try:
-                from ._pipeline import fusion_for
+                from ._origin import fusion_for
 
                 fusion = fusion_for(previous, **{k: v for k, v in flags(args).items() if v is not None})
             except FusionError as exc:
