@@ -22,7 +22,6 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from . import _evidence as evidence
 from ._outcomes import Judgement
 from ._result import Analysis, Contradiction, PartialCoverage, Point, Quote, Response, Stance
 
@@ -127,14 +126,18 @@ def vote(answered: Sequence[Response]) -> Judgement:
     top = groups[0]
     k = len(top.members)
     tie = len(groups) > 1 and len(groups[1].members) == k
-    quotes = {m: Quote(model=m, quote=g.said[m]) for g in groups for m in g.members}
+    # The quote is the member's own final answer, copied from it: verified when found verbatim
+    # (the quote checker wants 5+ words; a final answer is often one).
+    content = {r.model: r.content for r in answered}
+    said = {m: g.said[m] for g in groups for m in g.members}
+    quotes = {m: Quote(model=m, quote=text, verified=text in content[m]) for m, text in said.items()}
     if len(groups) == 1 and not unreadable:
         point = f"Every member answers {top.answer}."
         support = Point(point=point, members=list(quotes.values()), of=n)
         analysis = Analysis(consensus=[point], consensus_support=[support])
     else:
         stances = [
-            Stance(model=m, quote=g.said[m], stance=f"The answer is {g.answer}.") for g in groups for m in g.members
+            Stance(**quotes[m].model_dump(), stance=f"The answer is {g.answer}.") for g in groups for m in g.members
         ]
         point = f"The most common answer is {top.answer} ({k}/{n})."
         majority = PartialCoverage(models=top.members, point=point, quotes=[quotes[m] for m in top.members])
@@ -142,7 +145,6 @@ def vote(answered: Sequence[Response]) -> Judgement:
             contradictions=[Contradiction(topic="The answer", stances=stances)] if len(groups) > 1 else [],
             partial_coverage=[majority],
         )
-    analysis = evidence.verify(analysis, {r.model: r.content for r in answered})
     notes = [f"vote: {k}/{n} members answered {top.answer} (no judge call)"]
     if tie:
         notes.append(f"vote: a tie between {top.answer} and {groups[1].answer}; the first given is taken")
