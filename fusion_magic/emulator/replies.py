@@ -56,6 +56,7 @@ class Reply:
     citations: list[dict[str, str]] | None = None  # [{url, title}] sent as url_citation annotations
     marks: Any = None  # cross-examination requests: each statement's mark (see emulator.methods)
     turn: Any = None  # targeted-round requests: "rebut", "concede", "concede_no_reason" or a dict
+    answer: Any = None  # plain (panel) requests: a function (the last user message) -> content
 
     @classmethod
     def coerce(cls, value: Reply | str | dict[str, Any]) -> Reply:
@@ -321,4 +322,6 @@ def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
         return methods.round_answer(reply.turn, body)
     if is_judge_request(body):
         return _judge_answer(model, body, reply)
+    if callable(reply.answer):
+        return str(reply.answer(_last(body.get("messages") or [], "user")))
     return _default_answer(model, body.get("messages") or [])
