@@ -19,7 +19,7 @@ from ._config import Member
 from ._context import RunContext
 from ._evidence import locate
 from ._result import FusionResult, Quote, Response
-from ._structured import ask_json, objects_in
+from ._structured import ask_json, defang, objects_in
 
 __all__ = ["MARKS", "examine", "items_for", "read_marks"]
 
@@ -106,9 +106,9 @@ def read_marks(text: str, ids: list[str]) -> dict[str, tuple[str, str]] | None:
 
 
 def _messages(question: str, answer: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    listed = "\n".join(f"{i['id']}. {i['text']}" for i in items)
+    listed = "\n".join(f"{i['id']}. {defang(' '.join(str(i['text']).split()))}" for i in items)
     body = (
-        f"<question>\n{question}\n</question>\n\n<your_answer>\n{answer}\n</your_answer>\n\n"
+        f"<question>\n{defang(question)}\n</question>\n\n<your_answer>\n{defang(answer)}\n</your_answer>\n\n"
         f"<statements>\n{listed}\n</statements>"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}]

@@ -19,7 +19,7 @@ from typing import Any
 from ._config import Member
 from ._context import RunContext
 from ._result import FusionResult, Response
-from ._structured import ask_json, objects_in
+from ._structured import ask_json, defang, objects_in
 
 __all__ = ["MAX_CONTRADICTIONS", "read_turn", "turns_needed"]
 
@@ -73,11 +73,15 @@ async def _turn(
 ) -> tuple[dict[str, Any], list[Response]]:
     c = result.analysis.contradictions[index]
     own = next(s.stance for s in c.stances if s.model == member)
-    others = [s.stance for s in c.stances if s.model != member]
+    # The opposing positions: the other members' stances unlike this one (a member agreeing with it is no opponent).
+    others = list(dict.fromkeys(s.stance for s in c.stances if s.model != member and s.stance.strip() != own.strip()))
     answer = next(r.content for r in result.responses if r.model == member)
-    opposing = "\n".join(f"- {text}" for text in others) or "- (none)"
-    body = (f"<question>\n{result.prompt}\n</question>\n\n<your_answer>\n{answer}\n</your_answer>\n\n"
-            f"Disputed point: {c.topic}\nYour position: {own}\nOther members' positions:\n{opposing}")  # fmt: skip
+    line = lambda text: defang(" ".join(str(text).split()))  # noqa: E731 - one line each, no tags
+    opposing = "\n".join(f"- {line(text)}" for text in others) or "- (none)"
+    body = (
+        f"<question>\n{defang(result.prompt)}\n</question>\n\n<your_answer>\n{defang(answer)}\n</your_answer>\n\n"
+        f"Disputed point: {line(c.topic)}\nYour position: {line(own)}\nOther members' positions:\n{opposing}"
+    )
     turn, calls = await ask_json(
         ctx,
         seat,
@@ -104,6 +108,10 @@ def _revised(result: FusionResult, rounds: list[dict[str, Any]]) -> list[Respons
         for a in entry["after"]:
             if a["decision"] == "concede":
                 said.setdefault(a["model"], []).append(f"On {entry['topic']}, I concede: {a['reason']}")
+                if result.vote is not None:  # a vote reads the final answer line: the new position is it
+                    said[a["model"]].append(
+                        "Answer: " + re.sub(r"(?i)^the answer is\s*", "", a["position"]).rstrip(".")
+                    )
             elif a["decision"] in ("rebut", "held"):
                 said.setdefault(a["model"], []).append(
                     f"On {entry['topic']}, I maintain: {a['position']} {a['reason']}"

@@ -77,6 +77,7 @@ async def run(
     except asyncio.CancelledError as exc:
         tracker.cancel_pending("interrupted")  # the judge too: it will not start now
         kept, turn = (exc.responses, exc.tool) if isinstance(exc, PanelCancelled) else ((), None)
+        kept = kept or (panel.responses if panel is not None else ())  # stopped during --cross-examine / a round
         stopped = PanelOutcome(kept, interrupted=True)
         partial = _result(fusion, prompt, turns, started, estimate, panel=stopped, tool=turn)
         raise DeliberationCancelled(_record(fusion, ctx, partial)) from None

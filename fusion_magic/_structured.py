@@ -9,6 +9,7 @@ re-ask when nothing readable came back. Only a readable reply is cached (and tak
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,9 +20,18 @@ from ._panel import ask
 from ._result import Response
 from ._verdict_keys import candidates
 
-__all__ = ["ask_json", "objects_in"]
+__all__ = ["ask_json", "defang", "objects_in"]
 
 T = TypeVar("T")
+
+
+# A `<` (or a look-alike), then slashes or spaces, then one of the tags these prompts use.
+_TAG = re.compile(r"[<\uff1c\ufe64][\s/\\\u200b-\u200d\u2060\ufeff]*(?=(?:question|your_answer|statements)\b)", re.I)
+
+
+def defang(text: str) -> str:
+    "Model text put inside our tags cannot open or close one (a member's answer, another's stance)."
+    return _TAG.sub(lambda m: "&lt;" + m.group(0)[1:], text)
 
 
 def objects_in(text: str) -> list[dict[str, Any]]:

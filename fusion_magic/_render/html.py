@@ -290,6 +290,9 @@ def _calls(result: Any) -> str:
                 cls="fm-judge",
             )
         )
+    for i, call in enumerate(f.attr(result, "method_calls") or []):  # cross-examination, a round
+        body = call_body(call, f"result.method_calls[{i}].content", as_markdown=False)
+        out.append(_details(_call_summary(call, scales), body, cls="fm-judge"))
     return "".join(out)
 
 

@@ -139,6 +139,9 @@ def _md(result: Any) -> str:
         out += [f"juror · {_md_call_heading(j)}" for j in jury] + ([""] if jury else [])
         if judge is not None:
             out += [f"{'chair · ' if jury else ''}{_md_call_heading(judge)}", ""]
+    extra = list(f.attr(result, "method_calls") or [])
+    if extra:  # cross-examination, a round
+        out += ["### Method calls", "", *(f"- {_md_call_heading(c)}" for c in extra), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

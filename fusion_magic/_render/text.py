@@ -54,6 +54,7 @@ def _text(result: Any) -> str:
     judge = f.attr(result, "judge")
     if judge is not None:
         calls.append(("chair " if jury else "judge ", judge))
+    calls += [("", r) for r in (f.attr(result, "method_calls") or [])]  # cross-examination, a round
     width = min(40, max((len(prefix + f.name_of(r)) for prefix, r in calls), default=0))
     for prefix, resp in calls:
         status_r = f.status_of(resp)
