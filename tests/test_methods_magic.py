@@ -85,3 +85,21 @@ def test_max_cost_counts_the_extra_calls(ip, emulator):
     with pytest.raises(UsageError, match="exceeds --max-cost"):
         ip.run_cell(cell.replace("--max-cost", "--cross-examine --rounds 2 --max-cost") + " Again?")
     assert len(emulator.chats()) == 2  # the refused run sent nothing
+
+
+def test_method_subcommands_over_a_bound_result(ip, emulator, capsys):
+    emulator.script("b/y", Reply(), Reply(marks="disagree"))
+    ip.run_cell("%%fusion --panel a/x,b/y -j j/z --format none -o first\nWhich one?")
+    first = ip.user_ns["first"]
+    ip.run_cell("%fusion cross-examine first")
+    examined = ip.user_ns["_fusion"]
+    assert examined is not first and examined.marks and examined.analysis.items("consensus")[0].false_consensus
+    sent = len(emulator.requests)
+    frame = ip.run_cell("%fusion ablate --judges j/other first").result
+    assert list(frame.ablation) == ["without a/x", "without b/y", "judge j/other"]
+    assert "influence" in capsys.readouterr().out
+    assert sorted(r.model for r in emulator.chats(since=sent)) == ["j/other", "j/z", "j/z"]
+    ip.run_cell("%fusion resolve first")
+    assert ip.user_ns["_fusion"].rounds
+    with pytest.raises(UsageError, match="not a fusion result"):
+        ip.run_cell("%fusion resolve nothing_here")
