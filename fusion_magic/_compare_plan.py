@@ -79,7 +79,10 @@ def make_plan(
             raise ConfigError(f"reference has {len(references)} entries for {len(texts)} prompts; give one each")
     methods: list[Approach] = []
     if baselines is not None:
-        listed = [baselines] if isinstance(baselines, (str, Member)) else list(baselines)
+        if isinstance(baselines, str):  # "m1,m2*3,vote", as --baselines gives it
+            listed: list[Any] = [b.strip() for b in baselines.split(",") if b.strip()]
+        else:
+            listed = [baselines] if isinstance(baselines, Member) else list(baselines)
         baselines, methods = approaches(fusion, listed)
         if not baselines and not methods:
             raise ConfigError("baselines is empty; name at least one model or method to compare with")

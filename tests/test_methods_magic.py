@@ -103,3 +103,12 @@ def test_method_subcommands_over_a_bound_result(ip, emulator, capsys):
     assert ip.user_ns["_fusion"].rounds
     with pytest.raises(UsageError, match="not a fusion result"):
         ip.run_cell("%fusion resolve nothing_here")
+
+
+def test_compare_takes_methods_from_the_magic(ip, emulator):
+    ip.run_cell("questions = ['What is 2 + 2?']")
+    ip.run_cell("%fusion compare questions --panel a/x,b/y -j j/z -b c/w,c/w*2,vote --grader none -o table")
+    frame = ip.user_ns["table"].to_frame()
+    assert list(frame.index) == ["fusion (custom)", "c/w", "c/w*2", "vote"]
+    assert list(frame.kind) == ["fusion", "baseline", "method", "method"]
+    assert len(emulator.chats("c/w")) == 3  # one single call, two samples
