@@ -265,7 +265,10 @@ class Fusion:
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
         return Tracker(
-            [m.name for m in self.panel], self.judge.name, deadline_s=self.timeout, jurors=[m.name for m in self.jury]
+            [m.name for m in self.panel],
+            "vote" if self.vote else self.judge.name,
+            deadline_s=self.timeout,
+            jurors=[m.name for m in self.jury],
         )
 
     async def arun(

@@ -11,6 +11,7 @@ from helpers import JUDGE, PANEL, panel_fusion
 from fusion_magic import BudgetError, ConfigError, FusionResult, ledger
 from fusion_magic._cross_exam import items_for
 from fusion_magic._render import to_html, to_markdown, to_text
+from fusion_magic._render.widget import result_parts
 from fusion_magic.emulator import Reply
 
 QUESTION = "Which database should we use?"
@@ -46,6 +47,9 @@ def test_cross_examination_counts_consensus_from_the_members_marks(emulator):
     # Flagged in every view, in both frames and in to_dict (a saved result keeps it).
     for view in (to_text(examined), to_markdown(examined), to_html(examined)):
         assert "false consensus" in view and "b/beta" in view
+    parts = result_parts(examined)  # the widget's sections
+    assert any("false consensus 1" in title for title, _, _ in parts)
+    assert any(title == "Methods" and "b/beta disagrees" in body for title, body, _ in parts)
     frame = examined.analysis.to_frame()
     row = frame[frame.section == "consensus"].iloc[0]
     assert row.false_consensus and row.disputed_by == ["b/beta"] and row.support == "2/3"
@@ -148,13 +152,16 @@ def test_ablation_pays_only_judge_calls(emulator):
 
 def test_methods_refuse_over_budget_and_without_an_analysis(emulator):
     emulator.models["a/alpha"] = {"prompt": "0.01", "completion": "0.02"}  # priced before the prices are read
+    emulator.models[JUDGE] = {"prompt": "0.01", "completion": "0.02"}
     result = panel_fusion().run(QUESTION)
-    sent = len(emulator.requests)
+    sent = len(emulator.chats())
     with pytest.raises(BudgetError, match="max-cost"):
         result.cross_examine(max_cost=0.001)
     with pytest.raises(BudgetError, match="max-cost"):
         result.resolve(max_cost=0.001)
-    assert len(emulator.requests) == sent
+    with pytest.raises(BudgetError, match="max-cost"):
+        result.ablate(max_cost=0.001)
+    assert len(emulator.chats()) == sent  # nothing sent
     emulator.script(JUDGE, Reply(status=500), Reply(status=500), Reply(status=500), Reply(status=500))
     failed = panel_fusion(max_retries=0).run("Another question?")
     assert failed.status == "judge_failed"

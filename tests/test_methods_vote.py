@@ -9,6 +9,7 @@ from helpers import JUDGE, panel_fusion
 
 from fusion_magic import ConfigError, FusionResult
 from fusion_magic._render import to_html, to_markdown, to_text
+from fusion_magic._render.widget import result_parts
 from fusion_magic._vote import group_answers, normalise, short_answer
 
 
@@ -71,6 +72,8 @@ def test_vote_makes_no_judge_call_and_counts_the_majority(emulator):
     assert majority.models == ["a/alpha", "b/beta"] and "(2/3)" in majority.point
     for view in (to_text(result), to_markdown(result), to_html(result)):
         assert "2/3" in view and "54" in view
+    titles = [title for title, _, _ in result_parts(result)]  # the widget shows the vote's analysis too
+    assert "Contradictions (1)" in titles and "Methods" in titles
     saved = FusionResult.from_dict(json.loads(result.to_json()))
     assert saved.vote == result.vote
     before = len(emulator.chats())
