@@ -33,6 +33,8 @@ def test_model_times_n_asks_one_model_n_times_each_its_own_cache_entry(emulator)
     assert sorted(r.content for r in result.responses[:3]) == sorted(
         ["first take. Answer: 4", "second take. Answer: 5", "third take. Answer: 4"]
     )
+    assert result.cost_usd == pytest.approx(emulator.total_cost)  # what the server charged, samples included
+    assert result.estimate_usd is not None and result.estimate_usd > 0
     before = len(emulator.chats())
     again = fusion.run("What is 2 + 2?")  # a re-run: every sample from its own cache entry
     assert len(emulator.chats()) == before
