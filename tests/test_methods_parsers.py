@@ -8,10 +8,15 @@ mode guarantees JSON but not our keys; prompt-only servers add prose and code fe
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from helpers import panel_fusion
 
 from fusion_magic._cross_exam import read_marks
 from fusion_magic._rounds import read_turn
+from fusion_magic.emulator import Reply
 
 IDS = ["1", "2", "3"]
 
@@ -62,3 +67,25 @@ def test_a_statement_marked_twice_keeps_the_first_mark():
 def test_read_turn(text, decision):
     turn = read_turn(text)
     assert (turn or {}).get("decision") == decision
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "methods"
+
+
+@pytest.mark.parametrize(
+    ("name", "stream"), [("openai_stream_json_schema.sse", True), ("openai_chat_json_schema.json", False)]
+)
+def test_a_recorded_structured_answer_that_is_not_marks_is_no_marks(emulator, name, stream):
+    recorded = (FIXTURES / name).read_bytes()
+    content = "text/event-stream" if stream else "application/json"
+    emulator.script("a/alpha", Reply(), Reply(raw=recorded, raw_content_type=content))  # then the same again
+    result = panel_fusion(panel=["a/alpha", "b/beta"], stream=stream).run("Which book?")
+    sent = len(emulator.requests)
+    examined = result.cross_examine()
+    asked = emulator.chats("a/alpha", since=sent)
+    assert len(asked) == 2  # the recorded object has no marks: asked once more, then given up
+    assert "JSON object only" in asked[1].body["messages"][-1]["content"]
+    assert all(m["mark"] is None for m in examined.marks if m["member"] == "a/alpha")
+    assert any("no readable marks from a/alpha" in n for n in examined.notes)
+    if not stream:  # the recorded content itself, read directly
+        assert read_marks(json.loads(recorded)["choices"][0]["message"]["content"], IDS) is None
