@@ -66,8 +66,8 @@ def tally(marks: list[dict[str, Any]]) -> dict[str, Counter[str]]:
     return out
 
 
-def _lines(result: Any) -> list[tuple[str, list[str]]]:
-    "(heading, plain lines) per method present in ``result``."
+def _lines(result: Any, order: bool = True) -> list[tuple[str, list[str]]]:
+    "(heading, plain lines) per method present in ``result`` (and the judge's reading order, with ``order``)."
     blocks: list[tuple[str, list[str]]] = []
     vote = getattr(result, "vote", None)
     if vote:
@@ -95,9 +95,9 @@ def _lines(result: Any) -> list[tuple[str, list[str]]]:
         ]
         lines += [f"{r['member']} disagrees: {r['text']}" for r in marks if r.get("mark") == "disagree"]
         blocks.append(("Cross-examination", lines))
-    order = getattr(result, "judge_order", None) or []
-    if len(order) > 1:
-        blocks.append(("Judge read the answers in this order", [" → ".join(order)]))
+    read = getattr(result, "judge_order", None) or []
+    if order and len(read) > 1:
+        blocks.append(("Judge read the answers in this order", [" → ".join(read)]))
     return blocks
 
 
@@ -120,10 +120,10 @@ def methods_md(result: Any) -> list[str]:
     return out
 
 
-def methods_html(result: Any) -> str:
-    "Collapsible blocks (open), one per method present."
+def methods_html(result: Any, *, order: bool = True) -> str:
+    "Collapsible blocks (open), one per method present (``order=False``: without the judge's reading order)."
     out = []
-    for heading, lines in _lines(result):
+    for heading, lines in _lines(result, order):
         items = "".join(f"<li>{html.escape(clean_line(line, 600))}</li>" for line in lines)
         out.append(
             f'<details class="fm-sec fm-method" open><summary>{html.escape(clean_line(heading, 200))}</summary>'

@@ -41,7 +41,7 @@ def result_parts(result: FusionResult) -> list[Part]:
             disputed = sum(bool(getattr(item, "disputed_by", None)) for item in items)
             title += f" · {FALSE_CONSENSUS} {disputed}" if disputed else ""
             parts.append(_part(title, section_body(section.name, items), bool(items)))
-    if shown := methods_html(result):  # the vote, a round, the marks, the judge's reading order
+    if shown := methods_html(result, order=False):  # the vote, a round, the marks (only when a method ran)
         parts.append(_part("Methods", shown, True))
     parts += [
         _part(_response_title(r), call_body(r, f"result.responses[{i}].content"))
