@@ -40,6 +40,7 @@ _NUMBER = re.compile(
     re.I,
 )
 _CHOICE = re.compile(r"^(?:option|choice|answer)?\s*[(\[]?(?P<c>[a-h])[)\].:]?(?:\s+.*)?$", re.I)
+_LEAD = re.compile(r"^(?:so,?\s+)?(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is|\s*[:=])\s*|^(?:it\s+is|it's)\s+")
 _YES_NO = {"yes": "yes", "true": "yes", "correct": "yes", "no": "no", "false": "no", "incorrect": "no"}
 
 
@@ -58,6 +59,7 @@ def short_answer(text: str) -> str | None:
 def normalise(answer: str) -> tuple[str, Any]:
     """(kind, key): ("number", (1000.0, unit)), ("choice", "B"), ("yes_no", "yes") or ("text", words)."""
     text = " ".join(_MARKUP.sub("", answer).split()).strip().rstrip(".!;,").strip().lower()
+    text = _LEAD.sub("", text).strip() or text  # "The answer is 42" says 42
     if found := _NUMBER.match(text):
         digits = re.sub(r"[,\u00a0\u202f]", "", found["n"])
         value = float(digits) * (10 ** int(found["e"]) if found["e"] else 1)
@@ -158,6 +160,7 @@ def vote(answered: Sequence[Response]) -> Judgement:
         "agree": k,
         "of": n,
         "support": f"{k}/{n}",
+        "agreement": f"{k}/{n}",
         "tie": tie,
         "groups": [{"answer": g.answer, "members": g.members} for g in groups],
         "unreadable": unreadable,

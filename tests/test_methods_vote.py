@@ -45,6 +45,10 @@ def test_short_answer_reads_the_final_answer(text, short):
         ("Eiffel Tower", "Eiffel Towers", True),  # a near spelling: one answer
         ("Paris", "London", False),
         ("**Paris**", "paris", True),
+        ("The answer is 42.", "42", True),
+        ("So the final answer is (C)", "c", True),
+        ("It's yes", "Yes", True),
+        ("The answer is 42.", "The answer is 43.", False),
     ],
 )
 def test_normalisation_preserves_meaning(a, b, same):
