@@ -141,7 +141,17 @@ class _Analysis(BaseModel):
         # Sections without attributions (any added to the table) are kept as they are.
         return Analysis(**{**{name: list(getattr(self, name)) for name in self.SECTIONS}, **changed})
 
-    COLUMNS: ClassVar[tuple[str, ...]] = ("section", "models", "text", "support", "quote", "verified", "agreement")
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "section",
+        "models",
+        "text",
+        "support",
+        "quote",
+        "verified",
+        "agreement",
+        "false_consensus",
+        "disputed_by",
+    )
 
     def rows(self) -> list[dict[str, Any]]:
         """Long form: one dict per item with `section`, `models`, `text` and its evidence.
@@ -179,6 +189,9 @@ class _Analysis(BaseModel):
                         "quote": quote or None,
                         "verified": all(q.verified for q in quotes) if quotes else None,
                         "agreement": str(agreement) if agreement else None,
+                        # cross_examine(): a consensus point a member marked "disagree" (None: not examined)
+                        "false_consensus": bool(item.disputed_by) if getattr(item, "marked", False) else None,
+                        "disputed_by": [q.model for q in item.disputed_by] if getattr(item, "marked", False) else None,
                     }
                 )
         return rows

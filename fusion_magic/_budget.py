@@ -14,6 +14,7 @@ from ._config import Member, check_prompt
 from ._context import RunContext
 from ._deliberation import panel_messages
 from ._errors import BudgetError, ConfigError
+from ._method_costs import methods_estimate
 from ._panel import is_cached
 from ._pricing import Estimate, ModelPrice, count_tokens, estimate, find_price
 
@@ -42,6 +43,13 @@ def estimate_run(fusion: Fusion, ctx: RunContext, prompt: str) -> Estimate:
         from ._jury import extra_estimate
 
         extra, unknown = extra_estimate(count_tokens(prompt), models, fusion.jury, prices, max_tokens=fusion.max_tokens)
+        est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
+    if fusion.vote:  # no judge call
+        est.total -= est.judge[1] or 0.0
+    if fusion.cross_examine or fusion.rounds > 1:  # the members asked again (and the judge, for a round)
+        extra, unknown = methods_estimate(
+            fusion, prompt, prices, examine=fusion.cross_examine, resolve=fusion.rounds > 1
+        )
         est.total, est.unknown = est.total + extra, list(dict.fromkeys([*est.unknown, *unknown]))
     return est
 

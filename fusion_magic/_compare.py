@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _grading as grading
+from ._compare_methods import method_latency
 from ._compare_plan import Plan, estimate_batch, estimate_line, make_plan
 from ._comparison import Answer, Comparison, Grade, Pairing, PromptRun
 from ._config import Member
@@ -115,7 +116,7 @@ async def _execute(
     }
     return Comparison(
         fusion=label,
-        baselines=[m.name for m in plan.baselines],
+        baselines=plan.names,
         runs=runs,
         grading=plan.mode,
         grader=plan.grader_name,
@@ -133,17 +134,19 @@ async def _one(fusion: Fusion, call: RunContext, plan: Plan, i: int, label: str)
     # gather: an interrupt cancels the deliberation and the baselines alike.
     fused, early = await asyncio.gather(_fuse(fusion, prompt, label), _ask_baselines(fusion, call, now, prompt))
     answers = {**early, **(await _ask_baselines(fusion, call, later, prompt))}
+    # Methods after the deliberation and one after another: a method over a panel already asked
+    # (this one, or `m*3` before `m*3+vote`) reads its answers from the cache instead of paying twice.
+    for approach in plan.methods:
+        answers[approach.name] = await _fuse(approach.fusion, prompt, approach.name)
     run = PromptRun(
         label=plan.labels[i],
         prompt=prompt,
         reference=plan.references[i] if plan.references is not None else None,
-        answers=[fused, *(answers[m.name] for m in plan.baselines)],
+        answers=[fused, *(answers[name] for name in plan.names)],
     )
     if plan.mode == "pairwise" and plan.grader is not None:
         run.pairings = list(
-            await asyncio.gather(
-                *(_pair(fusion, call, plan.grader, prompt, fused, answers[m.name]) for m in plan.baselines)
-            )
+            await asyncio.gather(*(_pair(fusion, call, plan.grader, prompt, fused, answers[n]) for n in plan.names))
         )
     return run
 
@@ -180,7 +183,7 @@ def _fusion_latency(result: FusionResult, quorum: int | None) -> float | None:
         return None
     panel = members[min(quorum, len(members)) - 1] if quorum else members[-1]
     judge = _latency(result.judge) if result.judge is not None else None
-    return round(panel + (judge or 0.0), 4)
+    return round(panel + (judge or 0.0) + method_latency(result), 4)
 
 
 async def _ask_baselines(

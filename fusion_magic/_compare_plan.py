@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _grading as grading
-from ._budget import check_unknown, load_prices
+from ._budget import check_unknown, estimate_run, load_prices
+from ._compare_methods import Approach, approaches
 from ._config import Member, check_prompt, parse_members
 from ._context import RunContext
 from ._deliberation import panel_messages
@@ -42,6 +43,12 @@ class Plan:
     grader_name: str | None
     concurrency: int
     max_cost: float | None
+    methods: tuple[Approach, ...] = ()  # "vote", "model*3", "fusion+cross-examine" (see _compare_methods)
+
+    @property
+    def names(self) -> list[str]:
+        "Every approach but fusion, as the comparison lists them: single models, then methods."
+        return [m.name for m in self.baselines] + [a.name for a in self.methods]
 
 
 # -- checking the inputs --------------------------------------------------------------------------
@@ -70,13 +77,32 @@ def make_plan(
         references, _ = _sequence(reference, "reference")
         if len(references) != len(texts):
             raise ConfigError(f"reference has {len(references)} entries for {len(texts)} prompts; give one each")
-    members = fusion.panel if baselines is None else _baselines(fusion, baselines)
+    methods: list[Approach] = []
+    if baselines is not None:
+        if isinstance(baselines, str):  # "m1,m2*3,vote", as --baselines gives it
+            listed: list[Any] = [b.strip() for b in baselines.split(",") if b.strip()]
+        else:
+            listed = [baselines] if isinstance(baselines, Member) else list(baselines)
+        baselines, methods = approaches(fusion, listed)
+        if not baselines and not methods:
+            raise ConfigError("baselines is empty; name at least one model or method to compare with")
+    members = fusion.panel if baselines is None else _baselines(fusion, baselines) if baselines else ()
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive whole number, got {concurrency!r}")
     setting("max_cost").check(max_cost)
     mode, scorer, judge, name = _grading(fusion, references is not None, grader)
     return Plan(
-        [t.strip() for t in texts], labels, references, members, mode, scorer, judge, name, concurrency, max_cost
+        [t.strip() for t in texts],
+        labels,
+        references,
+        members,
+        mode,
+        scorer,
+        judge,
+        name,
+        concurrency,
+        max_cost,
+        tuple(methods),
     )
 
 
@@ -175,6 +201,18 @@ async def estimate_batch(fusion: Fusion, call: RunContext, plan: Plan) -> tuple[
                 grade = 2 * (cost_from_tokens(grader_price, reads, GRADER_OUT_TOKENS) or 0.0)
                 total += grade
                 new += grade if fused_new or base_new else 0.0
+        for approach in plan.methods:  # a method is a deliberation of its own
+            run = estimate_run(approach.fusion, call, prompt)
+            unknown.update(run.unknown)
+            method_new = not all(
+                is_cached(call, m, panel_messages(approach.fusion, m, prompt)) for m in approach.fusion.panel
+            )
+            grade = 0.0
+            if plan.grader is not None:
+                reads = tokens + 2 * fused.completion_tokens + JUDGE_OVERHEAD_TOKENS // 2
+                grade = 2 * (cost_from_tokens(grader_price, reads, GRADER_OUT_TOKENS) or 0.0)
+            total += run.total + grade
+            new += run.total + grade if method_new else 0.0
     if plan.grader is not None and grader_price is None:
         unknown.add(plan.grader.model)
     if plan.max_cost is not None:
@@ -189,7 +227,7 @@ async def estimate_batch(fusion: Fusion, call: RunContext, plan: Plan) -> tuple[
 
 def estimate_line(fusion: Fusion, plan: Plan, total: float | None, new: float | None, unknown: list[str]) -> str:
     "The batch estimate as one line, shown before anything is sent."
-    n, k = len(plan.prompts), len(plan.baselines)
+    n, k = len(plan.prompts), len(plan.names)
     what = f"{n} prompt{'s' * (n != 1)} × ({fusion.preset_label} fusion + {k} baseline{'s' * (k != 1)})"
     if plan.mode == "pairwise":
         what += f" + {2 * n * k} grader calls"

@@ -14,6 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._compare_methods import is_method
 from ._errors import ConfigError, FusionError
 from ._grading import wilson
 
@@ -139,7 +140,7 @@ class Comparison:
         latencies = sorted(a.latency_s for a in answers if a.ok and a.latency_s is not None)
         row: dict[str, Any] = {
             "approach": name,
-            "kind": "fusion" if name == self.fusion else "baseline",
+            "kind": "fusion" if name == self.fusion else "method" if is_method(name) else "baseline",
             "prompts": n,
             "failures": sum(not a.ok for a in answers),
             "cost_mean_usd": total / n if n else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._endpoint import DEFAULT_BASE_URL, DEPTH_HEADER, Endpoint, resolve_endpoint
 from ._errors import ConfigError
@@ -27,6 +27,7 @@ __all__ = [
     "check_panel",
     "check_prompt",
     "check_text",
+    "expand_samples",
     "get_preset",
     "parse_jury",
     "parse_members",
@@ -40,7 +41,9 @@ _FUSION_MODELS = re.compile(r"^(openrouter/fusion(-[\w.-]+)?|fusion)$", re.IGNOR
 # OpenRouter ids: vendor/model, ~vendor/family-latest, optional :variant suffixes.
 _OPENROUTER_ID = re.compile(r"^~?[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*(:[\w.\-]+)*$")
 # Any other server: one token without spaces or the separators used by --panel.
-_GENERIC_ID = re.compile(r"^[^\s,|{}<>]+$")
+_GENERIC_ID = re.compile(r"^[^\s,|{}<>*#]+$")
+# A self-consistency entry: `model*N` asks one model N times.
+_SAMPLED = re.compile(r"^(?P<seat>.+?)\s*\*\s*(?P<n>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,16 @@ class Member:
     name: str = ""
     system: str | None = None
     temperature: float | None = None
+    samples: int = 1  # ask this seat N times, as N members `name#1`..`name#N` (see `expand_samples`)
+    sample: int = 0  # which sample this member is (1..N); 0 for a plain member; part of its cache key
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", "|".join((self.model, *self.fallbacks)))
+        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or not 1 <= self.samples <= MAX_PANEL:
+            raise ConfigError(
+                f"samples of {self.name} must be a whole number from 1 to {MAX_PANEL}, got {self.samples!r}"
+            )
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -172,14 +181,43 @@ def parse_members(
         if isinstance(item, Member):
             member = item
         elif isinstance(item, str):
-            ids = [p.strip() for p in item.split("|")]
-            member = Member(ids[0], tuple(ids[1:]))
+            seat, samples = _split_samples(item.strip(), what)
+            ids = [p.strip() for p in seat.split("|")]
+            member = Member(ids[0], tuple(ids[1:]), samples=samples)
         else:
             raise ConfigError(f"{what} entries must be model ids (strings), got {type(item).__name__}")
         for model in member.models:
             check_model_id(model, what=what, openrouter=openrouter)
         members.append(member)
-    return tuple(members)
+    return expand_samples(members)
+
+
+def _split_samples(item: str, what: str) -> tuple[str, int]:
+    "``model*N`` -> (model, N); anything else -> (item, 1)."
+    found = _SAMPLED.match(item)
+    if found is None:
+        if "*" in item:
+            raise ConfigError(f"{item!r} in {what}: write model*N with N a whole number, e.g. openai/gpt-4o*3")
+        return item, 1
+    n = int(found["n"])
+    if not 1 <= n <= MAX_PANEL:
+        raise ConfigError(f"{item!r} in {what}: N must be from 1 to {MAX_PANEL}")
+    return found["seat"].strip(), n
+
+
+def expand_samples(members: Iterable[Member]) -> tuple[Member, ...]:
+    """Each member with ``samples=N`` (N > 1) as N members `name#1`..`name#N`, one per sample.
+
+    Each sample is its own seat: its own cache entry (the index is part of the key) and, unless a
+    temperature is set, a temperature above zero (`fusion_magic._panel`), so the N answers can differ.
+    """
+    out: list[Member] = []
+    for m in members:
+        if m.samples <= 1 or m.sample:
+            out.append(m)
+            continue
+        out.extend(replace(m, name=f"{m.name}#{i}", samples=1, sample=i) for i in range(1, m.samples + 1))
+    return tuple(out)
 
 
 def parse_jury(spec: str | Iterable[str | Member], *, openrouter: bool = True) -> tuple[Member, ...]:

@@ -8,6 +8,7 @@ and decides its ``status``, ``error``, ``failure_reason`` and ``answer``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from . import _followup as followup
 from ._config import Member
 from ._context import RunContext
 from ._judge_seat import merged, run_judge
+from ._order import judge_order
 from ._outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
 from ._panel import ask_panel
 from ._progress import JUDGE
@@ -81,16 +83,27 @@ async def judge_answers(
     judge: Member | None = None,
     jury: tuple[Member, ...] | None = None,
 ) -> Judgement:
-    "The verdict of ``judge`` (default: the Fusion's), or of a jury (see `fusion_magic._jury`)."
+    """The verdict of ``judge`` (default: the Fusion's), of a jury (see `fusion_magic._jury`), or the
+    members' vote (``judge="vote"``, no call). Answers are read in `judge_order` (recorded)."""
+    answered = [r for r in responses if r.ok]
+    if fusion.vote:
+        from ._vote import vote
+
+        ctx.note(JUDGE, state="done", note="vote: no judge call", latency_s=0.0)
+        return vote(answered)
+    order = judge_order(prompt, [r.model for r in answered], fusion.order)
+    seen = sorted(answered, key=lambda r: order.index(r.model))
     jury = fusion.jury if jury is None and judge is None else (jury or ())
     if jury:
         from ._jury import run_jury
 
         async def juror(member: Member, key: str) -> Judgement:
-            return await _judge_one(ctx, fusion, responses, prompt, member, history=history, key=key)
+            return await _judge_one(ctx, fusion, seen, prompt, member, history=history, key=key)
 
-        return await run_jury(ctx, responses, history, prompt, jury, juror)
-    return await _judge_one(ctx, fusion, responses, prompt, judge or fusion.judge, history=history)
+        judged = await run_jury(ctx, seen, history, prompt, jury, juror)
+    else:
+        judged = await _judge_one(ctx, fusion, seen, prompt, judge or fusion.judge, history=history)
+    return dataclasses.replace(judged, order=tuple(order))
 
 
 async def _judge_one(
@@ -105,8 +118,9 @@ async def _judge_one(
 ) -> Judgement:
     answered = [r for r in responses if r.ok]
     # Names a judge may use for a member besides its label: its model ids and the model that served it.
-    aliases = {model: m.name for m in fusion.panel for model in m.models}
-    aliases |= {r.served_by: r.model for r in answered if r.served_by}
+    # A model id asked by several seats (`model*N` samples) names none of them.
+    aliases = _unique([(model, m.name) for m in fusion.panel for model in m.models])
+    aliases |= _unique([(r.served_by, r.model) for r in answered if r.served_by])
     timeout = fusion.judge_timeout if fusion.judge_timeout is not None else fusion.timeout
     question = followup.judge_question(list(history), prompt) if history else prompt
     outcome = await run_judge(
@@ -120,6 +134,13 @@ async def _judge_one(
         )
     analysis = evidence.verify(outcome.analysis or Analysis(), {r.model: r.content for r in answered})
     return Judgement(judge=seat, answer=outcome.answer, analysis=analysis, notes=notes)
+
+
+def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    names: dict[str, set[str]] = {}
+    for alias, name in pairs:
+        names.setdefault(alias, set()).add(name)
+    return {alias: next(iter(found)) for alias, found in names.items() if len(found) == 1}
 
 
 def panel_failure(responses: Sequence[Response]) -> str:
@@ -178,6 +199,7 @@ def build_result(
     else:
         seat = judgement or Judgement()
         fields = {"status": status, "judge": seat.judge, "jury": list(seat.jury), "notes": list(seat.notes)}
+        fields |= {"judge_order": list(seat.order), "vote": seat.vote}
         if status == "judge_failed":
             fields |= {"judge_raw": seat.raw, "error": seat.error, "failure_reason": seat.failure_reason}
         else:

@@ -169,6 +169,7 @@ class Ledger:
             *((r, "member") for r in result.responses),
             *((r, "juror") for r in jury),
             *((r, role) for r, role in ((result.judge, "judge"), (primary, "primary")) if r is not None),
+            *((r, "method") for r in getattr(result, "method_calls", None) or []),  # cross-examination, a round
         ]
         fresh = self._claim(calls)
         if calls and not fresh:

@@ -42,6 +42,9 @@ SUBCOMMANDS = (
     "rejudge",
     "compare",
     "diff",
+    "cross-examine",
+    "resolve",
+    "ablate",
     "show",
     "serve",
     "help",
@@ -104,7 +107,7 @@ class FusionMagics(_SettingTraits):
             fusion = self.build(self.settings(flags(args))[0])
         else:  # the run that made NAME, with only the flags given here changed
             try:
-                from ._pipeline import fusion_for
+                from ._origin import fusion_for
 
                 fusion = fusion_for(previous, **{k: v for k, v in flags(args).items() if v is not None})
             except FusionError as exc:
@@ -147,10 +150,13 @@ class FusionMagics(_SettingTraits):
                                       fusion against single models on your prompts (`_compare`)
         %fusion show [-o NAME] PATH   a saved result (result.save) or frame (save_frame), offline
         %fusion diff A B              what only A's judge found, only B's, and both (two results)
+        %fusion cross-examine [NAME]  members mark NAME's analysis; consensus counted from their marks
+        %fusion resolve [NAME]        one targeted round for the members of each contradiction
+        %fusion ablate [--judges J1,J2] [NAME]   leave each member out, swap judges: a table
         %fusion serve [--port N] | stop     an OpenAI-compatible endpoint in this kernel's background
         %fusion help                  this text
         """
-        from . import _commands, _result_commands  # pandas, pydantic and the ledger load here, not with %load_ext
+        from . import _commands, _method_commands, _result_commands  # pandas, pydantic, the ledger load here
 
         sub, _, rest = line.strip().partition(" ")
         if sub in ("", "help"):
@@ -159,7 +165,7 @@ class FusionMagics(_SettingTraits):
         if sub not in SUBCOMMANDS:
             raise UsageError(f"unknown %fusion command {sub!r}; use one of: {', '.join(SUBCOMMANDS)}")
         module = _commands if sub in _commands.__all__ else _result_commands
-        command: Callable[[Host, str], Any] = getattr(module, sub)
+        command: Callable[[Host, str], Any] = _method_commands.COMMANDS.get(sub) or getattr(module, sub)
         try:
             return command(self, rest.strip())
         except FusionError as exc:

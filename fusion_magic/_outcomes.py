@@ -42,6 +42,8 @@ class Judgement:
     raw: str | None = None
     error: str | None = None
     failure_reason: str | None = None
+    order: tuple[str, ...] = ()  # the members in the order the judge read their answers
+    vote: dict[str, Any] | None = None  # judge="vote": the groups and the majority (no judge call)
 
     @property
     def ok(self) -> bool:

@@ -20,7 +20,9 @@ from ._outcomes import PanelCancelled, PanelOutcome
 from ._pricing import ModelPrice, cost_from_tokens, find_price
 from ._result import Response
 
-__all__ = ["ask", "ask_panel", "is_cached", "merge_calls"]
+__all__ = ["SAMPLE_TEMPERATURE", "ask", "ask_panel", "is_cached", "merge_calls"]
+
+SAMPLE_TEMPERATURE = 0.7  # a `model*N` sample's temperature when none is set
 
 
 async def ask(
@@ -49,7 +51,7 @@ async def ask(
     tracker = ctx.tracker
     ctx.note(key, state="waiting")
     for model in member.models:
-        ckey = cache_key(ctx.endpoint.base_url, model, messages, params)
+        ckey = cache_key(ctx.endpoint.base_url, model, messages, _keyed(member, params))
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             ctx.cache.record_hit(ckey)  # type: ignore[union-attr]
@@ -96,14 +98,21 @@ def _params(ctx: RunContext, member: Member, params: dict[str, Any]) -> dict[str
     merged = {**ctx.params, **params}
     if member.temperature is not None:
         merged["temperature"] = member.temperature
+    if member.sample and merged.get("temperature") is None:
+        merged["temperature"] = SAMPLE_TEMPERATURE  # N samples of one model at 0 would be N copies
     return merged
+
+
+def _keyed(member: Member, params: dict[str, Any]) -> dict[str, Any]:
+    "The params a cache key is made of: a sample's index too (never sent), so each sample is its own entry."
+    return {**params, "fusion_sample": member.sample} if member.sample else params
 
 
 def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], **params: Any) -> bool:
     "True when `ask` would answer this member's first model from the cache (without counting a hit)."
     if ctx.cache is None or ctx.refresh:
         return False
-    key = cache_key(ctx.endpoint.base_url, member.model, messages, _params(ctx, member, params))
+    key = cache_key(ctx.endpoint.base_url, member.model, messages, _keyed(member, _params(ctx, member, params)))
     return ctx.cache.get(key, hit=False) is not None
 
 

@@ -17,13 +17,13 @@ from . import _conversation, _followup, _run
 from ._client import ChatClient
 from ._config import (
     MAX_PANEL,
-    PRESETS,
     Endpoint,
     Member,
     check_model_id,
     check_panel,
     check_prompt,
     check_text,
+    expand_samples,
     get_preset,
     parse_jury,
     parse_members,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from ._comparison import Comparison
 
-__all__ = ["NESTING", "Fusion", "fusion_for"]
+__all__ = ["NESTING", "Fusion"]
 
 
 class Fusion:
@@ -67,6 +67,9 @@ class Fusion:
         *,
         judges: str | list[str | Member] | None = None,
         verified_only: bool = False,
+        order: str = DEFAULTS["order"],
+        cross_examine: bool = DEFAULTS["cross_examine"],
+        rounds: int = DEFAULTS["rounds"],
         base_url: str | None = None,
         api_key: str | None = None,
         api_key_env: str | None = None,
@@ -101,9 +104,9 @@ class Fusion:
                 base_url, api_key, api_key_env, headers=headers, auth_header=auth_header, auth_scheme=auth_scheme
             )
         strict_ids = self._strict_ids
-        self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
-        self.judge = chosen.judge
-        if judge is not None:
+        self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else expand_samples(chosen.panel)
+        self.judge, self.vote = chosen.judge, judge == "vote"  # "vote": a majority of short answers, no judge
+        if judge is not None and not self.vote:
             (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
         # A jury: its first judge chairs (and wins over `judge`); one judge given is just a judge.
         self.jury = parse_jury(judges, openrouter=strict_ids) if judges else ()
@@ -131,8 +134,13 @@ class Fusion:
                 "judge_timeout": judge_timeout,
                 "temperature": temperature,
                 "max_tokens": max_tokens,
+                "order": order,
+                "rounds": rounds,
             }
         )
+        if self.vote and (self.jury or tool):
+            raise ConfigError("judge='vote' counts answers without a judge: it takes no --judges and no --tool")
+        self.order, self.cross_examine, self.rounds = order, bool(cross_examine), rounds
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
@@ -226,16 +234,13 @@ class Fusion:
         max_cost: float | None = None,
         progress: bool = True,
     ) -> Comparison:
-        """Fusion against single models on ``prompts``: cost, latency and quality per approach.
+        """Fusion against single models or other methods on ``prompts``: cost, latency and quality per approach.
 
-        ``baselines``: model ids, each asked alone with the same prompt and settings (default:
-        the panel's members). ``reference``: one expected answer per prompt, scored by ``grader``
-        ("contains" by default, "exact", or a function ``(answer, reference) -> float in [0, 1]``).
-        Without references ``grader`` is an LLM ("judge", the default, or a model id) comparing the
-        fused answer with each baseline's in both orders (the judge wrote the fused answer and may
-        favour it: another model is the fairer grader); ``grader=False`` grades nothing.
-        Cached like every call; ``max_cost`` refuses before sending (see `fusion_magic._compare`).
-        """
+        ``baselines``: model ids, or methods (``"model*3"``, ``"vote"``, ``"fusion+cross-examine"``),
+        default the panel's members. ``reference``: expected answers, scored by ``grader`` ("contains",
+        "exact" or a function); without them ``grader`` is an LLM ("judge" or a model id) comparing
+        in both orders; ``grader=False`` grades nothing. Cached; ``max_cost`` refuses before sending
+        (see `fusion_magic._compare`)."""
         from ._compare import run_compare
 
         with sync_caller():
@@ -260,7 +265,10 @@ class Fusion:
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
         return Tracker(
-            [m.name for m in self.panel], self.judge.name, deadline_s=self.timeout, jurors=[m.name for m in self.jury]
+            [m.name for m in self.panel],
+            "vote" if self.vote else self.judge.name,
+            deadline_s=self.timeout,
+            jurors=[m.name for m in self.jury],
         )
 
     async def arun(
@@ -298,9 +306,11 @@ class Fusion:
         return await on_background(nested(_run.run(self, prompt, tracker or self.tracker(), turns, chat, _shared)))
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
-        "Re-run only the judge (or this Fusion's jury, when no judge is named) over the answers in ``result``."
+        "Re-run only the judge (or this Fusion's jury, when none is named; 'vote': a count) over ``result``."
         if not any(r.ok for r in result.responses):
             raise ConfigError("nothing to judge: the result has no panel answers")
+        if judge == "vote" and not self.vote:
+            return await self.derive(judge="vote", judges=None).arejudge(result)
         member = parse_members([judge], what="judge", openrouter=self._strict_ids)[0] if judge else self.judge
         refuse_nesting()
         jury = () if judge else self.jury
@@ -329,21 +339,3 @@ class Fusion:
     def list_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
         "`alist_models`, blocking (also inside Jupyter)."
         return run_sync(self.alist_models(refresh=refresh))
-
-
-def fusion_for(previous: FusionResult, **overrides: Any) -> Fusion:
-    """The `Fusion` to ask a follow-up of ``previous``: the one that produced it (same panel, judge,
-    endpoint), with ``overrides``; for a result loaded from a file, one built from its preset and
-    panel names.
-    """
-    origin: Fusion | None = getattr(previous, "_fusion", None)
-    if origin is not None:
-        return origin.derive(**overrides) if overrides else origin
-    names = [r.model for r in previous.responses]
-    preset = PRESETS.get(previous.preset or "")
-    settings: dict[str, Any] = {"preset": preset.name if preset else "quality"}
-    if preset is None or names != [m.name for m in preset.panel]:
-        settings["panel"] = names
-    if previous.judge is not None and (preset is None or previous.judge.model != preset.judge.name):
-        settings["judge"] = previous.judge.model
-    return Fusion(**{**settings, **overrides})

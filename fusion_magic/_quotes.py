@@ -55,6 +55,15 @@ class Point(BaseModel):
     members: list[Quote] = Field(default_factory=list)
     of: int = 0
     agreement: Agreement | None = None
+    # cross_examine(): ``members`` are then the members who marked it "agree" themselves, and
+    # ``disputed_by`` those who marked it "disagree" (a false consensus: the judge's claim, not theirs).
+    marked: bool = False
+    disputed_by: list[Quote] = Field(default_factory=list)
+
+    @property
+    def false_consensus(self) -> bool:
+        "True when a member disputes this consensus point in its own marks."
+        return bool(self.disputed_by)
 
     @property
     def support(self) -> str | None:

@@ -142,6 +142,11 @@ class FusionResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     jury: list[Response] = field(default_factory=list)  # --judges: each judge's analysis call, chair first
     verified_only: bool = False  # views hide unverified attributions (the analysis keeps them all)
+    judge_order: list[str] = field(default_factory=list)  # the members in the order the judge read them
+    vote: dict[str, Any] | None = None  # judge="vote": {answer, agree, of, support, groups, unreadable}
+    marks: list[dict[str, Any]] = field(default_factory=list)  # cross_examine(): each member's marks
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # resolve(): per contradiction, before/after
+    method_calls: list[Response] = field(default_factory=list)  # calls of cross_examine() and resolve()
 
     # -- conversation -------------------------------------------------------------------------
     def follow_up(self, question: str, **settings: Any) -> FusionResult:
@@ -150,14 +155,33 @@ class FusionResult:
         Each member sees the earlier questions, its own earlier answers and the synthesized answers.
         ``settings`` change the `Fusion` that made this result (e.g. ``judge=...``, ``timeout=...``).
         """
-        from ._pipeline import fusion_for
+        from ._origin import fusion_for
 
         return fusion_for(self, **settings).follow_up(self, question)
+
+    def cross_examine(self, **settings: Any) -> FusionResult:
+        "Each member marks the consensus and the items about the others (see `fusion_magic._cross_exam`)."
+        from ._methods import cross_examine
+
+        return cross_examine(self, **settings)
+
+    def resolve(self, **settings: Any) -> FusionResult:
+        "One targeted round for the members of each contradiction (see `fusion_magic._rounds`)."
+        from ._methods import resolve
+
+        return resolve(self, **settings)
+
+    def ablate(self, judges: list[str] | None = None, **settings: Any) -> pd.DataFrame:
+        "Leave each member out, and try each of ``judges``: what the analysis loses or gains (judge calls only)."
+        from ._methods import ablate
+
+        return ablate(self, judges, **settings)
 
     # -- totals -------------------------------------------------------------------------------
     @property
     def calls(self) -> list[Response]:
-        return [*self.responses, *self.jury, *(r for r in (self.judge, self.primary) if r is not None)]
+        judged = (r for r in (self.judge, self.primary) if r is not None)
+        return [*self.responses, *self.jury, *judged, *self.method_calls]
 
     @property
     def cost_usd(self) -> float:
@@ -231,6 +255,11 @@ class FusionResult:
             "tool": self.tool,
             "interrupted": self.interrupted,
             "history": self.history,
+            "judge_order": list(self.judge_order),
+            "vote": self.vote,
+            "marks": self.marks,
+            "rounds": self.rounds,
+            "method_calls": [r.to_dict() for r in self.method_calls],
             "cost_usd": self.cost_usd,
             "saved_usd": self.saved_usd,
             "estimate_usd": self.estimate_usd,
@@ -277,7 +306,15 @@ class FusionResult:
             "cached",
             "served_by",
         ]
-        return pd.DataFrame([{c: getattr(r, c) for c in columns} for r in self.responses], columns=columns)
+        rows = [{c: getattr(r, c) for c in columns} for r in self.responses]
+        if self.marks:  # cross_examine(): each member's marks, and the consensus points it disputes
+            columns += ["agree", "disagree", "not_addressed", "disputes"]
+            for row in rows:
+                own = [m for m in self.marks if m["member"] == row["model"]]
+                for column, word in (("agree", "agree"), ("disagree", "disagree"), ("not_addressed", "not addressed")):
+                    row[column] = sum(m["mark"] == word for m in own)
+                row["disputes"] = [m["text"] for m in own if m["section"] == "consensus" and m["mark"] == "disagree"]
+        return pd.DataFrame(rows, columns=columns)
 
     # -- display ------------------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ from ._budget import guard_run
 from ._config import Member
 from ._context import RunContext, open_context
 from ._deliberation import build_result, deliberate, judge_answers
+from ._method_steps import after_run
 from ._outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
 from ._progress import Tracker
 from ._result import FusionResult
@@ -53,6 +54,7 @@ async def run(
     panel: PanelOutcome | None = None
     judgement: Judgement | None = None
     tool: ToolOutcome | None = None
+    methods: FusionResult | None = None  # the result after --cross-examine / --rounds 2
     try:
         ctx = dataclasses.replace(shared, tracker=tracker) if shared else await open_context(fusion, tracker)
         estimate = tracker.estimate_usd = guard_run(fusion, ctx, prompt)
@@ -69,9 +71,13 @@ async def run(
             )
         else:
             panel, judgement = await deliberate(ctx, fusion, prompt, history=turns, context=chat.context)
+            if fusion.cross_examine or fusion.rounds > 1:  # the methods asked for run on the same context
+                made = _result(fusion, prompt, turns, started, estimate, panel=panel, judgement=judgement)
+                methods = await after_run(ctx, fusion, made)
     except asyncio.CancelledError as exc:
         tracker.cancel_pending("interrupted")  # the judge too: it will not start now
         kept, turn = (exc.responses, exc.tool) if isinstance(exc, PanelCancelled) else ((), None)
+        kept = kept or (panel.responses if panel is not None else ())  # stopped during --cross-examine / a round
         stopped = PanelOutcome(kept, interrupted=True)
         partial = _result(fusion, prompt, turns, started, estimate, panel=stopped, tool=turn)
         raise DeliberationCancelled(_record(fusion, ctx, partial)) from None
@@ -81,6 +87,8 @@ async def run(
             # a batch's shared one serves every run and is closed by the batch.
             ctx.close()
     result = _result(fusion, prompt, turns, started, estimate, panel=panel, judgement=judgement, tool=tool)
+    if methods is not None:
+        result = dataclasses.replace(methods, elapsed_s=result.elapsed_s)
     return _record(fusion, ctx, result)
 
 

@@ -31,6 +31,21 @@ def _temperature(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be between 0 and 2, got {value}")
 
 
+def _choice(*options: str) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if value not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+
+    return check
+
+
+def _rounds(name: str, value: Any) -> None:
+    if value not in (1, 2) or isinstance(value, bool):
+        raise ConfigError(
+            f"{name} must be 1 (answer, judge) or 2 (one targeted round on contradictions), got {value!r}"
+        )
+
+
 def _whole(name: str, value: Any) -> None:
     if not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
@@ -68,6 +83,23 @@ SETTINGS: tuple[Setting, ...] = (
         "hide analysis items whose quote was not found in that member's answer",
         ("--verified-only",),
     ),
+    Setting(
+        "order",
+        str,
+        "shuffled",
+        "the order the judge reads the answers: shuffled (seeded per question, recorded) or fixed (panel order)",
+        ("--order",),
+        "ORDER",
+        _choice("shuffled", "fixed"),
+    ),
+    Setting(
+        "cross_examine",
+        bool,
+        False,
+        "members mark the analysis agree/disagree/not addressed; consensus counted from their marks",
+        ("--cross-examine",),
+    ),
+    Setting("rounds", int, 1, "2: one more turn for the members of each contradiction", ("--rounds",), "N", _rounds),
     Setting("system", str, None, "system prompt for every panel member (quote it)", ("--system",), "TEXT"),
     Setting("temperature", float, None, "sampling temperature, 0 to 2", ("-t", "--temperature"), "TEMP", _temperature),
     Setting("max_tokens", int, None, "maximum tokens per answer", ("--max-tokens",), "N", _whole),

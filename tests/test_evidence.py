@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import JUDGE, PANEL, panel_fusion
+from helpers import JUDGE, PANEL
+from helpers import panel_fusion as any_order_fusion
 
 from fusion_magic import Analysis, FusionResult
 from fusion_magic._evidence import locate
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic.emulator import Reply
 from fusion_magic.emulator.replies import INVENTED_QUOTE
+
+
+def panel_fusion(**kw):
+    "These tests read the emulator judge's items by position (A, B, C): the judge reads in panel order."
+    kw.setdefault("order", "fixed")
+    return any_order_fusion(**kw)
 
 
 def misattributed(emulator, **kw):

@@ -297,8 +297,10 @@ def test_labels_in_text_become_member_names(emu):
         dumps({"answer": "As member B says, start small.", "consensus": ["Member A and [C] agree on small steps."]}),
     )
     result = Fusion(panel=PANEL, judge=JUDGE, base_url=emu.base_url, cache=False).run("labels")
-    assert result.answer == "As b/beta says, start small."
-    assert result.analysis.consensus == ["a/alpha and c/gamma agree on small steps."]
+    a, b, c = result.judge_order  # label A is the first answer the judge read (a seeded shuffle), B the second
+    assert sorted(result.judge_order) == sorted(PANEL)
+    assert result.answer == f"As {b} says, start small."
+    assert result.analysis.consensus == [f"{a} and {c} agree on small steps."]
 
 
 def test_nothing_usable_is_reasked_once_then_judge_failed_with_the_code(emu):

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fusion_magic"
 MAX_LINES = 350
 # The stubs through which a data type reaches what works on it: its views (`_repr_*_`, `__repr__`)
 # and `follow_up`, which hands the result back to the engine that made it.
-REPR = re.compile(r"^(_repr_\w+_|__repr__|follow_up)$")
+REPR = re.compile(r"^(_repr_\w+_|__repr__|follow_up|cross_examine|resolve|ablate)$")
 
 
 def _name(path: Path) -> str:

@@ -284,7 +284,7 @@ def test_unknown_subcommand_lists_the_valid_ones(ip):
     assert type(caught.value) is UsageError
     assert str(caught.value) == (
         "unknown %fusion command 'frobnicate'; use one of: config, presets, models, "
-        "widget, costs, cache, rejudge, compare, diff, show, serve, help"
+        "widget, costs, cache, rejudge, compare, diff, cross-examine, resolve, ablate, show, serve, help"
     )
 
 

@@ -47,6 +47,7 @@ def test_the_wheel_ships_the_examples_and_py_typed(wheel):
         "fusion_magic/examples/quickstart.ipynb",
         "fusion_magic/examples/research_workflow.ipynb",
         "fusion_magic/examples/compare.ipynb",
+        "fusion_magic/examples/methods.ipynb",
         "fusion_magic/emulator/server.py",
     ):
         assert needed in names

@@ -15,6 +15,7 @@ from .._result import Quote
 from .._sections import shape_of
 from . import evidence as ev
 from . import facts as f
+from . import methods
 from .sanitize import defang_html, markdown_to_safe_html, safe_pre
 from .text import to_text
 
@@ -178,7 +179,8 @@ def section_body(name: str, items: list[Any]) -> str:
         elif isinstance(item, str):
             lis.append(_inline(item))
         else:  # a point (consensus, blind spots, any text section)
-            lis.append(f"{_inline(f.attr(item, 'point'))}{ev.badges_html(item)}{ev.supporters_html(item)}")
+            point = f"{_inline(f.attr(item, 'point'))}{ev.badges_html(item)}{methods.flag_html(item)}"
+            lis.append(point + ev.supporters_html(item))
     return '<ul class="fm-items">' + "".join(f"<li>{li}</li>" for li in lis) + "</ul>"
 
 
@@ -288,12 +290,16 @@ def _calls(result: Any) -> str:
                 cls="fm-judge",
             )
         )
+    for i, call in enumerate(f.attr(result, "method_calls") or []):  # cross-examination, a round
+        body = call_body(call, f"result.method_calls[{i}].content", as_markdown=False)
+        out.append(_details(_call_summary(call, scales), body, cls="fm-judge"))
     return "".join(out)
 
 
 def render_html(result: Any) -> str:
     """The inner markup (without the root div and style) for one result."""
-    return header_html(result) + banners_html(result) + answer_html(result) + _analysis(result) + _calls(result)
+    body = answer_html(result) + _analysis(result) + methods.methods_html(result) + _calls(result)
+    return header_html(result) + banners_html(result) + body
 
 
 def wrap(body: str) -> str:

@@ -14,6 +14,7 @@ from .._result import Quote
 from .._sections import shape_of
 from . import evidence as ev
 from . import facts as f
+from . import methods
 from .sanitize import inline_markdown, neutralize_markdown, plain_markdown
 from .text import to_text
 
@@ -76,7 +77,7 @@ def _md_section(name: str, items: list[Any]) -> list[str]:
         elif isinstance(item, str):
             out.append(f"- {inline_markdown(item)}")
         else:  # a point (consensus, blind spots, any text section)
-            out.append(f"- {inline_markdown(f.attr(item, 'point'))}{ev.badges_md(item)}")
+            out.append(f"- {inline_markdown(f.attr(item, 'point'))}{ev.badges_md(item)}{methods.flag_md(item)}")
             out += [f"  - {plain_markdown(q.model)}: {ev.quote_md(q)}" for q in quotes_of(item)]
     return [*out, ""]
 
@@ -125,6 +126,7 @@ def _md(result: Any) -> str:
         shown = f.attr(result, "shown_analysis", analysis)
         for name in f.SECTION_TITLES:
             out += _md_section(name, f.section_items(shown, name))
+    out += methods.methods_md(result)
     members = f.responses(result)
     if members:
         out += ["### Panel answers", ""]
@@ -137,6 +139,9 @@ def _md(result: Any) -> str:
         out += [f"juror · {_md_call_heading(j)}" for j in jury] + ([""] if jury else [])
         if judge is not None:
             out += [f"{'chair · ' if jury else ''}{_md_call_heading(judge)}", ""]
+    extra = list(f.attr(result, "method_calls") or [])
+    if extra:  # cross-examination, a round
+        out += ["### Method calls", "", *(f"- {_md_call_heading(c)}" for c in extra), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

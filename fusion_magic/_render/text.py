@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._sections import SECTIONS, Shape
 from . import evidence as ev
 from . import facts as f
+from . import methods
 from .sanitize import clean_line
 
 if TYPE_CHECKING:
@@ -46,12 +47,14 @@ def _text(result: Any) -> str:
     if answer:
         lines.append(f"  answer: {answer}")
     lines += _analysis_lines(result, status)
+    lines += methods.methods_text(result)
     calls = [("", r) for r in f.responses(result)]
     jury = list(f.attr(result, "jury") or [])
     calls += [("juror ", r) for r in jury]
     judge = f.attr(result, "judge")
     if judge is not None:
         calls.append(("chair " if jury else "judge ", judge))
+    calls += [("", r) for r in (f.attr(result, "method_calls") or [])]  # cross-examination, a round
     width = min(40, max((len(prefix + f.name_of(r)) for prefix, r in calls), default=0))
     for prefix, resp in calls:
         status_r = f.status_of(resp)
@@ -106,7 +109,8 @@ def _item(shape: Shape, item: Any) -> str:
     if shape == "member":
         return f"{clean_line(f.attr(item, 'model'), 60)}: {clean_line(f.attr(item, 'insight'), 160)}"
     support = f.attr(item, "support")  # a point: "2/3" members state it
-    return clean_line(f.attr(item, "point"), 160) + (f" [support {support}]" if isinstance(support, str) else "")
+    text = clean_line(f.attr(item, "point"), 160) + (f" [support {support}]" if isinstance(support, str) else "")
+    return text + methods.flag_text(item)
 
 
 def to_text(result: FusionResult) -> str:

@@ -13,6 +13,7 @@ from .._analysis import quotes_of
 from .._sections import SECTIONS
 from .facts import NO_MATH, STATUS_LABEL, fmt_cost, fmt_secs, section_items
 from .html import answer_html, banners_html, call_body, header_html, section_body, wrap
+from .methods import FALSE_CONSENSUS, methods_html
 from .sanitize import clean_line, defang_html
 
 if TYPE_CHECKING:
@@ -31,12 +32,17 @@ def answer_block(result: FusionResult) -> str:
 def result_parts(result: FusionResult) -> list[Part]:
     "The analysis sections (when there is a verdict), then every call, as (title, markup, open)."
     parts = []
-    if result.judge is not None and result.status in ("ok", "partial"):  # no verdict, no empty sections
+    verdict = result.judge is not None or result.vote is not None  # a judge's, or the members' vote
+    if verdict and result.status in ("ok", "partial"):  # no verdict, no empty sections
         for section in SECTIONS:
             items = section_items(result.shown_analysis, section.name)
             bad = sum(not q.verified for item in items for q in quotes_of(item))
             title = f"{section.title} ({len(items)})" + (f" · ⚠ {bad} unverified" if bad else "")
+            disputed = sum(bool(getattr(item, "disputed_by", None)) for item in items)
+            title += f" · {FALSE_CONSENSUS} {disputed}" if disputed else ""
             parts.append(_part(title, section_body(section.name, items), bool(items)))
+    if shown := methods_html(result, order=False):  # the vote, a round, the marks (only when a method ran)
+        parts.append(_part("Methods", shown, True))
     parts += [
         _part(_response_title(r), call_body(r, f"result.responses[{i}].content"))
         for i, r in enumerate(result.responses)
@@ -49,6 +55,10 @@ def result_parts(result: FusionResult) -> list[Part]:
         prefix = "chair · " if result.jury else "judge · "
         body = call_body(result.judge, "result.judge.content", as_markdown=False)
         parts.append(_part(_response_title(result.judge, prefix), body))
+    parts += [
+        _part(_response_title(r), call_body(r, f"result.method_calls[{i}].content", as_markdown=False))
+        for i, r in enumerate(result.method_calls)
+    ]
     return parts
 
 

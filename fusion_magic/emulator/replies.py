@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from . import methods
 from .grades import grade_answer, is_grade_request
 
 __all__ = ["Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "rejection", "split_pieces"]
@@ -53,6 +54,9 @@ class Reply:
     provider: str | None = None  # the response's "provider" (default: derived from the model id)
     grade: Any = None  # pairwise grading requests: "A", "B", "tie", "longer", "shorter" or a function (see grades)
     citations: list[dict[str, str]] | None = None  # [{url, title}] sent as url_citation annotations
+    marks: Any = None  # cross-examination requests: each statement's mark (see emulator.methods)
+    turn: Any = None  # targeted-round requests: "rebut", "concede", "concede_no_reason" or a dict
+    answer: Any = None  # plain (panel) requests: a function (the last user message) -> content
 
     @classmethod
     def coerce(cls, value: Reply | str | dict[str, Any]) -> Reply:
@@ -312,6 +316,12 @@ def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
         return ""
     if is_grade_request(body):
         return grade_answer(reply.grade, body, reply.json_valid)
+    if methods.is_marks_request(body):
+        return methods.marks_answer(reply.marks, body, quote_from)
+    if methods.is_round_request(body):
+        return methods.round_answer(reply.turn, body)
     if is_judge_request(body):
         return _judge_answer(model, body, reply)
+    if callable(reply.answer):
+        return str(reply.answer(_last(body.get("messages") or [], "user")))
     return _default_answer(model, body.get("messages") or [])
