@@ -60,7 +60,7 @@ def run(emu, insight: dict, prompt: str):
     emu.script("b/beta", BETA)
     emu.script("c/gamma", GAMMA)
     emu.script(JUDGE, json.dumps({"answer": "Shard by tenant.", "unique_insights": [insight]}))
-    return Fusion(panel=PANEL, judge=JUDGE, base_url=emu.base_url, cache=False).run(prompt)
+    return Fusion(panel=PANEL, judge=JUDGE, base_url=emu.base_url, cache=False, order="fixed").run(prompt)
 
 
 def test_kept_end_to_end_with_its_quote_verified(emu):
