@@ -272,9 +272,11 @@ class _Child:
         return setup or (err.splitlines()[-1] if err else f"exit code {self.proc.returncode}")
 
     def _ended(self, status: int, elapsed: float, o: dict[str, Any]) -> str:
-        if status in (-signal.SIGXCPU, -signal.SIGKILL) and elapsed >= o["cpu_s"] * 0.8:
+        # Killed by a signal: -N from the process itself, 128+N as bwrap reports its child's end.
+        signalled = {-status, status - 128}
+        if signal.SIGXCPU in signalled or (signal.SIGKILL in signalled and elapsed >= o["cpu_s"] * 0.8):
             return f"the code used more than {o['cpu_s']} s of CPU time (limit) and was stopped"
-        if status == -signal.SIGKILL:
+        if signal.SIGKILL in signalled:
             return f"the code was killed (memory limit {o['memory_mb']} MB, or a process limit) before it finished"
         return f"the code ended without a result (exit status {status}); it may have exited the interpreter"
 

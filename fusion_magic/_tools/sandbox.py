@@ -93,7 +93,8 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(path), link]
         elif path.is_dir():
             args += ["--ro-bind", link, link]
-    return args + ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "0755", "--dir", "/etc", "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    return args + ["--proc", "/proc", "--dev", "/dev"]
 
 
 def interpreter_paths() -> tuple[list[str], list[str]]:
