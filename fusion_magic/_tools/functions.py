@@ -36,8 +36,8 @@ __all__ = ["function_tool"]
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI accepts as a function name
 # `Args:` / `Arguments:` / `Parameters:` (Google, NumPy) sections and Sphinx `:param name:` fields.
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:?\s*$", re.IGNORECASE)
-_GOOGLE_ITEM = re.compile(r"^\s*\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
-_NUMPY_ITEM = re.compile(r"^\s*(\w+)\s*:\s*[^:]*$")
+_GOOGLE_ITEM = re.compile(r"^\s*\*{0,2}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")  # name (type): text
+_NUMPY_ITEM = re.compile(r"^\s*(\w+)(?:\s+:.*)?$")  # name : type, the text on the next lines
 _SPHINX = re.compile(r"^\s*:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$")
 _OTHER_SECTION = re.compile(r"^\s*(Returns?|Yields?|Raises|Examples?|Notes?|See Also)\s*:?\s*$", re.IGNORECASE)
 
@@ -52,6 +52,8 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
     if not _NAME.match(tool_name):
         raise ConfigError(f"tools: {tool_name!r} is not a usable tool name (letters, digits, _ and -, at most 64)")
     try:
+        signature = inspect.signature(fn, eval_str=True)  # annotations written as strings, too
+    except NameError:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"tools: the signature of {tool_name} cannot be read ({exc})") from None
@@ -72,7 +74,9 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (annotation, Field(default, description=param_docs.get(param.name)))
     try:
-        model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(arbitrary_types_allowed=True), **fields)
+        model = create_model(
+            f"{tool_name}_arguments", __config__=ConfigDict(arbitrary_types_allowed=True, extra="forbid"), **fields
+        )
         schema = _clean_schema(model.model_json_schema())
     except Exception as exc:  # noqa: BLE001 - pydantic raises several kinds for annotations it cannot describe
         raise ConfigError(
