@@ -191,6 +191,24 @@ def test_an_endless_loop_is_stopped_by_the_time_limit(sales):
 
 
 @needs_sandbox
+def test_a_cancelled_call_stops_its_sandbox():
+    tool = python_tool({}, timeout_s=120, cpu_s=120, prewarm=False)
+
+    async def scenario() -> float:
+        task = asyncio.create_task(tool.run({"code": "while True:\n    pass"}))
+        await asyncio.sleep(1.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic()
+
+    started = time.monotonic()
+    asyncio.run(scenario())  # waits for the worker thread too: it ends because the sandbox was killed
+    assert time.monotonic() - started < 60
+    still_works(tool)
+
+
+@needs_sandbox
 def test_cpu_limit(sales):
     tool = python_tool({}, timeout_s=120, cpu_s=1)
     started = time.monotonic()

@@ -66,6 +66,8 @@ def python_tool(
     """A `python` tool. Raises `ConfigError` (one line) when ``mode="sandboxed"`` and no sandbox exists."""
     if mode not in ("sandboxed", "unsandboxed"):
         raise ConfigError(f"python: mode must be 'sandboxed' or 'unsandboxed', not {mode!r}")
+    if mode == "unsandboxed" and os.name != "posix":
+        raise ConfigError("python: running model code needs Linux or macOS (process limits); this is Windows")
     if mode == "sandboxed":
         why = sandbox.unavailable()
         if why is not None:
@@ -99,7 +101,13 @@ def python_tool(
             raise ToolError("python needs `code`: Python source to run")
         if len(code) > max_code_chars:
             raise ToolError(f"the code is longer than {max_code_chars:,} characters")
-        return await asyncio.to_thread(pool.run, code)
+        running: list[_Child] = []
+        try:
+            return await asyncio.to_thread(pool.run, code, running)
+        except asyncio.CancelledError:  # the member's deadline: stop the code rather than let it run on
+            for child in running:
+                child.kill_group()
+            raise
 
     return Tool("python", description, parameters, run, identity=f"python:v1:{mode}:{pool.fingerprint}")
 
@@ -137,7 +145,8 @@ class _Pool:
             "uid": sandbox.sandbox_uid() if privileged and self.mode == "sandboxed" else None,
             "cpu_s": self.o["cpu_s"],
             "memory_mb": self.o["memory_mb"],
-            "processes": self.o["processes"],
+            "processes": self.o["processes"] if self.mode == "sandboxed" else None,
+            "strict": self.mode == "sandboxed",
             "file_mb": self.o["work_mb"],
             "max_chars": self.o["max_chars"],
             "max_code": self.o["max_code_chars"],
@@ -179,7 +188,7 @@ class _Pool:
         if old is not None:
             self._discard(old)
 
-    def run(self, code: str) -> str:
+    def run(self, code: str, running: list[_Child]) -> str:
         with self.lock:
             child, self.spare = self.spare, None
         if child is None or child.proc.poll() is not None:
@@ -188,6 +197,7 @@ class _Pool:
             child = self._spawn()
         if self.o["prewarm"]:
             threading.Thread(target=self._refill, daemon=True).start()
+        running.append(child)
         try:
             return child.run(code, self.o)
         finally:

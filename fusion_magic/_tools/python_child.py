@@ -55,19 +55,26 @@ class _Capped:
 
 
 def _limits(config: dict) -> None:
+    "Set the limits; in the sandbox each must hold, unsandboxed (macOS...) one the system refuses is skipped."
     import resource
 
     cpu = int(config["cpu_s"])
     memory = int(config["memory_mb"]) * 1024 * 1024
-    for name, value in (
+    wanted = [
         ("RLIMIT_CPU", (cpu, cpu + 1)),
         ("RLIMIT_AS", (memory, memory)),
-        ("RLIMIT_NPROC", (int(config["processes"]), int(config["processes"]))),
         ("RLIMIT_FSIZE", (int(config["file_mb"]) * 1024 * 1024,) * 2),
         ("RLIMIT_NOFILE", (256, 256)),
         ("RLIMIT_CORE", (0, 0)),
-    ):
-        resource.setrlimit(getattr(resource, name), value)
+    ]
+    if config["processes"] is not None:  # unsandboxed it would count every process of the user
+        wanted.append(("RLIMIT_NPROC", (int(config["processes"]),) * 2))
+    for name, value in wanted:
+        try:
+            resource.setrlimit(getattr(resource, name), value)
+        except (ValueError, OSError, AttributeError):
+            if config["strict"]:
+                raise
 
 
 def _drop(uid: int, workdir: str) -> None:
