@@ -209,6 +209,24 @@ def test_a_cancelled_call_stops_its_sandbox():
 
 
 @needs_sandbox
+def test_a_process_left_behind_does_not_hold_the_result(tool):
+    started = time.monotonic()
+    out = call(tool, "import os, time\nif os.fork() == 0:\n    time.sleep(60)\n'parent done'")
+    assert "'parent done'" in out and time.monotonic() - started < 14  # well before the 15 s time limit
+
+
+@needs_sandbox
+def test_an_unused_ready_sandbox_exits_by_itself():
+    before = _bwrap_children()
+    tool = python_tool({}, idle_s=1, prewarm=True)
+    deadline = time.monotonic() + 30
+    while _bwrap_children() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (_bwrap_children() - before)
+    still_works(tool)
+
+
+@needs_sandbox
 def test_cpu_limit(sales):
     tool = python_tool({}, timeout_s=120, cpu_s=1)
     started = time.monotonic()

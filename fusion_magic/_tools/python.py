@@ -22,6 +22,7 @@ the process limit does not bind. It is for machines without a sandbox, by the us
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -46,6 +47,10 @@ from .output import clip
 __all__ = ["python_tool"]
 
 _CHILD = Path(__file__).with_name("python_child.py")
+# Every sandbox is started from this one long-lived thread: bwrap's --die-with-parent follows the
+# THREAD that started it, so a sandbox started from a short-lived thread (a refill, an asyncio
+# worker) would be killed when that thread ends. This one ends with the interpreter.
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fusion-sandbox-spawner")
 
 
 def python_tool(
@@ -159,7 +164,8 @@ class _Pool:
             env: dict[str, str] | None = {}
         else:
             env = sandbox.clean_env(work)
-        proc = subprocess.Popen(
+        proc = _SPAWNER.submit(
+            subprocess.Popen,
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -167,8 +173,10 @@ class _Pool:
             env=env,
             cwd=work if self.mode == "unsandboxed" else "/",
             start_new_session=True,  # its own process group: a kill reaches everything it started
-        )
+        ).result()
         child = _Child(proc, work if self.mode == "unsandboxed" else None)
+        # Reaped as soon as it ends (a spare that exits when idle leaves no zombie behind).
+        threading.Thread(target=proc.wait, daemon=True).start()
         self.live.append(child)
         return child
 
@@ -250,7 +258,8 @@ class _Child:
                 self.proc.stdin.close()
             except (BrokenPipeError, OSError):
                 pass
-            data = self.proc.stdout.read(8 * o["max_chars"] + 65_536)
+            # One line: a process the code left behind may hold the pipe open, so EOF may never come.
+            data = self.proc.stdout.readline(8 * o["max_chars"] + 65_536)
             self.kill_group()
             status = self.proc.wait()
         finally:

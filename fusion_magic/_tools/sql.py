@@ -84,9 +84,8 @@ def sql_tool(
         try:
             return await asyncio.to_thread(_execute, connect, query, holder, max_rows, max_chars, timeout_s, duckdb)
         except asyncio.CancelledError:  # the member's deadline: stop the query rather than let it run on
-            con = holder.get("con")
-            if con is not None:
-                con.interrupt()
+            if holder.get("con") is not None:
+                _interrupt(holder["con"])
             raise
 
     description = (
@@ -153,7 +152,7 @@ def _execute(
     connect: Any, query: str, holder: dict[str, Any], max_rows: int, max_chars: int, timeout_s: float, duckdb: Any
 ) -> str:
     con = holder["con"] = connect()
-    timer = threading.Timer(timeout_s, con.interrupt)
+    timer = threading.Timer(timeout_s, _interrupt, (con,))
     timer.daemon = True
     timer.start()
     try:
@@ -180,6 +179,14 @@ def _execute(
     else:
         text += f"\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
     return clip(text, max_chars)
+
+
+def _interrupt(con: Any) -> None:
+    "Stop the connection's running query; a connection already closed has nothing to stop."
+    try:
+        con.interrupt()
+    except Exception:  # noqa: BLE001 - closed meanwhile (the query ended just then)
+        pass
 
 
 def _engine_message(exc: BaseException) -> str:
