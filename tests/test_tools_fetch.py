@@ -7,6 +7,7 @@ or with its one address allowed, and refused otherwise, however the address is s
 from __future__ import annotations
 
 import asyncio
+import gzip
 import http.server
 import ipaddress
 import socket
@@ -80,6 +81,9 @@ def _serve(host: str) -> Iterator[str]:
         "/to-loopback": (302, {"Location": "http://127.0.0.1:{port}/page"}, b""),
         "/to-file": (302, {"Location": "file:///etc/passwd"}, b""),
         "/error": (500, {"Content-Type": "text/plain"}, b"boom"),
+        "/gzip": (200, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}, gzip.compress(b"zipped text")),
+        "/bomb": (200, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}, gzip.compress(b"z" * 50_000_000)),
+        "/brotli": (200, {"Content-Type": "text/plain", "Content-Encoding": "br"}, b"\x0b\x02\x80hi\x03"),
     }
     srv = http.server.ThreadingHTTPServer((host, 0), _Handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -125,6 +129,15 @@ def test_size_and_time_are_capped(server):
     with pytest.raises(ToolError, match="time limit"):
         fetch(fetch_tool(allow_private=True, timeout_s=0.5), server + "/slow")
     assert time.monotonic() - started < 3
+
+
+def test_compressed_pages_are_read_and_capped_after_decompression(server):
+    tool = fetch_tool(allow_private=True, max_bytes=100_000, max_chars=200_000)
+    assert fetch(tool, server + "/gzip").endswith("zipped text")
+    out = fetch(tool, server + "/bomb")  # 50 MB of text in a 50 KB body
+    assert "page cut at 100,000 bytes" in out and out.count("z") == 100_000
+    with pytest.raises(ToolError, match="compressed as 'br'"):
+        fetch(tool, server + "/brotli")
 
 
 def test_redirects_are_followed_and_bounded(server):

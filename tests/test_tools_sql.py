@@ -162,6 +162,15 @@ def test_time_limit_interrupts_and_the_next_query_works(sales):
     assert "| 6 |" in run(tool, "SELECT count(*) AS n FROM sales")
 
 
+def test_a_query_past_the_memory_limit_fails_without_spilling_to_disk(sales, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # DuckDB's default spill folder is `.tmp` here, in the user's folder
+    tool = sql_tool({"sales": sales}, memory_limit="64MB", timeout_s=60)
+    with pytest.raises(ToolError, match="Out of Memory"):
+        run(tool, "SELECT count(*) FROM (SELECT range, md5(range::VARCHAR) m FROM range(5000000) ORDER BY m)")
+    assert list(tmp_path.iterdir()) == []
+    assert "| 6 |" in run(tool, "SELECT count(*) AS n FROM sales")
+
+
 def test_a_cancelled_call_interrupts_its_query(sales):
     tool = sql_tool({"sales": sales}, timeout_s=120)
 

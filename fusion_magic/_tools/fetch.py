@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -119,7 +120,7 @@ async def _fetch(
     url: str, networks: list[Any] | None, user_agent: str, max_bytes: int, max_chars: int, max_redirects: int
 ) -> str:
     pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl.create_default_context(), network_backend=_CheckedBackend(networks), retries=0
+        ssl_context=_ssl_context(), network_backend=_CheckedBackend(networks), retries=0
     )
     async with pool:
         for _ in range(max_redirects + 1):
@@ -140,7 +141,7 @@ async def _fetch(
                     if status in (301, 302, 303, 307, 308) and "location" in head:
                         url = str(target.join(head["location"]))
                         continue
-                    body, cut = await _read(response.aiter_stream(), max_bytes)
+                    body, cut = await _read(response.aiter_stream(), max_bytes, head.get("content-encoding", ""))
             except ToolError:
                 raise
             except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError) as exc:
@@ -167,13 +168,36 @@ def _parse(url: str) -> Any:
     return target
 
 
-async def _read(chunks: Any, max_bytes: int) -> tuple[bytes, bool]:
+async def _read(chunks: Any, max_bytes: int, encoding: str) -> tuple[bytes, bool]:
+    "The body, decompressed (gzip, deflate) and cut at ``max_bytes`` AFTER decompression (no zip bomb)."
+    encoding = encoding.strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+    elif encoding not in ("", "identity"):
+        raise ToolError(f"the page is compressed as {encoding!r}, which this tool cannot read")
+    else:
+        inflate = None
     body = bytearray()
     async for chunk in chunks:
+        if inflate is not None:
+            try:
+                chunk = inflate.decompress(chunk, max_bytes + 1 - len(body))
+            except zlib.error as exc:
+                raise ToolError(f"the page's {encoding} data is damaged ({exc})") from None
         body += chunk
         if len(body) > max_bytes:
             return bytes(body[:max_bytes]), True
     return bytes(body), False
+
+
+def _ssl_context() -> ssl.SSLContext:
+    "Certificates checked against certifi's bundle (as httpx does), else the system's."
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover - certifi comes with httpx
+        return ssl.create_default_context()
 
 
 def _page_text(

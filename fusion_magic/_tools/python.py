@@ -88,7 +88,7 @@ def python_tool(
     }  # fmt: skip
     pool = _Pool(frames, mode, limits)
     description = (
-        "Run Python code in a sandbox without network or file access (pandas and numpy available) and get "
+        f"Run Python code in a sandbox without network or file access{_libraries()} and get "
         "its printed output and the value of its last expression. Each call starts fresh: define "
         "everything you use. "
         + (f"These variables hold the user's data (read-only copies): {', '.join(sorted(frames))}." if frames else "")
@@ -298,6 +298,14 @@ class _Child:
         if signal.SIGKILL in signalled:
             return f"the code was killed (memory limit {o['memory_mb']} MB, or a process limit) before it finished"
         return f"the code ended without a result (exit status {status}); it may have exited the interpreter"
+
+
+def _libraries() -> str:
+    "Which of the usual data libraries the sandbox's interpreter has (the description says so)."
+    import importlib.util
+
+    found = [name for name in ("pandas", "numpy", "scipy", "polars") if importlib.util.find_spec(name) is not None]
+    return f" ({', '.join(found)} available)" if found else " (standard library only)"
 
 
 def _format(outcome: dict[str, Any], max_chars: int) -> str:

@@ -11,7 +11,8 @@ locked before the model's text is run:
 - ``enable_external_access = false``: no file, no URL, no ATTACH, no COPY/EXPORT, no extension
   INSTALL or LOAD; ``autoinstall/autoload_known_extensions = false``, no community extensions;
 - ``lock_configuration = true``: no SET/RESET/PRAGMA can undo any of it;
-- ``memory_limit`` and ``threads`` bound what one query may take; results are capped (rows and
+- ``memory_limit`` and ``threads`` bound what one query may take, with no temporary directory
+  (DuckDB would otherwise spill to ``.tmp`` in the current folder); results are capped (rows and
   characters) and a timer interrupts a query after ``timeout_s``.
 
 Whatever the engine refuses (a file read, a write, an attach, an install, a locked setting) is the
@@ -42,6 +43,9 @@ _LOCKED = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
+    # An in-memory database spills to `.tmp` in the CURRENT folder (the user's) by default, access
+    # disabled or not: no temporary directory, so a query past `memory_limit` fails instead.
+    "temp_directory": "",
 }
 
 
