@@ -227,6 +227,21 @@ def test_an_unused_ready_sandbox_exits_by_itself():
 
 
 @needs_sandbox
+def test_the_user_namespace_sandbox_of_a_normal_user(monkeypatch, sales):
+    "The set-up a non-root user gets (a user namespace, uid 65534), run here whatever our uid."
+    monkeypatch.setattr(sandbox, "as_root", lambda: False)
+    monkeypatch.setenv("OPENROUTER_API_KEY", FAKE_KEY)
+    tool = python_tool({"sales": sales}, timeout_s=15)
+    out = call(tool, "import os\nprint(os.getuid(), float(sales.amount.sum()))\ndict(os.environ)")
+    assert out.startswith("65534 6.75") and FAKE_KEY not in out
+    assert "FileNotFoundError" in refused(tool, f"open({str(ROOT / 'README.md')!r}).read()")
+    assert "Error" in refused(tool, "open('/usr/escaped', 'w')")
+    assert "OSError" in refused(tool, "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=3)")
+    assert "MemoryError" in refused(tool, "bytearray(20 * 2**30)")
+    still_works(tool)
+
+
+@needs_sandbox
 def test_cpu_limit(sales):
     tool = python_tool({}, timeout_s=120, cpu_s=1)
     started = time.monotonic()

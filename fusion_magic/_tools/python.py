@@ -90,8 +90,8 @@ def python_tool(
     description = (
         f"Run Python code in a sandbox without network or file access{_libraries()} and get "
         "its printed output and the value of its last expression. Each call starts fresh: define "
-        "everything you use. "
-        + (f"These variables hold the user's data (read-only copies): {', '.join(sorted(frames))}." if frames else "")
+        "everything you use."
+        + (f" These variables hold the user's data (read-only copies): {', '.join(sorted(frames))}." if frames else "")
         + f" Limits: {timeout_s:g} s, {memory_mb} MB, output cut to {max_chars:,} characters."
     )
     parameters = {
