@@ -241,6 +241,32 @@ def test_the_user_namespace_sandbox_of_a_normal_user(monkeypatch, sales):
     still_works(tool)
 
 
+class Point:
+    "A class of the user's own module: the sandbox cannot import it."
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+
+@needs_sandbox
+def test_a_frame_the_sandbox_cannot_load_is_reported():
+    tool = python_tool({"points": pd.DataFrame({"p": [Point(1)]})}, prewarm=False)
+    assert "did not start" in refused(tool, "points") and "No module named" in refused(tool, "points")
+
+
+@needs_sandbox
+def test_a_sandbox_that_cannot_be_made_is_reported(monkeypatch):
+    real = sandbox.bwrap_command
+
+    def broken(argv, **kwargs):
+        return real(argv, **kwargs, extra_ro=["/no/such/folder/anywhere"])
+
+    monkeypatch.setattr(sandbox, "bwrap_command", broken)
+    tool = python_tool({}, prewarm=False)
+    message = refused(tool, "1")
+    assert "did not start" in message and "bwrap" in message and "\n" not in message
+
+
 @needs_sandbox
 def test_cpu_limit(sales):
     tool = python_tool({}, timeout_s=120, cpu_s=1)

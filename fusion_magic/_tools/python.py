@@ -164,17 +164,18 @@ class _Pool:
             env: dict[str, str] | None = {}
         else:
             env = sandbox.clean_env(work)
+        errors = tempfile.TemporaryFile()  # bwrap's own complaints; a file, so no pipe can fill and block
         proc = _SPAWNER.submit(
             subprocess.Popen,
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=errors,
             env=env,
             cwd=work if self.mode == "unsandboxed" else "/",
             start_new_session=True,  # its own process group: a kill reaches everything it started
         ).result()
-        child = _Child(proc, work if self.mode == "unsandboxed" else None)
+        child = _Child(proc, work if self.mode == "unsandboxed" else None, errors)
         # Reaped as soon as it ends (a spare that exits when idle leaves no zombie behind).
         threading.Thread(target=proc.wait, daemon=True).start()
         self.live.append(child)
@@ -213,9 +214,10 @@ class _Pool:
 
 
 class _Child:
-    def __init__(self, proc: subprocess.Popen[bytes], workdir: str | None) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], workdir: str | None, errors: Any) -> None:
         self.proc = proc
         self.workdir = workdir
+        self.errors = errors
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -227,7 +229,7 @@ class _Child:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
             pass
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for stream in (self.proc.stdin, self.proc.stdout, self.errors):
             if stream is not None:
                 stream.close()
         if self.workdir:
@@ -287,7 +289,8 @@ class _Child:
             setup = json.loads(first).get("setup_error")
         except ValueError:
             setup = None
-        err = self.proc.stderr.read(4000).decode(errors="replace").strip() if self.proc.stderr else ""
+        self.errors.seek(0)
+        err = self.errors.read(4000).decode(errors="replace").strip()
         return setup or (err.splitlines()[-1] if err else f"exit code {self.proc.returncode}")
 
     def _ended(self, status: int, elapsed: float, o: dict[str, Any]) -> str:
