@@ -63,6 +63,8 @@ def test_frames_output_and_last_expression(tool, sales):
     assert "{'EU': 4.75, 'US': 2.0}" in out and "6.75" in out
     assert "[stderr]\nwarn" in call(tool, "import sys; print('warn', file=sys.stderr)")
     assert "no output" in call(tool, "x = 1")
+    assert call(tool, "print('bye')\nimport sys\nsys.exit(0)") == "bye"
+    assert "SystemExit: 3" in refused(tool, "raise SystemExit(3)")
 
 
 @needs_sandbox

@@ -109,7 +109,10 @@ def _run(code: str, names: dict, limit: int) -> dict:
                 value = eval(compile(ast.Expression(last.value), "<code>", "eval"), names)  # noqa: S307
                 if value is not None:
                     outcome["value"] = repr(value)[: limit * 2]
-        except BaseException as exc:  # noqa: BLE001 - SystemExit, MemoryError, KeyboardInterrupt: all reported
+        except SystemExit as exc:  # sys.exit() / exit(): a normal end unless it carries a failure
+            if exc.code not in (None, 0):
+                outcome["error"] = f"SystemExit: {exc.code}"
+        except BaseException as exc:  # noqa: BLE001 - MemoryError, KeyboardInterrupt...: all reported
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<code>"]
             lines = traceback.format_list(frames[-5:]) + traceback.format_exception_only(type(exc), exc)
             outcome["error"] = "".join(lines)[-3000:]
