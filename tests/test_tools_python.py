@@ -337,6 +337,16 @@ def _bwrap_children() -> set[int]:
     return found
 
 
+def test_a_python_installed_around_the_home_folder_is_refused(monkeypatch):
+    monkeypatch.setattr(sandbox, "interpreter_paths", lambda: ([str(Path.home().parent)], []))
+    sandbox.unavailable.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="contains the home folder"):
+            python_tool({})
+    finally:
+        sandbox.unavailable.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("patch", "words"),
     [

@@ -74,6 +74,10 @@ def unavailable() -> str | None:
     bwrap = _bwrap()
     if bwrap is None:
         return "the python sandbox needs bubblewrap (bwrap), which is not installed (apt-get install bubblewrap)"
+    home = os.path.realpath(os.path.expanduser("~"))
+    for folder in interpreter_paths()[0]:
+        if folder == "/" or _inside(home, folder):
+            return f"the Python installation at {folder} contains the home folder, which the sandbox would expose"
     probe = [bwrap, *_namespaces(as_root()), *_system_binds(), "--", "/usr/bin/true"]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=20, check=False, stdin=subprocess.DEVNULL)
