@@ -215,10 +215,20 @@ def test_series_and_odd_column_names(sales):
     assert list(numbers.columns) == [0, "b c"]  # the user's frame keeps its labels
 
 
-def test_arrow_tables():
+def test_arrow_tables_and_record_batches():
     pa = pytest.importorskip("pyarrow")
     table = pa.table({"x": [1, 2, 3]})
-    assert "| 6 |" in run(sql_tool({"t": table}), "SELECT sum(x) AS s FROM t")
+    tool = sql_tool({"t": table, "b": table.to_batches()[0]})
+    assert "| 6 | 3 |" in run(tool, "SELECT sum(x) AS s, (SELECT count(*) FROM b) AS n FROM t")
+    assert sql_tool({"t": pa.table({"x": [1, 2, 4]}), "b": table.to_batches()[0]}).identity != tool.identity
+
+
+def test_polars_frames():
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame({"y": [1.5, 2.5], "name": ["u", "v"]})
+    tool = sql_tool({"p": frame})
+    assert "p (2 rows): y DOUBLE, name VARCHAR" in tool.description
+    assert "| 4.0 |" in run(tool, "SELECT sum(y) AS s FROM p")
 
 
 @pytest.mark.parametrize(
