@@ -15,7 +15,7 @@ import jiter
 
 from ._verdict_keys import SECTIONS, WRAPPERS, normalise_key
 
-__all__ = ["partial_answer"]
+__all__ = ["partial_answer", "partial_json"]
 
 # A cut can fall inside an escape (``\``, ``\u20``): at most this many bytes are dropped to parse.
 _ESCAPE_TAIL = 6
@@ -28,10 +28,17 @@ def partial_answer(text: str) -> str:
     Any label a judge may use for the answer (``final_answer``, ``synthesis``...) counts, at the
     top level or inside a wrapper such as ``analysis``. Text that is not JSON gives ''.
     """
+    return _answer_in(partial_json(text), 0)
+
+
+def partial_json(text: str) -> Any:
+    """The JSON object that ``text`` begins to write, as far as it goes (None when there is none).
+
+    What comes before the first ``{`` (a code fence, a few words) is skipped; the string being
+    written is kept up to its last whole character; a cut inside an escape drops the escape.
+    """
     start = text.find("{")
-    if start < 0:
-        return ""
-    return _answer_in(_parse(text[start:].encode()), 0)
+    return _parse(text[start:].encode()) if start >= 0 else None
 
 
 def _parse(raw: bytes) -> Any:
