@@ -229,6 +229,7 @@ def test_the_stances_table_keeps_its_model_column_readable():
     assert ".fm-stances th:first-child,.fm-root .fm-stances td:first-child{width:1%;min-width:7em" in rules
     assert "overflow-wrap:break-word;word-break:normal" in rules  # not "anywhere": words stay whole
     assert ".fm-root .fm-stances th{white-space:nowrap}" in rules
+    assert "table.fm-stances{width:100%;table-layout:auto}" in rules  # JupyterLab's tables are fixed
 
 
 def test_costs_when_everything_was_free_says_so_instead_of_a_flat_chart(monkeypatch, capsys):

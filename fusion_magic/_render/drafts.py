@@ -38,7 +38,12 @@ def body_chars(rows_with_text: int) -> int:
 def preview(text: str, width: int = PREVIEW_CHARS) -> str:
     "The latest words of ``text`` on one line ('…' in front when cut)."
     flat = " ".join(text[-4 * width :].split())
-    return flat if len(flat) <= width and len(text) <= 4 * width else "…" + flat[-width:]
+    if len(flat) <= width and len(text) <= 4 * width:
+        return flat
+    tail = flat[-width:]
+    if " " in tail[1:] and not flat[-width - 1 : -width].isspace():
+        tail = tail[tail.index(" ", 1) + 1 :]  # from a word's start, not the middle of one
+    return "…" + tail
 
 
 def draft_box(text: str, limit: int) -> str:

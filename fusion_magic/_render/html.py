@@ -74,7 +74,7 @@ _CSS = (
 .fm-root .fm-md table,.fm-root table.fm-stances{border-collapse:collapse;margin:.3em 0}
 .fm-root .fm-md th,.fm-root .fm-md td,.fm-root .fm-stances th,.fm-root .fm-stances td{
   border:1px solid rgba(128,128,128,.35);padding:.15em .5em;text-align:left;vertical-align:top}
-.fm-root table.fm-stances{width:100%}
+.fm-root table.fm-stances{width:100%;table-layout:auto}
 .fm-root .fm-stances th:first-child,.fm-root .fm-stances td:first-child{width:1%;min-width:7em;
   max-width:40%;overflow-wrap:break-word;word-break:normal}
 .fm-root .fm-stances th{white-space:nowrap}
