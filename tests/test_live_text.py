@@ -255,3 +255,17 @@ def test_costs_when_everything_was_free_says_so_instead_of_a_flat_chart(monkeypa
     shown.clear()
     _commands.costs(SimpleNamespace(shell=SimpleNamespace(kernel=object())), "")
     assert len(shown) == 2 and type(shown[1]).__name__ == "Image"
+
+
+def test_a_jury_s_calls_are_list_items_in_markdown():
+    result = FusionResult(
+        prompt="Q",
+        status="ok",
+        answer="A",
+        responses=[Response("a/x", content="A")],
+        jury=[Response("j/one", content="{}", latency_s=1.0), Response("j/two", content="{}", latency_s=2.0)],
+        judge=Response("j/chair", content="{}", latency_s=3.0),
+    )
+    rendered = MarkdownIt("commonmark").render(result._repr_markdown_())
+    judges = rendered[rendered.index("<h3>Jury</h3>") :]
+    assert judges.count("<li>juror · ") == 2 and judges.count("<li>chair · ") == 1
