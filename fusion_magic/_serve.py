@@ -250,7 +250,7 @@ class FusionServer:
         panel = ", ".join(tracker.members)
         await resp.write(f": fusion deliberating: {panel}; judge {tracker.judge_name}\n\n".encode())
         # The judge's answer goes out as it is written (in server-tool mode the primary writes it).
-        answer = AnswerStream(tracker, chat.model, api.completion_id(), live=not chat.tools)
+        answer = AnswerStream(tracker, chat.model, api.completion_id(), live=not chat.tool_mode)
         await pump(resp, task, tracker, answer)
         try:
             result = await _outcome(task)

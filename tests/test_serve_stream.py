@@ -166,3 +166,22 @@ def test_progress_comments_still_come_while_the_panel_works(server, emulator):
     comments = [line for line in lines if line.startswith(": fusion")]
     assert any("done in" in line for line in comments), comments
     assert lines[-1] == "data: [DONE]" and time.monotonic() - started >= 1.6
+
+
+def test_in_server_tool_mode_the_primary_s_answer_streams_not_the_judge_s(server, emulator):
+    emulator.script(
+        "p/primary",
+        Reply(tool_calls=[{"name": "fusion", "arguments": {"question": "Shard now?"}}]),
+        Reply(content="Final answer from the primary."),
+    )
+    emulator.script(JUDGE, Reply(content=verdict(), tokens_per_s=300))
+    with openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0, timeout=120) as client:
+        stream = client.chat.completions.create(
+            model="p/primary",
+            messages=[{"role": "user", "content": "Shard now?"}],
+            stream=True,
+            tools=[{"type": "fusion", "parameters": {"analysis_models": PANEL, "model": JUDGE}}],
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Final answer from the primary."  # the judge's answer went to the primary, not the client
+    assert len(emulator.chats(JUDGE)) == 1
