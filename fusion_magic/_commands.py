@@ -200,7 +200,11 @@ def costs(magics: Host, rest: str) -> None:
     from IPython.display import display as show
 
     show(book)
-    if len(book):
+    from ._render.ledger import NOTHING_SPENT, nothing_spent
+
+    if nothing_spent(book):  # no chart: it would be a flat line at zero
+        print(f"{NOTHING_SPENT}.")
+    elif len(book):
         try:
             figure = book.chart()
         except FusionError:

@@ -74,7 +74,7 @@ async def ask(
             errors.append(str(exc))
             status_code = exc.status_code
             if len(member.models) > 1:
-                ctx.note(key, state="retrying", note=f"{model} failed, trying the next fallback")
+                ctx.note(key, state="retrying", note=f"{model} failed, trying the next fallback", chars=0, chunks=0)
             continue
         response = _response(member.name, model, done, ctx.price_list)
         if ctx.cache is not None and (accept is None or accept(response.content)):

@@ -4,6 +4,9 @@ The pipeline updates a `Tracker` from the event loop; displays read it (never wr
 whichever thread owns them, so nothing here touches IPython. The drawing is here too, once, for
 every display: `MemberState.line` / `Tracker.lines` as text (the terminal, text/plain, `serve`'s
 progress comments) and `progress_html` (the cell's live block and the widget's status).
+
+The tracker also keeps what each call has written so far (`Tracker.draft`: a member's text, a
+judge's answer read from its partial JSON), which the live block shows under the call's line.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ._partial import partial_answer
+from ._render.drafts import ANSWER_CHARS, DRAFT_CSS, OPEN_UP_TO, body_chars, draft_html, preview
 from ._render.facts import NO_MATH
 from ._status import PROGRESS_STATES
 
-__all__ = ["FINAL", "JUDGE", "STATE_COLORS", "MemberState", "Tracker", "juror_key", "progress_html"]
+__all__ = ["FINAL", "JUDGE", "STATE_COLORS", "MemberState", "Tracker", "draft_lines", "juror_key", "progress_html"]
 
 JUDGE = "<judge>"  # the judge's key: it may be the same model as a panel member
 
@@ -64,24 +69,27 @@ class MemberState:
         return (time.perf_counter() if now is None else now) - self.started
 
     def status_text(self, now: float | None = None) -> str:
-        "What the call is doing, e.g. 'streaming ~120 tokens' or 'done in 2.1s, $0.0012'."
+        """What the call is doing, e.g. 'streaming ~120 tokens out' or 'done in 2.1s, 80 tokens out, $0.0012'.
+
+        Live counts are what the model wrote (completion tokens, "out"); a result's rows count in + out.
+        """
         cost = f", ${self.cost_usd:.4f}" if self.cost_usd else ""
         note = _unnamed(self.note, self.name)
         if self.state == "waiting":
             return f"waiting {self.elapsed(now):.1f}s" if self.started else "waiting"
         if self.state == "streaming":
-            return f"streaming ~{self.token_count:,} tokens"
+            return f"streaming ~{self.token_count:,} tokens out"
         if self.state == "retrying":
             return f"retrying: {note}"
         if self.state == "done":
-            tokens = f", {self.tokens:,} tokens" if self.tokens is not None else ""
+            tokens = f", {self.tokens:,} tokens out" if self.tokens is not None else ""
             return f"done in {self.latency_s or 0:.1f}s{tokens}{cost}"
         if self.state == "cached":
             return "cached (free)"
         return f"{self.state.replace('_', ' ')}: {note}" if note else self.state.replace("_", " ")
 
     def line(self, now: float | None = None) -> str:
-        "One human line, e.g. 'openai/gpt-4o  streaming ~120 tokens'."
+        "One human line, e.g. 'openai/gpt-4o  streaming ~120 tokens out'."
         return f"{self.name}  {self.status_text(now)}"
 
 
@@ -116,9 +124,13 @@ class Tracker:
             self.members.append(juror_key(i))
             self._states[juror_key(i)] = MemberState(f"judge · {name}")
         self._states[JUDGE] = MemberState(judge)
+        self._texts: dict[str, list[str]] = {}  # what each call has streamed so far, in pieces
 
     def update(self, name: str, **changes: object) -> None:
+        "Change line ``name``; a new call (state waiting) or a restarted stream (chars=0) starts its text over."
         with self._lock:
+            if changes.get("state") == "waiting" or changes.get("chars") == 0:
+                self._texts.pop(name, None)
             if name not in self._states:  # a seat outside the panel, e.g. the --tool primary
                 self._states[name] = MemberState(name)
                 self.members.insert(0, name)
@@ -132,6 +144,7 @@ class Tracker:
         "Count one streamed fragment of ``text``."
         with self._lock:
             state = self._states.get(name) or MemberState(name)
+            self._texts.setdefault(name, []).append(text)
             self._states[name] = replace(
                 state, state="streaming", chunks=state.chunks + 1, chars=state.chars + len(text)
             )
@@ -150,6 +163,26 @@ class Tracker:
         with self._lock:
             return [self._states[n] for n in [*self.members, JUDGE]]
 
+    def keyed(self) -> list[tuple[str, MemberState]]:
+        "(key, state) of the panel members in order, then the judge's (`JUDGE`)."
+        with self._lock:
+            return [(n, self._states[n]) for n in [*self.members, JUDGE]]
+
+    def text(self, key: str) -> str:
+        "Everything call ``key`` has streamed so far ('' before its first fragment)."
+        with self._lock:
+            pieces = self._texts.get(key)
+            if not pieces:
+                return ""
+            if len(pieces) > 1:
+                pieces[:] = ["".join(pieces)]  # joined once; later fragments append to it
+            return pieces[0]
+
+    def draft(self, key: str) -> str:
+        "What call ``key`` has written so far for a reader: a member's text, a judge's answer (from its JSON)."
+        text = self.text(key)
+        return partial_answer(text) if key.startswith(JUDGE) else text
+
     def lines(self) -> list[str]:
         now = time.perf_counter()
         *panel, judge = self.snapshot()
@@ -160,22 +193,35 @@ class Tracker:
         return all(s.state in FINAL for s in self.snapshot())
 
 
-def progress_html(tracker: Tracker, elapsed_s: float | None = None) -> str:
+def progress_html(tracker: Tracker, elapsed_s: float | None = None, *, drafts: bool = True) -> str:
     """The live block: one row per member (name, time bar, state), the judge, then time and cost so far.
 
     A grid of divs, not a table, so the page's table style (right-aligned, zebra rows) cannot restyle
     it. A bar is the time a call has taken: full width is the deadline, or the slowest call so far
     plus a quarter when the deadline is further off, so a call still running never looks finished.
+    With ``drafts``, what each call has written so far is a collapsible row under its line
+    (`_render.drafts`): members' text, open while it streams in a small panel, and the judge's
+    answer, open.
     """
     now = time.perf_counter()
-    *panel, judge = tracker.snapshot()
-    rows = [(s, s.name) for s in panel] + [(judge, f"judge: {judge.name}")]
-    slowest = max(s.elapsed(now) for s, _ in rows)
+    keyed = tracker.keyed()
+    panel = [s for key, s in keyed if key != JUDGE]
+    rows = [(key, s, s.name if key != JUDGE else f"judge: {s.name}") for key, s in keyed]
+    slowest = max(s.elapsed(now) for _, s, _ in rows)
     scale = max(1.0, slowest * 1.25)
     if tracker.deadline_s and tracker.deadline_s >= slowest:
         scale = min(scale, tracker.deadline_s)
-    cells = "".join(_row(s, label, s.elapsed(now) / scale, now) for s, label in rows)
-    spent = sum(s.cost_usd or 0.0 for s in panel + [judge])
+    texts = {key: tracker.draft(key) for key, _, _ in rows} if drafts else {}
+    limit = body_chars(sum(bool(t) for k, t in texts.items() if not k.startswith(JUDGE)))
+    cells = []
+    for key, s, label in rows:
+        cells.append(_row(s, label, s.elapsed(now) / scale, now))
+        if text := texts.get(key):
+            judge_like = key.startswith(JUDGE)
+            open_ = judge_like or (s.state == "streaming" and len(panel) <= OPEN_UP_TO)
+            name = "answer so far" if judge_like else "text so far"
+            cells.append(draft_html(text, label=name, open_=open_, limit=ANSWER_CHARS if judge_like else limit))
+    spent = sum(s.cost_usd or 0.0 for _, s in keyed)
     facts = [f"{elapsed_s:.1f} s"] if elapsed_s is not None else []
     if tracker.estimate_usd is not None:
         facts.append(f"estimate ${tracker.estimate_usd:.4f}")
@@ -185,8 +231,20 @@ def progress_html(tracker: Tracker, elapsed_s: float | None = None) -> str:
     grid = "display:grid;grid-template-columns:max-content 64px auto;gap:.1em .8em;align-items:center"
     return (
         f'<div class="fusion-progress {NO_MATH}" style="font-family:var(--jp-code-font-family,monospace);'
-        f'font-size:12px;text-align:left"><div style="{grid}">{cells}</div>{foot}</div>'
+        f'font-size:12px;text-align:left">{DRAFT_CSS if texts else ""}<div style="{grid}">{"".join(cells)}</div>'
+        f"{foot}</div>"
     )
+
+
+def draft_lines(tracker: Tracker, width: int = 100) -> list[str]:
+    "Text lines of the progress with the latest words of each call under its line (text/plain)."
+    now = time.perf_counter()
+    out = []
+    for key, state in tracker.keyed():
+        out.append(("judge: " if key == JUDGE else "") + state.line(now))
+        if text := tracker.draft(key):
+            out.append("    › " + preview(text, width))
+    return out
 
 
 def _row(state: MemberState, label: str, fraction: float, now: float) -> str:

@@ -28,8 +28,9 @@ from ._config import DEPTH_HEADER, PRESETS
 from ._errors import BudgetError, ConfigError, FusionError, MissingKeyError
 from ._openai_request import ChatRequest, model_list, parse_chat
 from ._pipeline import Fusion
-from ._progress import JUDGE, Tracker
+from ._progress import Tracker
 from ._runner import background_loop
+from ._serve_stream import AnswerStream, pump
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -40,8 +41,6 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8787
 TOKEN_ENV = "FUSION_SERVE_TOKEN"
 DEPTH_HEADERS = (DEPTH_HEADER, "x-openrouter-fusion-depth")
 HEADERS_WITHIN = 1.0  # s: a stream's 200 waits this long for the budget check, so refusals stay 402
-PROGRESS_EVERY = 1.0  # s between progress comments while the panel works
-HEARTBEAT_EVERY = 10.0  # s: a comment at least this often, so proxies keep the stream open
 log = logging.getLogger("fusion_magic._serve")
 
 
@@ -250,17 +249,11 @@ class FusionServer:
         await resp.prepare(request)
         panel = ", ".join(tracker.members)
         await resp.write(f": fusion deliberating: {panel}; judge {tracker.judge_name}\n\n".encode())
-        shown: dict[str, tuple[str, str]] = {}
-        quiet = 0.0
-        while not task.done():
-            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
-            lines = _progress(tracker, shown)
-            quiet = 0.0 if lines else quiet + PROGRESS_EVERY
-            if not lines and quiet >= HEARTBEAT_EVERY:
-                lines, quiet = ["working"], 0.0
-            if lines:
-                await resp.write("".join(f": fusion {line}\n" for line in lines).encode() + b"\n")
-        cid = api.completion_id()
+        # The judge's answer goes out as it is written (in server-tool mode the primary writes it).
+        answer = AnswerStream(
+            tracker, chat.model, api.completion_id(), live=not chat.tool_mode, include_usage=chat.include_usage
+        )
+        await pump(resp, task, tracker, answer)
         try:
             result = await _outcome(task)
             _log_result(chat, result)
@@ -271,7 +264,7 @@ class FusionServer:
         if failed is not None:
             events = [failed.body()]
         else:
-            events = api.answer_chunks(result, chat.model, cid, include_usage=chat.include_usage)
+            events = answer.ending(result)
         await resp.write(b"".join(b"data: " + _json(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
@@ -332,17 +325,3 @@ async def _outcome(task: asyncio.Future[Any]) -> Any:
         raise api.ApiError(
             500, f"internal error: {type(exc).__name__}", code="unexpected_error", type="server_error"
         ) from None
-
-
-def _progress(tracker: Tracker, shown: dict[str, tuple[str, str]]) -> list[str]:
-    "Progress lines of the members whose state changed since the last call (streaming counts once)."
-    lines = []
-    now = [*tracker.snapshot()]
-    for i, state in enumerate(now):
-        key = state.name if i < len(now) - 1 else JUDGE
-        mark = (state.state, state.note)
-        if shown.get(key) != mark:
-            shown[key] = mark
-            line = state.line()
-            lines.append(("judge: " + line) if key == JUDGE else line)
-    return lines

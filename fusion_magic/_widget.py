@@ -1,10 +1,10 @@
 """`FusionWidget`: a deliberation as a form built from stock ipywidgets (no custom JavaScript).
 
 Run never blocks the kernel: a click submits `Fusion.arun` to the session's background loop and a
-small coroutine on that loop copies the tracker into trait values every 0.2 s. Traits may be set
-from any thread; `with output:` may not, so no Output widget is used. Model text reaches the page
-only through the result's own HTML view (`_render.widget`, sanitized); its live status is
-`progress.progress_html`, the cell's progress block.
+poller on that loop copies the tracker into traits 4x a second: status lines (`progress_html`) and
+the text as it streams (`_widget_live`). Traits may be set from any thread; `with output:` may not.
+The result is shown once: in the output below the controls (kept when saved), or in the widget's
+own sections (`_render.widget`) when it sits inside another layout with no output below.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from ._render.widget import answer_block, result_parts
 from ._result import FusionResult
 from ._runner import DeliberationCancelled, background_loop, run_sync
 from ._settings import DEFAULTS
+from ._widget_live import LiveText, section_box
 
 __all__ = ["FusionWidget"]
 
-POLL_S = 0.2
+POLL_S = 0.25  # four redraws a second, however many members stream
 _RED, _GREY = "#c62828", "#757575"
 
 
@@ -92,6 +93,7 @@ class FusionWidget(widgets.VBox):
         self.status = widgets.HTML()
         self.answer = widgets.HTML()
         self.sections = widgets.VBox()
+        self.live = LiveText(self.sections, self.answer)  # the text as it streams, while a run works
 
         self.prices: Mapping[str, ModelPrice] = {}
         self._load_models(models_timeout)
@@ -244,7 +246,7 @@ class FusionWidget(widgets.VBox):
             preset=preset, panel=",".join(panel) if panel else None, judge=judge, timeout=fusion.timeout
         )
         self._result, self._stop_requested = None, False
-        self.answer.value, self.sections.children = "", ()
+        self.live.clear()
         self.tracker = fusion.tracker()
         self._set_running(True)
         self.future = asyncio.run_coroutine_threadsafe(self._drive(fusion, prompt, self.tracker), background_loop())
@@ -305,10 +307,11 @@ class FusionWidget(widgets.VBox):
             poller.cancel()
             self._task = None
         try:
+            self.live.clear()
             if result is not None:
                 self._result = result
                 self._show_result(result)
-            self.status.value = progress_html(tracker, time.perf_counter() - started)
+            self.status.value = progress_html(tracker, time.perf_counter() - started, drafts=False)
         except Exception as exc:  # noqa: BLE001 - the result is paid for: keep it reachable
             self._show_error(f"could not display the result ({type(exc).__name__}: {exc}); it is in .result")
         finally:
@@ -317,7 +320,8 @@ class FusionWidget(widgets.VBox):
 
     async def _poll(self, tracker: Tracker, started: float) -> None:
         while True:
-            self.status.value = progress_html(tracker, time.perf_counter() - started)
+            self.status.value = progress_html(tracker, time.perf_counter() - started, drafts=False)
+            self.live.update(tracker)
             await asyncio.sleep(POLL_S)
 
     def _set_running(self, running: bool) -> None:
@@ -332,15 +336,9 @@ class FusionWidget(widgets.VBox):
 
     # -- the result --------------------------------------------------------------------------
     def _show_result(self, result: FusionResult) -> None:
-        self.answer.value = answer_block(result)
-        self.sections.children = tuple(_section(*part) for part in result_parts(result))
-        for handle in self._saved_outputs:  # the result as an ordinary output, kept when the notebook is saved
+        "The result, once: as the output below the controls (kept when saved), else in the widget."
+        for handle in self._saved_outputs:
             handle.update(result)
-
-
-def _section(title: str, content: str, open_: bool = False) -> widgets.Accordion:
-    # One item per Accordion: ipywidgets 8 keeps one item open per Accordion, and sections must
-    # open and close independently.
-    box = widgets.Accordion(children=[widgets.HTML(content)], selected_index=0 if open_ else None)
-    box.set_title(0, title)
-    return box
+        if not self._saved_outputs:  # placed inside another layout: no output below to show it
+            self.answer.value = answer_block(result)
+            self.sections.children = tuple(section_box(*part) for part in result_parts(result))

@@ -327,7 +327,11 @@ def test_quickstart_through_jupyterlab(page: Page, lab, emulator):
         expect(widget.locator("button", has_text="Running")).to_be_visible()
         shot(page, "06-widget-running")
         expect(widget.locator("button", has_text=re.compile(r"^\s*Run\s*$"))).to_be_enabled()
-        expect(widget.get_by_text(ANSWER).first).to_be_visible()
+        # The result shows once: in the output below the controls, not in the widget too.
+        widget_cell = notebook.locator(".jp-Cell", has=page.locator(".widget-vbox:has(textarea)")).first
+        expect(widget_cell.locator(".jp-OutputArea-output .fm-root").get_by_text(ANSWER).first).to_be_visible()
+        assert widget.locator(".fm-root").count() == 0 and widget.get_by_text(ANSWER).count() == 0
+        assert widget_cell.locator(".fm-root .fm-answer").count() == 1
         states = page.evaluate("window.fusionStatus")
         live = [s for s in states if re.search(r"\b(waiting|streaming)\b", s)]
         assert len(live) >= 2, states  # redrawn while it ran, not only once at the end
@@ -343,4 +347,95 @@ def test_quickstart_through_jupyterlab(page: Page, lab, emulator):
 
     with checks.step("no-dialog"):
         assert page.dialogs == [], f"hostile output opened dialogs: {page.dialogs}"
+    assert not checks.failed, "\n".join(checks.failed)
+
+
+LIVE_HEAD = "Alpha begins with the schema."
+LIVE_TAIL = "Alpha ends with the backups."
+LIVE_SLOW = " ".join([LIVE_HEAD, *(f"Then step {i} of the plan." for i in range(1, 13)), LIVE_TAIL])
+LIVE_CELLS = [
+    "%load_ext fusion_magic",
+    "%%fusion --panel live/slow,live/fast -j live/judge\nHow do we migrate the wiki?",
+    "from fusion_magic import FusionWidget\nui = FusionWidget(panel='live/slow,live/fast', judge='live/judge')\nui",
+]
+# Records the live text each time the page changes: the cell's live block, the widget's rows.
+WATCH = """(selector) => {
+    window.fusionLive = [];
+    new MutationObserver(() => {
+        const text = Array.from(document.querySelectorAll(selector), (e) => e.innerText).join("\\n");
+        if (text && window.fusionLive.at(-1) !== text) window.fusionLive.push(text);
+    }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def test_live_text_appears_while_the_run_is_in_progress(page: Page, lab, emulator):
+    "The words of a slow member show in the cell, then in the widget, while the run works; the result once."
+    import nbformat
+
+    emulator.script("live/slow", Reply(content=LIVE_SLOW, tokens_per_s=20))  # ~5 s of streaming
+    emulator.script("live/judge", Reply(latency=0.3, tokens_per_s=200))
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LIVE_CELLS])
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, lab["root"] / "live.ipynb")
+    checks = Checks(page)
+    page.goto(f"{lab['base']}/lab/tree/live.ipynb?token={lab['token']}")
+    notebook = page.locator(".jp-NotebookPanel")
+    expect(notebook.locator(".jp-Cell").first).to_be_visible()
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
+    page.evaluate(WATCH, ".fusion-progress")
+    menu(page, "Run", "runmenu:run-all")
+    cell = notebook.locator(".jp-Cell").nth(1)
+    with checks.step("cell-live-block"):
+        expect(cell.locator(".fusion-progress")).to_contain_text(LIVE_HEAD)  # visible while it runs
+        shot(page, "09-live-cell-running")
+    expect(cell.locator(".jp-OutputArea-output .fm-root")).to_have_count(1)
+    expect(notebook.locator(".jp-InputArea-prompt", has_text="[*]")).to_have_count(0)
+    shot(page, "10-live-cell-done")
+
+    with checks.step("cell-live-text"):
+        seen = page.evaluate("window.fusionLive")
+        partial = [t for t in seen if LIVE_HEAD in t and LIVE_TAIL not in t]
+        assert partial, seen[-5:]  # the member's first words, before its last ones existed
+        assert any("streaming" in t for t in partial)
+        assert any("answer so far" in t for t in seen), seen[-3:]  # then the judge's answer as written
+
+    with checks.step("cell-result-once"):
+        assert cell.locator(".fusion-progress").count() == 0  # the live block is gone
+        assert cell.locator(".fm-root .fm-answer").count() == 1
+        expect(cell.locator(".fm-answer")).to_contain_text("Synthesis by live/judge")
+
+    with checks.step("stances-model-column"):
+        # The contradictions table's first column fits its words: "Model" and each model id on one line,
+        # nothing spilling into the next column (JupyterLab's fixed table layout squeezed it to a letter).
+        table = cell.locator("table.fm-stances").first
+        table.scroll_into_view_if_needed()
+        cells = table.evaluate(
+            """(t) => Array.from(t.querySelectorAll("th:first-child, td:first-child"), (c) => {
+                const r = document.createRange(); r.selectNodeContents(c);
+                const tops = new Set(Array.from(r.getClientRects(), (b) => Math.round(b.top)));
+                return [c.innerText.trim(), tops.size, c.scrollWidth <= c.clientWidth];
+            })"""
+        )
+        assert cells[0][0] == "Model" and len(cells) >= 3, cells
+        assert all(lines == 1 and fits for _, lines, fits in cells), cells
+        shot(page, "11-stances")
+
+    with checks.step("widget-live-text"):
+        widget = notebook.locator(".jp-Cell").nth(2).locator(".widget-vbox:has(textarea)").first
+        widget.locator(".widget-textarea textarea").fill("And the attachments?")
+        page.evaluate(WATCH, ".widget-vbox:has(textarea)")
+        widget.locator("button", has_text=re.compile(r"^\s*Run\s*$")).click()
+        expect(widget.locator("button", has_text="Running")).to_be_visible()
+        expect(widget.get_by_text(LIVE_HEAD).first).to_be_visible()  # in its row while it runs
+        widget.get_by_text(LIVE_HEAD).first.scroll_into_view_if_needed()
+        shot(page, "12-widget-live")
+        expect(widget.locator("button", has_text=re.compile(r"^\s*Run\s*$"))).to_be_enabled()
+        seen = page.evaluate("window.fusionLive")
+        assert any(LIVE_HEAD in t and LIVE_TAIL not in t and "Running" in t for t in seen), seen[-3:]
+        widget_cell = notebook.locator(".jp-Cell").nth(2)
+        expect(widget_cell.locator(".jp-OutputArea-output .fm-root .fm-answer")).to_have_count(1)
+        assert widget.locator(".fm-root").count() == 0  # the result once: below the controls only
+        assert widget.get_by_text(LIVE_HEAD).count() == 0  # the live rows are cleared
+        shot(page, "13-widget-done")
+    assert page.dialogs == []
     assert not checks.failed, "\n".join(checks.failed)

@@ -204,7 +204,7 @@ def header_facts(result: Any) -> list[str]:
     facts.append(fmt_secs(attr(result, "elapsed_s")))
     toks = total_tokens(result)
     if toks:
-        facts.append(f"{fmt_int(toks)} tokens")
+        facts.append(f"{fmt_int(toks)} tokens in+out")
     c = counts(result)
     n = sum(c.values())
     if n:

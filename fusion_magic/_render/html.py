@@ -75,6 +75,10 @@ _CSS = (
 .fm-root .fm-md table,.fm-root table.fm-stances{border-collapse:collapse;margin:.3em 0}
 .fm-root .fm-md th,.fm-root .fm-md td,.fm-root .fm-stances th,.fm-root .fm-stances td{
   border:1px solid rgba(128,128,128,.35);padding:.15em .5em;text-align:left;vertical-align:top}
+.fm-root table.fm-stances{width:100%;table-layout:auto}
+.fm-root .fm-stances th:first-child,.fm-root .fm-stances td:first-child{width:1%;min-width:7em;
+  max-width:40%;overflow-wrap:break-word;word-break:normal}
+.fm-root .fm-stances th{white-space:nowrap}
 .fm-root .fm-trunc{font-style:italic;opacity:.7}
 .fm-root ul.fm-items{margin:.2em 0;padding-left:1.4em}
 """
@@ -220,13 +224,14 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
     lat, toks, cost = f.num(f.attr(resp, "latency_s")), f.tokens(resp), f.paid(resp)
     cost_text = f.fmt_cost(cost, bool(f.attr(resp, "cost_estimated")))
     token_title = (
-        f"tokens: {f.fmt_int(f.attr(resp, 'prompt_tokens'))} in, {f.fmt_int(f.attr(resp, 'completion_tokens'))} out"
+        f"tokens in + out: {f.fmt_int(f.attr(resp, 'prompt_tokens'))} in (prompt), "
+        f"{f.fmt_int(f.attr(resp, 'completion_tokens'))} out (completion)"
     )
     parts = [
         f'<span title="{f.STATUS_LABEL[status]}">{f.STATUS_ICON[status]}</span> ',
         f'<span class="fm-name">{html.escape(prefix)}{html.escape(name)}</span>',
         _bar("lat", lat, scales["lat"], f.fmt_secs(lat), "latency"),
-        _bar("tok", toks, scales["tok"], f"{f.fmt_int(toks)} tok" if toks is not None else f.DASH, token_title),
+        _bar("tok", toks, scales["tok"], f"{f.fmt_int(toks)} tok in+out" if toks is not None else f.DASH, token_title),
         _bar(
             "cost", cost, scales["cost"], cost_text, "cost" + (" (estimated from prices)" if "~" in cost_text else "")
         ),

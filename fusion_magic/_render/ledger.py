@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
     from .._ledger import Ledger
 
-__all__ = ["HTML_ROWS", "chart", "to_html", "totals_line"]
+__all__ = ["HTML_ROWS", "NOTHING_SPENT", "chart", "nothing_spent", "to_html", "totals_line"]
 
 HTML_ROWS = 20  # the notebook table shows the latest calls; to_frame() has them all
+NOTHING_SPENT = "Nothing spent this session: every call was free"
 _HEAD = ("time", "kind", "call", "models", "status", "cost", "saved", "hits", "tokens")
 
 
@@ -59,6 +60,12 @@ def to_html(ledger: Ledger) -> str:
     return f'<div class="fusion-ledger {NO_MATH}">{note}{table}{total}</div>'
 
 
+def nothing_spent(ledger: Ledger) -> bool:
+    "True when there are calls and each cost and saved exactly nothing (an unknown cost is not nothing)."
+    entries = ledger.entries
+    return bool(entries) and all(e.cost_usd == 0 and e.saved_usd == 0 for e in entries)
+
+
 def chart(ledger: Ledger) -> Figure:
     "Cumulative cost (and cache savings) over the session, as a matplotlib Figure."
     try:
@@ -71,8 +78,11 @@ def chart(ledger: Ledger) -> Figure:
     ax = fig.subplots()
     ax.set_title("fusion_magic: session cost")
     ax.set_ylabel("USD (cumulative)")
-    if not entries:
-        ax.text(0.5, 0.5, "no calls yet", ha="center", va="center", transform=ax.transAxes)
+    if not entries or nothing_spent(ledger):  # a flat line at zero on a made-up scale says nothing
+        why = "no calls yet" if not entries else f"{NOTHING_SPENT}\n({plural(len(entries), 'call')})"
+        ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
         return fig
     # matplotlib takes datetimes through its unit registry; its stubs list only numbers.
     times: list[Any] = [entries[0].time, *(e.time for e in entries)]

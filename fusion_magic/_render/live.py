@@ -2,8 +2,10 @@
 
 The cell's progress is redrawn from the thread that runs the cell (`Fusion.run(on_tick=...)` calls
 back there), never from the background event loop: IPython's display machinery is not thread-safe.
-In a kernel it is one HTML block updated in place through a display id, and cleared at the end so
-the result is the only thing left in the cell; in a terminal it prints a line each time a member
+In a kernel it is one HTML block updated in place through a display id, at most four times a
+second however many members stream (each update is a message to the front end), showing each
+call's line and what it has written so far; it is cleared at the end so the result is the only
+thing left in the cell (and in the saved notebook); in a terminal it prints a line each time a member
 finishes. What a block or a line says is drawn by `fusion_magic._progress`.
 
 A batch shows prompts done out of the total, with failures and cost so far, through `tqdm.auto`:
@@ -18,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._progress import FINAL, Tracker, progress_html
+from .._progress import FINAL, Tracker, draft_lines, progress_html
 
 __all__ = ["BatchBar", "LiveProgress"]
 
@@ -75,7 +77,7 @@ class LiveProgress:
     def _bundle(self, tracker: Tracker) -> dict[str, str]:
         return {
             "text/html": progress_html(tracker, time.perf_counter() - self._started),
-            "text/plain": "\n".join(tracker.lines()),
+            "text/plain": "\n".join(draft_lines(tracker)),
         }
 
     # -- terminal ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def _md_call_heading(resp: Any) -> str:
     toks = f.tokens(resp)
     bits += [
         f.fmt_secs(f.attr(resp, "latency_s")),
-        f"{f.fmt_int(toks)} tokens" if toks is not None else f.DASH,
+        f"{f.fmt_int(toks)} tokens in+out" if toks is not None else f.DASH,
         plain_markdown(f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated")))),
     ]
     if f.attr(resp, "cached"):
@@ -114,7 +114,8 @@ def _md(result: Any) -> str:
     tool = f.tool_line(result)
     if tool:
         out += [f"*{plain_markdown(tool, 300)}.*", ""]
-    out += [*(f"*Note: {plain_markdown(n, 300)}.*" for n in f.notes(result)), *([""] if f.notes(result) else [])]
+    for note in f.notes(result):  # a paragraph each: consecutive lines would run into one
+        out += [f"*Note: {plain_markdown(note, 300)}.*", ""]
     answer = f.attr(result, "answer") or ""
     if str(answer).strip():
         out += ["### Answer", "", neutralize_markdown(answer, where="result.answer"), ""]
@@ -136,9 +137,10 @@ def _md(result: Any) -> str:
     jury = list(f.attr(result, "jury") or [])
     if judge is not None or jury:
         out += ["### Judge" if not jury else "### Jury", ""]
-        out += [f"juror · {_md_call_heading(j)}" for j in jury] + ([""] if jury else [])
-        if judge is not None:
-            out += [f"{'chair · ' if jury else ''}{_md_call_heading(judge)}", ""]
+        calls = [f"juror · {_md_call_heading(j)}" for j in jury]
+        calls += [f"{'chair · ' if jury else ''}{_md_call_heading(judge)}"] if judge is not None else []
+        out += [f"- {line}" for line in calls] if jury else calls  # a jury: one list item per judge
+        out += [""]
     extra = list(f.attr(result, "method_calls") or [])
     if extra:  # cross-examination, a round
         out += ["### Method calls", "", *(f"- {_md_call_heading(c)}" for c in extra), ""]
