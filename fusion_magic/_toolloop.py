@@ -72,7 +72,14 @@ async def _loop(
     for step in range(toolset.max_calls + 2):
         if used >= toolset.max_calls and toolset.tools:
             params["tool_choice"] = "none"  # the bound: answer with what the tools gave
-        response, done = await ask(ctx, member, convo, deadline=deadline, note_done=False, key_extra=salt, **params)
+        step_bill = Billing()  # what this step's failed attempts cost: lost with it if it is cancelled
+        try:
+            response, done = await ask(
+                ctx, member, convo, deadline=deadline, billing=step_bill, note_done=False, key_extra=salt, **params
+            )
+        except asyncio.CancelledError:
+            spent.add(step_bill.cost_usd, step_bill.prompt_tokens, step_bill.completion_tokens)
+            raise
         steps.append(response)
         calls = _function_calls(done)
         if not response.ok or not calls or step == toolset.max_calls + 1:
@@ -150,11 +157,19 @@ async def _results(
             continue
         used += 1
         ctx.note(key, state="tool", note=f"{fn['name']} ({used}/{toolset.max_calls})", chars=0, chunks=0)
-        results.append(await run_call(toolset, fn["name"], fn["arguments"]))
+        results.append(_scrubbed(await run_call(toolset, fn["name"], fn["arguments"]), ctx.client.secrets()))
     if ctx.cache is not None:
         record = {"content": "", "results": [vars(r) for r in results], "created_at": time.time()}
         ctx.cache.put(rkey, record, secrets=ctx.client.secrets())
     return results, sum(r.error != _OVER_BOUND for r in results)
+
+
+def _scrubbed(call: ToolCall, secrets: tuple[str, ...]) -> ToolCall:
+    "``call`` with the API key removed from what it returned: never shown to a model, stored or judged."
+    for secret in (s for s in secrets if s):
+        call.output = call.output.replace(secret, "***")
+        call.error = call.error.replace(secret, "***") if call.error else call.error
+    return call
 
 
 _OVER_BOUND = "not run: the tool-call budget (max_tool_calls) is spent; answer with what you have"
@@ -210,9 +225,8 @@ def _merged(name: str, steps: list[Response], trace: list[ToolCall]) -> Response
     final.tool_calls = trace
     sources = {s["url"]: s for r in steps for s in r.sources if s.get("url")}
     final.sources = list(sources.values())
-    if final.first_latency_s is not None or len(steps) == 1:
-        first = [s.first_latency_s for s in steps if s.first_latency_s is not None]
-        final.first_latency_s = sum(first) if first else final.first_latency_s
+    firsts = [s.first_latency_s for s in steps if s.first_latency_s is not None]
+    final.first_latency_s = sum(firsts) if firsts else None  # a replay: what the steps took when paid for
     return final
 
 

@@ -241,3 +241,13 @@ def test_tool_calls_survive_save_and_load(emulator, tmp_path):
     assert back.estimate_floor == result.estimate_floor
     frame = result.to_frame()
     assert frame.loc[0, "tool_calls"][0]["output"] == "total\n1234.5" and frame.loc[1, "tool_calls"] == []
+
+
+def test_the_api_key_in_a_tool_output_never_reaches_a_model_the_record_or_the_cache(emulator):
+    key = "sk-or-v1-" + "k" * 40
+    emulator.script("a/alpha", sql_member(QUERY, answer="Saw: {result}"))
+    result = fusion([sql_like(f"leaked {key} here")], api_key=key).run("Q?")
+    [call] = result.responses[0].tool_calls
+    assert call.output == "leaked *** here"
+    assert key not in json.dumps([r.body for r in emulator.chats()])
+    assert key not in result.to_json()
