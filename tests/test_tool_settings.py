@@ -220,3 +220,75 @@ def test_serve_refuses_bad_tool_fields(client, emulator, fusion, param, words):
     if param:
         assert caught.value.param == param
     assert emulator.chats() == []
+
+
+# -- wiring of the tools' builders (stand-ins, so this holds whatever the tools do) ----------------
+@pytest.fixture
+def builders(monkeypatch):
+    "Stand-in modules for the tools' builders, recording how the settings call them."
+    import types
+
+    class Calls(list):
+        refuse_sandbox = False
+
+    calls = Calls()
+
+    def module(name: str, attr: str, make):
+        fake = types.ModuleType(f"fusion_magic._tools.{name}")
+        setattr(fake, attr, make)
+        monkeypatch.setitem(sys.modules, f"fusion_magic._tools.{name}", fake)
+
+    def sql_tool(frames):
+        calls.append(("sql", dict(frames)))
+        return tool("sql", identity="frames")
+
+    def python_tool(frames, mode="sandboxed"):
+        calls.append(("python", dict(frames), mode))
+        if mode == "sandboxed" and calls.refuse_sandbox:
+            raise ConfigError(
+                "python: no sandbox here (bubblewrap is not installed); python='unsandboxed' runs it anyway"
+            )
+        return tool("python")
+
+    def fetch_tool(allow_private=False):
+        calls.append(("fetch", allow_private))
+        return tool("fetch")
+
+    def function_tool(fn):
+        calls.append(("function", fn))
+        return tool(fn.__name__)
+
+    module("sql", "sql_tool", sql_tool)
+    module("python", "python_tool", python_tool)
+    module("fetch", "fetch_tool", fetch_tool)
+    module("functions", "function_tool", function_tool)
+    return calls
+
+
+def test_settings_build_each_tool_once_in_order(builders):
+    frames = {"sales": object()}
+
+    def fx_rate(currency: str) -> float:
+        return 1.0
+
+    ts = build_toolset(data=frames, python=True, tools=[fx_rate], web=True, openrouter=False, max_tool_calls=3)
+    assert ts.names == ["sql", "python", "fetch", "fx_rate"] and ts.max_calls == 3
+    assert builders == [("sql", frames), ("python", frames, "sandboxed"), ("fetch", False), ("function", fx_rate)]
+
+
+def test_unsandboxed_python_is_an_explicit_mode_and_a_missing_sandbox_is_one_line(builders):
+    build_toolset(python="unsandboxed")
+    assert builders[-1] == ("python", {}, "unsandboxed")
+    builders.refuse_sandbox = True
+    with pytest.raises(ConfigError, match="no sandbox here") as info:
+        Fusion(panel=["a/x"], judge="j/y", python=True)
+    assert "\n" not in str(info.value)
+
+
+def test_python_flag_and_data_flag_reach_the_builders(ip, emulator, builders):
+    ip.user_ns["sales"] = frame = object()
+    ip.run_cell("%%fusion --panel a/x -j j/y --data sales --python\nQ?")
+    assert builders == [("sql", {"sales": frame}), ("python", {"sales": frame}, "sandboxed")]
+    [first] = emulator.chats("a/x")
+    assert [t["function"]["name"] for t in first.body["tools"]] == ["sql", "python"]
+    assert "tools" not in emulator.chats("j/y")[0].body
