@@ -109,4 +109,7 @@ def check_batch(fusion: Fusion, ctx: RunContext, prompts: Iterable[object], max_
         unknown.update(est.unknown)
     check_unknown(ctx, unknown)
     if total > max_cost:
-        raise BudgetError(f"estimated cost of the batch ${total:.4f} exceeds max_cost ${max_cost:g}; nothing was sent")
+        floor = " at least" if fusion.toolset else ""  # tool calls would add requests
+        raise BudgetError(
+            f"estimated cost of the batch{floor} ${total:.4f} exceeds max_cost ${max_cost:g}; nothing was sent"
+        )

@@ -66,7 +66,7 @@ async def _loop(
     started = time.perf_counter()
     steps: list[Response] = []
     trace: list[ToolCall] = []
-    used, tool_s = 0, 0.0
+    used = 0
     # The bound: max_calls calls, then one answer without tools; a model that keeps calling past
     # "none" gets its calls refused once more, then ends with what it wrote.
     for step in range(toolset.max_calls + 2):
@@ -88,7 +88,6 @@ async def _loop(
         turn = _assistant_turn(response.content, calls, step)
         results, ran = await _results(ctx, key, toolset, turn, used, response.cached)
         used += ran
-        tool_s += sum(c.elapsed_s or 0.0 for c in results)
         trace.extend(results)
         convo = [*convo, turn, *_tool_turns(turn, results)]
     final = _merged(member.name, steps, trace)

@@ -251,3 +251,15 @@ def test_the_api_key_in_a_tool_output_never_reaches_a_model_the_record_or_the_ca
     assert call.output == "leaked *** here"
     assert key not in json.dumps([r.body for r in emulator.chats()])
     assert key not in result.to_json()
+
+
+def test_the_budget_estimate_is_a_lower_bound_when_members_have_tools(emulator):
+    from fusion_magic._errors import BudgetError
+
+    for model in ("a/alpha", "j/judge"):
+        emulator.models[model] = {"prompt": "0.01", "completion": "0.02"}
+    with pytest.raises(BudgetError, match=r"estimated cost at least \$[0-9.]+ exceeds --max-cost"):
+        fusion([sql_like()], panel=["a/alpha"], max_cost=0.001).run("An expensive question")
+    with pytest.raises(BudgetError, match=r"estimated cost \$"):
+        Fusion(panel=["a/alpha"], judge="j/judge", max_cost=0.001).run("An expensive question")
+    assert emulator.chats() == []
