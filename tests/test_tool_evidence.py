@@ -112,3 +112,14 @@ def _all_quotes(analysis: Analysis) -> list[Quote]:
     from fusion_magic._analysis import quotes_of
 
     return [q for s in analysis.SECTIONS for item in analysis.items(s) for q in quotes_of(item)]
+
+
+def test_the_live_line_names_the_tool_and_the_calls_used_in_every_display():
+    from fusion_magic._progress import Tracker, progress_html
+
+    tracker = Tracker(["a/alpha"], "j/judge")
+    tracker.update("a/alpha", state="waiting")
+    tracker.update("a/alpha", state="tool", note="sql (2/4)")
+    assert tracker.lines()[0] == "a/alpha  sql (2/4)"  # the terminal, text/plain and serve's comments
+    assert "sql (2/4)" in progress_html(tracker)  # the cell's live block and the widget's status
+    assert not tracker.finished  # running a tool is not an end
