@@ -263,3 +263,16 @@ def test_the_budget_estimate_is_a_lower_bound_when_members_have_tools(emulator):
     with pytest.raises(BudgetError, match=r"estimated cost \$"):
         Fusion(panel=["a/alpha"], judge="j/judge", max_cost=0.001).run("An expensive question")
     assert emulator.chats() == []
+
+
+def test_a_model_that_ignores_tool_choice_none_is_stopped_and_says_why(emulator):
+    runs: list = []
+    # Reply.tool_calls: it calls on every request, whatever the request allows.
+    emulator.script("a/alpha", Reply(tool_calls=[{"name": "sql", "arguments": {"query": "SELECT 1"}}]))
+    result = fusion([sql_like(runs=runs)], max_tool_calls=2).run("Q?")
+    alpha = result.responses[0]
+    assert len(runs) == 2 and len(emulator.chats("a/alpha")) == 4  # 2 calls, the "none" step, one more
+    assert alpha.status == "failed" and "kept calling tools past max_tool_calls" in alpha.error
+    assert [c.error is None for c in alpha.tool_calls] == [True, True, False]
+    assert alpha.cost_usd == pytest.approx(sum(c for m, c in emulator.charges if m == "a/alpha"))
+    assert result.status == "partial"
