@@ -73,8 +73,9 @@ def guard_run(fusion: Fusion, ctx: RunContext, prompt: str) -> float | None:
     if fusion.max_cost is not None:
         check_unknown(ctx, est.unknown, "--max-cost")
         if est.total > fusion.max_cost:
+            floor = " at least" if fusion.toolset else ""  # tool calls would add requests
             raise BudgetError(
-                f"estimated cost ${est.total:.4f} exceeds --max-cost ${fusion.max_cost:g}; nothing was sent"
+                f"estimated cost{floor} ${est.total:.4f} exceeds --max-cost ${fusion.max_cost:g}; nothing was sent"
             )
     return est.total
 
@@ -116,4 +117,7 @@ def check_batch(fusion: Fusion, ctx: RunContext, prompts: Iterable[object], max_
         unknown.update(est.unknown)
     check_unknown(ctx, unknown)
     if total > max_cost:
-        raise BudgetError(f"estimated cost of the batch ${total:.4f} exceeds max_cost ${max_cost:g}; nothing was sent")
+        floor = " at least" if fusion.toolset else ""  # tool calls would add requests
+        raise BudgetError(
+            f"estimated cost of the batch{floor} ${total:.4f} exceeds max_cost ${max_cost:g}; nothing was sent"
+        )

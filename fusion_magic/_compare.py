@@ -29,6 +29,7 @@ from ._errors import ConfigError, FusionError
 from ._panel import ask, ask_panel
 from ._result import FusionResult, Response
 from ._runner import run_sync
+from ._toolloop import ask_member
 
 if TYPE_CHECKING:
     from ._pipeline import Fusion
@@ -192,7 +193,9 @@ async def _ask_baselines(
     if not members:
         return {}
     messages = {m.name: panel_messages(fusion, m, prompt) for m in members}
-    responses = (await ask_panel(call, members, messages, timeout=fusion.timeout, quorum=None)).responses
+    # A baseline has the panel's tools too: the comparison is of deliberation, not of tools.
+    asked = await ask_panel(call, members, messages, timeout=fusion.timeout, quorum=None, asker=ask_member)
+    responses = asked.responses
     out = {}
     for r in responses:
         fusion.ledger.record_response(r, purpose="baseline", label=prompt)

@@ -21,6 +21,7 @@ from ._progress import Tracker
 if TYPE_CHECKING:
     from ._ledger import Ledger
     from ._pipeline import Fusion
+    from ._toolset import Toolset
 
 __all__ = ["RunContext", "open_context"]
 
@@ -42,6 +43,7 @@ class RunContext:
     prices_error: str = ""
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ledger: Ledger | None = None
+    tools: Toolset | None = None  # the panel members' tools (never the judge's); None: members only talk
 
     @property
     def endpoint(self) -> Endpoint:
@@ -76,8 +78,6 @@ async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool 
         depth=max(1, depth.get()),  # every request fusion_magic sends is inside a deliberation (batches too)
     )
     params: dict[str, Any] = {"temperature": fusion.temperature, "max_tokens": fusion.max_tokens}
-    if fusion.web:
-        params["tools"] = [{"type": "openrouter:web_search"}]
     listed: dict[str, ModelPrice] | None = None
     why = "" if prices else "not loaded"
     if prices:
@@ -95,4 +95,5 @@ async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool 
         prices_error=why,
         params={k: v for k, v in params.items() if v is not None},
         ledger=fusion.ledger,
+        tools=fusion.toolset or None,
     )

@@ -23,6 +23,7 @@ from ._outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
 from ._panel import ask_panel
 from ._progress import JUDGE
 from ._result import Analysis, FusionResult, Response, Status
+from ._toolloop import ask_member
 
 if TYPE_CHECKING:
     from ._pipeline import Fusion
@@ -60,7 +61,7 @@ async def deliberate(
     Cancelled, it raises `PanelCancelled` with the answers that arrived.
     """
     messages = {m.name: panel_messages(fusion, m, question, history, context) for m in fusion.panel}
-    panel = await ask_panel(ctx, fusion.panel, messages, timeout=fusion.timeout, quorum=fusion.quorum)
+    panel = await ask_panel(ctx, fusion.panel, messages, timeout=fusion.timeout, quorum=fusion.quorum, asker=ask_member)
     if not panel.answered:
         ctx.note(JUDGE, state="skipped", note="no panel answers")
         return panel, None
@@ -132,7 +133,8 @@ async def _judge_one(
         return Judgement(
             judge=seat, notes=notes, raw=outcome.raw or None, error=outcome.error, failure_reason=outcome.failure_reason
         )
-    analysis = evidence.verify(outcome.analysis or Analysis(), {r.model: r.content for r in answered})
+    outputs = {r.model: [c.output if not c.error else "" for c in r.tool_calls] for r in answered if r.tool_calls}
+    analysis = evidence.verify(outcome.analysis or Analysis(), {r.model: r.content for r in answered}, outputs)
     return Judgement(judge=seat, answer=outcome.answer, analysis=analysis, notes=notes)
 
 
@@ -171,6 +173,7 @@ def build_result(
     history: Turns = (),
     verified_only: bool = False,
     estimate_usd: float | None = None,
+    estimate_floor: bool = False,
     panel: PanelOutcome | None = None,
     judgement: Judgement | None = None,
     tool: ToolOutcome | None = None,
@@ -213,6 +216,7 @@ def build_result(
         history=list(history),
         verified_only=verified_only,
         estimate_usd=estimate_usd,
+        estimate_floor=estimate_floor and estimate_usd is not None,
         elapsed_s=elapsed_s,
         **fields,
     )

@@ -13,14 +13,14 @@ judge said, unverified, and ``match.model`` names the member whose answer holds 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rapidfuzz import fuzz
 
 from ._analysis import quotes_of
 from ._result import Analysis, Quote, QuoteMatch
 
-__all__ = ["MIN_SCORE", "check", "locate", "normalise", "reason", "verify"]
+__all__ = ["MIN_SCORE", "backed_by_tool", "check", "locate", "normalise", "reason", "verify"]
 
 MIN_SCORE = 90.0  # partial-alignment score (0-100) a fuzzy match needs
 _EXACT_BELOW = 16  # normalised fragments shorter than this must match exactly: short ones match anything
@@ -140,11 +140,15 @@ def check(quote: Quote, answers: Mapping[str, str], normalised: dict[str, tuple[
         quote.verified = own
 
 
-def verify(analysis: Analysis, answers: Mapping[str, str]) -> Analysis:
+def verify(
+    analysis: Analysis, answers: Mapping[str, str], outputs: Mapping[str, Sequence[str]] | None = None
+) -> Analysis:
     """Check every attribution of ``analysis`` against ``answers`` (member name -> answer), in place.
 
     Partial coverage gets one quote per listed member (an empty, unverified one where the judge gave
-    none); consensus points record how many answers there were, so support reads k of n.
+    none); consensus points record how many answers there were, so support reads k of n. ``outputs``
+    (member name -> what its tool calls returned, in call order) backs a quote found in the
+    attributed member's own tool output: verified, ``match.source == "tool"``.
     """
     for item in analysis.partial_coverage:
         given = {q.model: q for q in item.quotes}
@@ -157,11 +161,27 @@ def verify(analysis: Analysis, answers: Mapping[str, str]) -> Analysis:
         for item in analysis.items(section):
             for quote in quotes_of(item):
                 check(quote, answers, normalised)
+                backed_by_tool(quote, (outputs or {}).get(quote.model, ()))
     return analysis
+
+
+def backed_by_tool(quote: Quote, outputs: Sequence[str]) -> None:
+    "Mark ``quote`` as backed by execution when one of its member's tool ``outputs`` holds it."
+    fragments = _clean_quote(quote.quote) if outputs else []
+    for i, output in enumerate(outputs):
+        hit = _find(fragments, normalise(output)) if fragments and output else None
+        if hit is not None:
+            start, end, score = hit
+            quote.match = QuoteMatch(model=quote.model, start=start, end=end, score=score, source="tool", call=i)
+            quote.verified = True
+            return
 
 
 def reason(quote: Quote) -> str:
     "Why an attribution is (not) verified, in a few words, for views and tooltips."
+    if quote.verified and quote.match is not None and quote.match.source == "tool":
+        number = f" {quote.match.call + 1}" if quote.match.call is not None else ""
+        return f"quote found in the output of this member's tool call{number} (backed by execution)"
     if quote.verified:
         score = quote.match.score if quote.match else 100.0
         return "quote found in this member's answer" + ("" if score >= 100 else f" (match {score:.0f}%)")

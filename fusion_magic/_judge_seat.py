@@ -73,7 +73,9 @@ async def run_judge(
     ``key`` is the progress line (a jury's judges each have one).
     """
     labels = judging.labels_for([r.model for r in answered])
-    base = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
+    pairs = list(zip(labels, answered, strict=True))
+    traces = {label: judging.tool_trace(r.tool_calls) for label, r in pairs if r.tool_calls}
+    base = judging.build_messages(prompt, {label: r.content for label, r in pairs}, traces)
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
     if max_tokens:
         params["max_tokens"] = max(max_tokens, 2048)

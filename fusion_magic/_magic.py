@@ -108,8 +108,10 @@ class FusionMagics(_SettingTraits):
         else:  # the run that made NAME, with only the flags given here changed
             try:
                 from ._origin import fusion_for
+                from ._toolset import from_notebook
 
-                fusion = fusion_for(previous, **{k: v for k, v in flags(args).items() if v is not None})
+                given = from_notebook({k: v for k, v in flags(args).items() if v is not None}, self.user_ns)
+                fusion = fusion_for(previous, **given)
             except FusionError as exc:
                 raise UsageError(str(exc)) from None
         from ._render.live import LiveProgress
@@ -203,8 +205,9 @@ class FusionMagics(_SettingTraits):
         "A `Fusion` from ``settings``; a bad setting is one `UsageError` line."
         try:
             from ._pipeline import Fusion
+            from ._toolset import from_notebook
 
-            return Fusion(**settings)
+            return Fusion(**from_notebook(settings, self.user_ns))
         except FusionError as exc:
             raise UsageError(str(exc)) from None
 

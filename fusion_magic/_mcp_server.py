@@ -21,6 +21,8 @@ from pydantic import Field
 
 from ._config import PRESETS
 from ._errors import ConfigError, FusionError
+from ._openai_api import ApiError
+from ._openai_request import web_tools
 from ._pipeline import Fusion
 from ._progress import FINAL
 
@@ -60,9 +62,19 @@ def build_server(default_preset: str = "quality") -> Any:
         preset: Annotated[str | None, Field(description="preset name: " + ", ".join(PRESETS))] = None,
         panel: Annotated[list[str] | None, Field(description="model ids to ask instead of the preset's")] = None,
         judge: Annotated[str | None, Field(description="the model that compares the answers")] = None,
+        tools: Annotated[
+            list[dict[str, Any]] | None,
+            Field(description='the members\' tools: [{"type": "openrouter:web_search"}, ...] for the web; [] for none'),
+        ] = None,
+        max_tool_calls: Annotated[
+            int | None, Field(description="tool calls per member before it must answer (1 to 16, default 4)")
+        ] = None,
     ) -> list[TextContent]:
         try:
-            deliberation = Fusion(preset=preset or default_preset, panel=panel, judge=judge)
+            extra: dict[str, Any] = {} if max_tool_calls is None else {"max_tool_calls": max_tool_calls}
+            if tools is not None:
+                extra["web"] = web_tools(tools, "tools")
+            deliberation = Fusion(preset=preset or default_preset, panel=panel, judge=judge, **extra)
             tracker = deliberation.tracker()
             task = asyncio.ensure_future(deliberation.arun(question, tracker=tracker))
             while not task.done():
@@ -71,7 +83,7 @@ def build_server(default_preset: str = "quality") -> Any:
                 done = sum(s.state in FINAL for s in states)
                 await ctx.report_progress(done, len(states), f"{done} of {len(states)} calls finished")
             result = task.result()
-        except FusionError as exc:
+        except (FusionError, ApiError) as exc:
             raise ToolError(str(exc)) from None
         data = result.to_dict()
         if result.status not in ("ok", "partial"):

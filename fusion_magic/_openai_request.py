@@ -16,7 +16,16 @@ from ._conversation import question_index, text_of
 from ._openai_api import ALIASES, FUSION_TOOL_TYPES, MODEL, ApiError
 from ._openai_limits import check_content, check_n, check_unsupported, include_usage
 
-__all__ = ["FUSION_PRESETS", "IGNORED", "OVERRIDES", "ChatRequest", "model_list", "parse_chat"]
+__all__ = [
+    "FUSION_PRESETS",
+    "IGNORED",
+    "OVERRIDES",
+    "WEB_TOOL_TYPES",
+    "ChatRequest",
+    "model_list",
+    "parse_chat",
+    "web_tools",
+]
 
 FUSION_PRESETS = {"general-high": "quality", "general-budget": "budget", "general-fast": "budget"}
 # Override name -> (Fusion keyword, expected JSON type).
@@ -36,9 +45,14 @@ OVERRIDES: dict[str, tuple[str, str]] = {
     "max_completion_tokens": ("max_tokens", "integer"),
     "system": ("system", "string"),
     "cache": ("cache", "boolean"),
+    "max_tool_calls": ("max_tool_calls", "integer"),
+    "tools": ("web", "tools"),
 }
-# Fusion fields accepted for compatibility that change nothing here (web tools are `web`).
-IGNORED = frozenset({"max_tool_calls", "tools", "reasoning", "enabled"})
+# Fusion fields accepted for compatibility that change nothing here.
+IGNORED = frozenset({"reasoning", "enabled"})
+# Fusion's `tools` entries the members can have here: the web (OpenRouter's server tools there, a
+# client-side `fetch` elsewhere). `[]` turns them off. The user's data and functions are Python only.
+WEB_TOOL_TYPES = frozenset({"openrouter:web_search", "openrouter:web_fetch", "web_search", "web_fetch"})
 
 
 @dataclass
@@ -216,8 +230,24 @@ def _overrides(value: Any, where: str) -> dict[str, Any]:
             known = ", ".join(sorted(OVERRIDES))
             raise ApiError(400, f"unknown field `{param}`; known: {known}", param=param, code="invalid_overrides")
         keyword, kind = OVERRIDES[name]
-        settings[keyword] = _typed(item, kind, param)
+        settings[keyword] = web_tools(item, param) if kind == "tools" else _typed(item, kind, param)
     return settings
+
+
+def web_tools(value: Any, param: str) -> bool:
+    "Fusion's `tools` list as the `web` setting: true when it names a web tool, false for []."
+    kinds = (
+        [t.get("type") for t in value] if isinstance(value, list) and all(isinstance(t, dict) for t in value) else None
+    )
+    if kinds is None or any(k not in WEB_TOOL_TYPES for k in kinds):
+        raise ApiError(
+            400,
+            f"`{param}` must be a list of web tools ({', '.join(sorted(WEB_TOOL_TYPES))}) or [] for none, "
+            f"got {json.dumps(value)[:80]}",
+            param=param,
+            code="invalid_overrides",
+        )
+    return bool(kinds)
 
 
 def _typed(value: Any, kind: str, param: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ._cache import cache_key
@@ -19,6 +19,7 @@ from ._errors import ProviderError
 from ._outcomes import PanelCancelled, PanelOutcome
 from ._pricing import ModelPrice, cost_from_tokens, find_price
 from ._result import Response
+from ._toolset import first_step
 
 __all__ = ["SAMPLE_TEMPERATURE", "ask", "ask_panel", "is_cached", "merge_calls"]
 
@@ -34,11 +35,15 @@ async def ask(
     accept: Callable[[str], bool] | None = None,
     deadline: float | None = None,
     billing: Billing | None = None,
+    note_done: bool = True,
+    key_extra: Mapping[str, Any] | None = None,
     **params: Any,
 ) -> tuple[Response, Completion | None]:
     """One member's answer: from the cache, else from its model, else from its fallbacks.
 
     ``accept`` decides whether an answer is good enough to cache (and to take from the cache).
+    ``key_extra`` is part of the cache key but not of the request (a tool's data fingerprint);
+    without ``note_done`` the caller reports the call's end (one step of a tool loop).
     ``deadline`` (loop clock) stops retries that could not finish in time. Calls that were billed
     but not kept (an empty answer, a failed fallback) are added to ``billing`` as they happen and
     to the returned `Response`'s cost and tokens.
@@ -51,11 +56,12 @@ async def ask(
     tracker = ctx.tracker
     ctx.note(key, state="waiting")
     for model in member.models:
-        ckey = cache_key(ctx.endpoint.base_url, model, messages, _keyed(member, params))
+        ckey = cache_key(ctx.endpoint.base_url, model, messages, _keyed(member, {**params, **(key_extra or {})}))
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             ctx.cache.record_hit(ckey)  # type: ignore[union-attr]
-            ctx.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
+            if note_done:
+                ctx.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
             return _from_cache(member.name, hit), Completion(
                 content=hit.get("content", ""), tool_calls=hit.get("tool_calls") or []
             )
@@ -80,13 +86,14 @@ async def ask(
         if ctx.cache is not None and (accept is None or accept(response.content)):
             ctx.cache.put(ckey, _record(response, done), secrets=ctx.client.secrets())
         billing.onto(response)
-        ctx.note(
-            key,
-            state="done",
-            latency_s=response.latency_s,
-            cost_usd=response.cost_usd,
-            tokens=response.completion_tokens,
-        )
+        if note_done:
+            ctx.note(
+                key,
+                state="done",
+                latency_s=response.latency_s,
+                cost_usd=response.cost_usd,
+                tokens=response.completion_tokens,
+            )
         return response, done
     reason = " | ".join(errors)
     ctx.note(key, state="failed", note=reason)
@@ -112,7 +119,13 @@ def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], *
     "True when `ask` would answer this member's first model from the cache (without counting a hit)."
     if ctx.cache is None or ctx.refresh:
         return False
-    key = cache_key(ctx.endpoint.base_url, member.model, messages, _keyed(member, _params(ctx, member, params)))
+    step, extra = first_step(ctx.tools)
+    key = cache_key(
+        ctx.endpoint.base_url,
+        member.model,
+        messages,
+        _keyed(member, {**_params(ctx, member, {**step, **params}), **extra}),
+    )
     return ctx.cache.get(key, hit=False) is not None
 
 
@@ -173,20 +186,23 @@ async def ask_panel(
     *,
     timeout: float | None,
     quorum: int | None,
+    asker: Callable[..., Awaitable[tuple[Response, Completion | None]]] | None = None,
 ) -> PanelOutcome:
     """All members concurrently; one `Response` per member, in panel order.
 
     A member past ``timeout`` is cancelled and reported; once ``quorum`` members have
     answered, the rest are cancelled and reported. If the caller is cancelled (an interrupt),
     in-flight calls are cancelled too and `PanelCancelled` (an `asyncio.CancelledError`)
-    carries every member's `Response` so far.
+    carries every member's `Response` so far. ``asker`` asks one member (default `ask`; the
+    tool loop's `fusion_magic._toolloop.ask_member` when members have tools).
     """
+    asker = asker or ask
     billed = {m.name: Billing() for m in panel}  # what each member was billed for answers not kept
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
 
     async def guarded(member: Member) -> Response:
-        asked = ask(ctx, member, messages_for[member.name], deadline=deadline, billing=billed[member.name])
+        asked = asker(ctx, member, messages_for[member.name], deadline=deadline, billing=billed[member.name])
         try:
             response, _ = await asyncio.wait_for(asked, timeout)
             return response

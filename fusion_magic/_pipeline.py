@@ -40,6 +40,7 @@ from ._result import FusionResult
 from ._runner import on_background, run_sync
 from ._settings import DEFAULTS
 from ._settings import check as check_settings
+from ._toolset import build_toolset
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,13 +51,11 @@ __all__ = ["NESTING", "Fusion"]
 
 
 class Fusion:
-    """A configured deliberation: panel, judge, endpoint and limits.
+    """A configured deliberation: panel, judge, endpoint, the members' tools and limits. Usage:
 
-    Usage:
-
-        fusion = Fusion(preset="budget", timeout=60)
-        result = fusion.run("Is P = NP likely?")        # blocking, also inside Jupyter
-        result = await fusion.arun("Is P = NP likely?")  # async
+    fusion = Fusion(preset="budget", timeout=60)
+    result = fusion.run("Is P = NP likely?")        # blocking, also inside Jupyter
+    result = await fusion.arun("Is P = NP likely?")  # async
     """
 
     def __init__(
@@ -86,6 +85,10 @@ class Fusion:
         temperature: float | None = None,
         max_tokens: int | None = None,
         web: bool = DEFAULTS["web"],
+        data: Mapping[str, Any] | None = None,
+        python: bool | str = DEFAULTS["python"],
+        tools: Sequence[Callable[..., Any]] | None = None,
+        max_tool_calls: int = DEFAULTS["max_tool_calls"],
         tool: str | None = None,
         stream: bool = DEFAULTS["stream"],
         max_retries: int = DEFAULTS["max_retries"],
@@ -122,22 +125,13 @@ class Fusion:
                 check_text(member.system, f"the system prompt of {member.name}")
         if tool:
             check_model_id(tool, what="--tool", openrouter=strict_ids)
-        if web and not strict_ids:
-            raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
+        # The members' tools (see `fusion_magic._toolset`); built now, so a missing sandbox fails here.
+        self.toolset = build_toolset(
+            data=data, python=python, tools=tools, web=web, openrouter=strict_ids, max_tool_calls=max_tool_calls
+        )
         if stall_timeout is None:
             raise ConfigError("stall_timeout must be a positive number of seconds, got None")
-        check_settings(
-            {
-                "timeout": timeout,
-                "max_cost": max_cost,
-                "stall_timeout": stall_timeout,
-                "judge_timeout": judge_timeout,
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-                "order": order,
-                "rounds": rounds,
-            }
-        )
+        check_settings(self._settings)  # every value the settings table checks
         if self.vote and (self.jury or tool):
             raise ConfigError("judge='vote' counts answers without a judge: it takes no --judges and no --tool")
         self.order, self.cross_examine, self.rounds = order, bool(cross_examine), rounds

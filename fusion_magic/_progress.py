@@ -33,7 +33,9 @@ def juror_key(i: int) -> str:
     return JUDGE if i == 0 else f"{JUDGE}{i + 1}"
 
 
-State = Literal["waiting", "streaming", "retrying", "done", "cached", "failed", "timed_out", "cancelled", "skipped"]
+State = Literal[
+    "waiting", "streaming", "retrying", "tool", "done", "cached", "failed", "timed_out", "cancelled", "skipped"
+]
 FINAL = frozenset(s.word for s in PROGRESS_STATES if s.final)
 # One colour per state, shared by the live progress and the widget's status lines.
 STATE_COLORS = {s.word: s.color for s in PROGRESS_STATES}
@@ -81,6 +83,8 @@ class MemberState:
             return f"streaming ~{self.token_count:,} tokens out"
         if self.state == "retrying":
             return f"retrying: {note}"
+        if self.state == "tool":  # e.g. "sql (2/4)": the tool running and the calls used of the bound
+            return note or "running a tool"
         if self.state == "done":
             tokens = f", {self.tokens:,} tokens out" if self.tokens is not None else ""
             return f"done in {self.latency_s or 0:.1f}s{tokens}{cost}"
@@ -116,6 +120,7 @@ class Tracker:
         self.judge_name = judge
         self.members = list(members)
         self.estimate_usd = estimate_usd
+        self.estimate_floor = False  # members may call tools: the estimate is a lower bound
         self.deadline_s = deadline_s  # the per-member deadline, if any: a full progress bar
         self.version = 0
         self._states = {n: MemberState(n) for n in members}
@@ -224,7 +229,7 @@ def progress_html(tracker: Tracker, elapsed_s: float | None = None, *, drafts: b
     spent = sum(s.cost_usd or 0.0 for _, s in keyed)
     facts = [f"{elapsed_s:.1f} s"] if elapsed_s is not None else []
     if tracker.estimate_usd is not None:
-        facts.append(f"estimate ${tracker.estimate_usd:.4f}")
+        facts.append(f"estimate {'≥ ' if tracker.estimate_floor else ''}${tracker.estimate_usd:.4f}")
     if spent:
         facts.append(f"spent ${spent:.4f}")
     foot = f'<div style="opacity:.7;margin-top:.2em">{html.escape(" · ".join(facts))}</div>' if facts else ""

@@ -5,6 +5,8 @@ Plain data; `fusion_magic._evidence` fills it in, `fusion_magic._jury` adds the 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
@@ -12,12 +14,18 @@ __all__ = ["Agreement", "Point", "Quote", "QuoteMatch"]
 
 
 class QuoteMatch(BaseModel):
-    """Where a quote was found: a span of one member's answer (100 = exact once case and spacing are normalised)."""
+    """Where a quote was found: a span of one member's answer (100 = exact once case and spacing are normalised).
+
+    ``source`` is "tool" when the span is in the output of that member's own tool call number ``call``
+    (0-based, in `Response.tool_calls`): the quote is backed by execution, not only by what it wrote.
+    """
 
     model: str
     start: int
     end: int
     score: float
+    source: Literal["answer", "tool"] = "answer"
+    call: int | None = None
 
 
 class Agreement(BaseModel):

@@ -133,6 +133,7 @@ class FusionResult:
     judge_raw: str | None = None
     preset: str | None = None
     estimate_usd: float | None = None
+    estimate_floor: bool = False  # the estimate is a lower bound: members could call tools (more requests)
     tool: dict[str, Any] | None = None  # --tool mode: {"primary": id, "called": bool, "question": str}
     primary: Response | None = None  # --tool mode: the primary model's call(s)
     interrupted: bool = False
@@ -263,6 +264,7 @@ class FusionResult:
             "cost_usd": self.cost_usd,
             "saved_usd": self.saved_usd,
             "estimate_usd": self.estimate_usd,
+            "estimate_floor": self.estimate_floor,
             "elapsed_s": self.elapsed_s,
             "usage": self.usage,
         }
@@ -291,7 +293,8 @@ class FusionResult:
         return load_result(cls, path)
 
     def to_frame(self) -> pd.DataFrame:
-        "One row per panel member: model, content, status, error, latency_s, tokens, cost_usd, cached."
+        """One row per panel member: model, content, status, error, latency_s, tokens, cost_usd, cached,
+        served_by, and tool_calls (a list of {name, arguments, output, error, elapsed_s} per member)."""
         import pandas as pd
 
         columns = [
@@ -306,7 +309,11 @@ class FusionResult:
             "cached",
             "served_by",
         ]
-        rows = [{c: getattr(r, c) for c in columns} for r in self.responses]
+        rows = [
+            {c: getattr(r, c) for c in columns} | {"tool_calls": [asdict(t) for t in r.tool_calls]}
+            for r in self.responses
+        ]
+        columns += ["tool_calls"]
         if self.marks:  # cross_examine(): each member's marks, and the consensus points it disputes
             columns += ["agree", "disagree", "not_addressed", "disputes"]
             for row in rows:

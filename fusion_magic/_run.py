@@ -58,6 +58,7 @@ async def run(
     try:
         ctx = dataclasses.replace(shared, tracker=tracker) if shared else await open_context(fusion, tracker)
         estimate = tracker.estimate_usd = guard_run(fusion, ctx, prompt)
+        tracker.estimate_floor = bool(fusion.toolset)
         if fusion.tool:
             tool = await run_tool_mode(
                 ctx,
@@ -125,6 +126,7 @@ def _result(
         history=turns,
         verified_only=fusion.verified_only,
         estimate_usd=estimate,
+        estimate_floor=bool(fusion.toolset),
         elapsed_s=round(time.perf_counter() - started, 4),
         **outcomes,
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULTS", "MAGIC_SETTINGS", "SETTINGS", "Setting", "check", "setting"]
+__all__ = ["DEFAULTS", "MAGIC_SETTINGS", "MAX_TOOL_CALLS", "SETTINGS", "Setting", "check", "setting"]
 
 
 def _number(unit: str, *, zero: bool = False) -> Callable[[str, Any], None]:
@@ -49,6 +49,14 @@ def _rounds(name: str, value: Any) -> None:
 def _whole(name: str, value: Any) -> None:
     if not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+
+
+MAX_TOOL_CALLS = 16  # OpenRouter Fusion's ceiling on a panellist's tool calls
+
+
+def _tool_calls(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOOL_CALLS:
+        raise ConfigError(f"{name} must be a whole number from 1 to {MAX_TOOL_CALLS}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,22 @@ SETTINGS: tuple[Setting, ...] = (
         unset="all members",
         listed=True,
     ),
-    Setting("web", bool, False, "give panel members web search (OpenRouter)", ("--web",)),
+    Setting(
+        "web", bool, False, "members read the web: OpenRouter's web search and fetch, else a `fetch` tool", ("--web",)
+    ),
+    # Panel tools (see `fusion_magic._toolset`): in Python `data` is {name: frame} and `tools` functions.
+    Setting("data", str, None, "members query these DataFrames with a read-only `sql` tool", ("--data",), "DF1,DF2"),
+    Setting("python", bool, False, "members run Python in a sandbox (with the --data frames)", ("--python",)),
+    Setting("tools", str, None, "members may call these functions of the notebook", ("--tools",), "FN1,FN2"),
+    Setting(
+        "max_tool_calls",
+        int,
+        4,
+        f"tool calls per member before it must answer, 1 to {MAX_TOOL_CALLS} (built-in: 4)",
+        ("--max-tool-calls",),
+        "N",
+        _tool_calls,
+    ),
     Setting("tool", str, None, "PRIMARY gets a `fusion` tool and decides whether to call it", ("--tool",), "PRIMARY"),
     Setting(
         "max_cost",

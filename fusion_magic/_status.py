@@ -45,6 +45,7 @@ PROGRESS_STATES: tuple[ProgressState, ...] = (
     ProgressState("waiting", "waiting", "sent, nothing back yet", final=False),
     ProgressState("streaming", "streaming", "tokens are arriving", "#2e78dc", final=False),
     ProgressState("retrying", "retrying", "a failed attempt is being retried", "#d4a017", final=False),
+    ProgressState("tool", "running a tool", "a tool it called is running, e.g. sql (2/4)", "#8e5cc4", final=False),
     ProgressState("done", "done", "answered", "#2ea043"),
     ProgressState("cached", "cached", "answered from the cache", "#1f9e89"),
     ProgressState("failed", "failed", "failed", "#dc3232"),

@@ -141,7 +141,8 @@ class _Stream:
         self.model, self.on_delta, self.key_source = model, on_delta, key_source
         self.done = Completion()
         self.parts: list[str] = []
-        self.tools: dict[int, dict[str, Any]] = {}
+        self.tools: list[dict[str, Any]] = []  # the tool calls, in the order they began
+        self.at: dict[int, int] = {}  # a delta's `index` -> its place in `tools`
 
     def take(self, data: str) -> None:
         "Fold one SSE data payload in; raise `ProviderError` for malformed or in-band errors."
@@ -165,21 +166,37 @@ class _Stream:
             done.reasoning += delta.get("reasoning") or ""
             done.take_annotations(delta.get("annotations"))
             for call in delta.get("tool_calls") or []:
-                slot = self.tools.setdefault(call.get("index", 0), {"id": None, "name": "", "arguments": ""})
-                slot["id"] = call.get("id") or slot["id"]
-                fn = call.get("function") or {}
-                slot["name"] += fn.get("name") or ""
-                slot["arguments"] += fn.get("arguments") or ""
+                self._take_call(call if isinstance(call, dict) else {})
             if choice.get("finish_reason"):
                 done.finish_reason = choice["finish_reason"]
+
+    def _take_call(self, call: dict[str, Any]) -> None:
+        """Fold one tool-call delta in: by its ``index``; without one, onto the last call unless it
+        carries a new id; an index reused under a new id (some providers do) starts a new call."""
+        index, cid = call.get("index"), call.get("id")
+        pos = (
+            self.at.get(index) if isinstance(index, int) else (len(self.tools) - 1 if self.tools and not cid else None)
+        )
+        if pos is not None and cid and self.tools[pos]["id"] and cid != self.tools[pos]["id"]:
+            pos = None
+        if pos is None:
+            self.tools.append({"id": None, "name": "", "arguments": ""})
+            pos = len(self.tools) - 1
+            if isinstance(index, int):
+                self.at[index] = pos
+        slot, fn = self.tools[pos], call.get("function") or {}
+        slot["id"] = cid or slot["id"]
+        name = fn.get("name") or ""
+        slot["name"] = name if slot["name"] in ("", name) else slot["name"] + name  # some repeat it whole
+        args = fn.get("arguments")
+        slot["arguments"] += (args if isinstance(args, str) else json.dumps(args)) if args else ""
 
     def completion(self) -> Completion:
         # Joined before repair: the two halves of an emoji may arrive in different chunks.
         self.done.content = repair_text("".join(self.parts))
         self.done.reasoning = repair_text(self.done.reasoning)
         self.done.tool_calls = [
-            {k: repair_text(v) if isinstance(v, str) else v for k, v in self.tools[i].items()}
-            for i in sorted(self.tools)
+            {k: repair_text(v) if isinstance(v, str) else v for k, v in call.items()} for call in self.tools
         ]
         return self.done
 
@@ -234,7 +251,7 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
             {
                 "id": c.get("id"),
                 "name": repair_text((c.get("function") or {}).get("name", "")),
-                "arguments": repair_text((c.get("function") or {}).get("arguments", "")),
+                "arguments": repair_text(_arguments((c.get("function") or {}).get("arguments"))),
             }
             for c in message.get("tool_calls") or []
         ],
@@ -242,6 +259,11 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
     done.take_usage(data.get("usage"))
     done.take_annotations(message.get("annotations"))
     return done
+
+
+def _arguments(value: Any) -> str:
+    "A tool call's arguments as JSON text (some servers send the object itself)."
+    return value if isinstance(value, str) else "" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def error_from_response(

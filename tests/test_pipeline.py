@@ -233,7 +233,8 @@ def test_interrupt_cancels_in_flight_and_keeps_answers(emulator):
         ({"quorum": 4}, "Q", "quorum must be between 1 and the panel size (3)"),
         ({"panel": ["openrouter/fusion"]}, "Q", "does not nest"),
         ({"tool": "openrouter/fusion"}, "Q", "does not nest"),
-        ({"web": True, "base_url": "http://127.0.0.1:9/v1"}, "Q", "--web uses OpenRouter"),
+        ({"max_tool_calls": 17}, "Q", "max_tool_calls must be a whole number from 1 to 16"),
+        ({"python": "maybe"}, "Q", 'python must be False, True or "unsandboxed"'),
     ],
 )
 def test_bad_input_is_one_clear_error_and_sends_nothing(emulator, kwargs, prompt, words):
@@ -307,10 +308,15 @@ def test_tool_mode_rerun_from_cache_keeps_the_tool_call(emulator):
     assert again.tool == first.tool and again.answer == "Final." and again.cost_usd == 0
 
 
-def test_web_asks_openrouter_for_its_search_tool():
+def test_web_gives_the_members_openrouters_search_and_fetch_tools_and_the_judge_none():
     f = Fusion(preset="budget", base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", web=True)
     ctx = run_sync(open_context(f, f.tracker(), prices=False))
-    assert ctx.params["tools"] == [{"type": "openrouter:web_search"}]
+    # Fusion's defaults, run by OpenRouter; the members' tools, not every call's parameters (the judge gets none).
+    assert ctx.tools is not None and [t["type"] for t in ctx.tools.specs()] == [
+        "openrouter:web_search",
+        "openrouter:web_fetch",
+    ]
+    assert "tools" not in ctx.params
 
 
 def test_interrupt_after_an_answer_is_complete_keeps_it(emulator):

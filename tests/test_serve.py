@@ -126,7 +126,7 @@ def test_top_level_temperature_and_max_tokens_reach_the_panel(client, emulator):
         ({"analysis_models": [1, 2]}, "fusion.analysis_models", "list of model ids"),
         ({"panel": PANEL, "colour": "blue"}, "fusion.colour", "unknown field"),
         ({"preset": "nope"}, "fusion.preset", "unknown preset"),
-        ({"web": True}, None, "not OpenRouter"),
+        ({"tools": [{"type": "bash"}]}, "fusion.tools", "must be a list of web tools"),
         ("budget", "fusion", "must be an object"),
     ],
 )

@@ -124,12 +124,14 @@ def test_mcp_server_over_stdio(keyed):
                 progress_callback=progress,
             )
             bad = await client.call_tool("fusion", {"question": "Why?", "preset": "nope"})
-            return tools, ok, bad
+            bad_tools = await client.call_tool("fusion", {"question": "Why?", "tools": [{"type": "bash"}]})
+            too_many = await client.call_tool("fusion", {"question": "Why?", "max_tool_calls": 17})
+            return tools, ok, bad, bad_tools, too_many
 
-    tools, ok, bad = asyncio.run(session())
+    tools, ok, bad, bad_tools, too_many = asyncio.run(session())
     (tool,) = tools
     assert tool.name == "fusion" and tool.input_schema["required"] == ["question"]
-    assert set(tool.input_schema["properties"]) == {"question", "preset", "panel", "judge"}
+    assert set(tool.input_schema["properties"]) == {"question", "preset", "panel", "judge", "tools", "max_tool_calls"}
     assert not ok.is_error
     answer, analysis = (c.text for c in ok.content)
     data = json.loads(analysis)
@@ -143,6 +145,8 @@ def test_mcp_server_over_stdio(keyed):
         "blind_spots",
     }
     assert bad.is_error and "unknown preset 'nope'" in bad.content[0].text
+    assert bad_tools.is_error and "must be a list of web tools" in bad_tools.content[0].text
+    assert too_many.is_error and "max_tool_calls must be a whole number from 1 to 16" in too_many.content[0].text
     assert len(emu.chats()) == 4 and CANARY not in analysis
     assert reports and reports[0][1] == 4 and reports[0][2].endswith("of 4 calls finished")
 

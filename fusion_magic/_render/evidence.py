@@ -16,6 +16,7 @@ from .._result import Quote
 from .sanitize import clean_line, defang_html, plain_markdown
 
 __all__ = [
+    "BACKED",
     "CSS",
     "UNVERIFIED",
     "VERIFIED",
@@ -34,6 +35,12 @@ __all__ = [
 
 UNVERIFIED = "⚠ unverified"
 VERIFIED = "✓"
+BACKED = "✓ tool output"  # the quote is in what the member's own tool call returned: backed by execution
+
+
+def _backed(quote: Quote) -> bool:
+    return bool(quote.verified and quote.match is not None and quote.match.source == "tool")
+
 
 CSS = """
 .fm-root .fm-quote{display:block;font-size:.88em;opacity:.75;font-style:italic;margin:.1em 0 .2em}
@@ -70,7 +77,7 @@ def mark_html(quote: Quote) -> str:
     "✓ or ⚠ unverified, with the reason as a tooltip."
     why = _e(reason(quote), 300)
     if quote.verified:
-        return f'<span class="fm-ok" title="{why}">{VERIFIED}</span>'
+        return f'<span class="fm-ok" title="{why}">{BACKED if _backed(quote) else VERIFIED}</span>'
     return f'<span class="fm-unv" title="{why}">{UNVERIFIED}: {_e(short_reason(quote), 200)}</span>'
 
 
@@ -125,7 +132,7 @@ def analysis_note_html(result: Any) -> str:
 
 def mark_md(quote: Quote) -> str:
     if quote.verified:
-        return VERIFIED
+        return BACKED if _backed(quote) else VERIFIED
     return f"**{UNVERIFIED}** ({plain_markdown(reason(quote), 200)})"
 
 

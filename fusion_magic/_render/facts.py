@@ -200,7 +200,8 @@ def header_facts(result: Any) -> list[str]:
         facts.append(f"preset {clean_line(preset, 60)}")
     cost = fmt_cost(total_cost(result))
     estimate = num(attr(result, "estimate_usd"))
-    facts.append(cost + (f" (estimate {fmt_cost(estimate)})" if estimate is not None else ""))
+    floor = "at least " if attr(result, "estimate_floor") else ""  # members may call tools: more requests
+    facts.append(cost + (f" (estimate {floor}{fmt_cost(estimate)})" if estimate is not None else ""))
     facts.append(fmt_secs(attr(result, "elapsed_s")))
     toks = total_tokens(result)
     if toks:

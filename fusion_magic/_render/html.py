@@ -18,6 +18,7 @@ from . import facts as f
 from . import methods
 from .sanitize import defang_html, markdown_to_safe_html, safe_pre
 from .text import to_text
+from .trace import trace_html
 
 if TYPE_CHECKING:
     from .._result import FusionResult
@@ -244,7 +245,7 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
 
 
 def call_body(resp: Any, where: str, as_markdown: bool = True) -> str:
-    out = []
+    out: list[str] = []
     served = f.attr(resp, "served_by")
     if served and f.clean_line(served) != f.name_of(resp):
         out.append(f'<p class="fm-muted">served by {_e(served)}</p>')
@@ -259,6 +260,7 @@ def call_body(resp: Any, where: str, as_markdown: bool = True) -> str:
         out.append(f'<div class="fm-md">{body}</div>' if as_markdown else body)
     elif f.status_of(resp) == "ok":
         out.append('<p class="fm-muted">(empty answer)</p>')
+    out.append(trace_html(resp, where.replace(".content", ".tool_calls")))  # collapsed under the answer
     return "".join(out)
 
 

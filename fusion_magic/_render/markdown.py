@@ -17,6 +17,7 @@ from . import facts as f
 from . import methods
 from .sanitize import inline_markdown, neutralize_markdown, plain_markdown
 from .text import to_text
+from .trace import trace_markdown
 
 if TYPE_CHECKING:
     from .._result import FusionResult
@@ -50,7 +51,7 @@ def _md_call(resp: Any, where: str, level: str = "####") -> list[str]:
         if f.status_of(resp) != "ok":
             out += ["*Partial output received before it stopped:*", ""]
         out += [neutralize_markdown(content, where=where, quote=True), ""]
-    return out
+    return out + trace_markdown(resp)
 
 
 def _md_section(name: str, items: list[Any]) -> list[str]:

@@ -14,6 +14,7 @@ from . import evidence as ev
 from . import facts as f
 from . import methods
 from .sanitize import clean_line
+from .trace import trace_text
 
 if TYPE_CHECKING:
     from .._result import FusionResult
@@ -69,6 +70,7 @@ def _text(result: Any) -> str:
         if status_r != "ok":
             line += f"  {clean_line(f.error_of(resp), 120)}"
         lines.append(line.rstrip())
+        lines += trace_text(resp)
     lines += ev.text_lines(result)
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import wire
 from .replies import Reply, answer_text, estimate_tokens, prompt_text
+from .tools import tool_round
 
 __all__ = ["Plan"]
 
@@ -32,7 +33,7 @@ class Plan:
         "Resolve the reply's defaults (content, token counts, ids) against this request."
         served = reply.served_model or model
         calls = []
-        for call in reply.tool_calls or []:
+        for call in tool_round(reply.tool_rounds, body, reply.tool_calls):
             args = call.get("arguments", {})
             calls.append({"id": call.get("id") or "call_" + secrets.token_hex(12), "name": call["name"],
                           "arguments": args if isinstance(args, str) else json.dumps(args)})  # fmt: skip

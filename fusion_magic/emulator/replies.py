@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from . import methods
 from .grades import grade_answer, is_grade_request
+from .tools import tool_results, tool_round, with_results
 
 __all__ = ["Reply", "answer_text", "estimate_tokens", "is_judge_request", "prompt_text", "rejection", "split_pieces"]
 
@@ -51,6 +52,11 @@ class Reply:
     linger: float = 0.0  # stream: seconds the body stays open after [DONE]
     error_message: str | None = None  # replaces the realistic default message of an error status
     tool_calls: list[dict[str, Any]] | None = None  # [{"name", "arguments": dict|str, "id"?}]
+    # A member that uses tools: the calls of each step ([[{"name", "arguments"}], ...]). It asks for the
+    # next step's calls while the conversation has fewer tool rounds, then answers (at once when the
+    # request offers no tools or says tool_choice "none"); `content` may use {result} (the last tool
+    # result) and {number} (the first number in it). See `fusion_magic.emulator.tools`.
+    tool_rounds: list[list[dict[str, Any]]] | None = None
     provider: str | None = None  # the response's "provider" (default: derived from the model id)
     grade: Any = None  # pairwise grading requests: "A", "B", "tie", "longer", "shorter" or a function (see grades)
     citations: list[dict[str, str]] | None = None  # [{url, title}] sent as url_citation annotations
@@ -310,10 +316,12 @@ def answer_text(reply: Reply, model: str, body: dict[str, Any]) -> str:
     "The full content the model would produce for this reply and request."
     if reply.empty:
         return ""
+    if reply.tool_calls or tool_round(reply.tool_rounds, body):
+        return reply.content or "" if reply.tool_calls else ""
     if reply.content is not None:
-        return reply.content
-    if reply.tool_calls:
-        return ""
+        return with_results(reply.content, body) if reply.tool_rounds else reply.content
+    if reply.tool_rounds and tool_results(body.get("messages") or []):
+        return with_results(_default_answer(model, body.get("messages") or []) + " The tools gave: {result}", body)
     if is_grade_request(body):
         return grade_answer(reply.grade, body, reply.json_valid)
     if methods.is_marks_request(body):
