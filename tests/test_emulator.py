@@ -234,8 +234,9 @@ def test_tokens_per_second_paces_the_stream(emulator):
             if first is None and '"content":"w"' in line:
                 first = time.monotonic() - t
     total = time.monotonic() - t
-    assert 0.09 <= first < 0.2
-    assert 0.27 <= total < 0.6
+    # Lower bounds only: a busy machine can make anything slower, nothing can make pacing faster.
+    assert first >= 0.09  # the latency before the first token
+    assert total - first >= 0.15  # 20 tokens at 100/s after it: spread out, not sent in one burst
 
 
 def test_served_model_provider_and_tool_calls(emulator):
