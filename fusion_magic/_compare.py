@@ -159,8 +159,8 @@ async def _fuse(fusion: Fusion, prompt: str, label: str) -> Answer:
         status="ok" if usable else result.status,
         answer=result.answer,
         error=None if usable else result.error,
-        cost_usd=result.cost_usd + result.saved_usd,
-        paid_usd=result.cost_usd,
+        cost_usd=(result.cost_usd or 0.0) + result.saved_usd,  # Answer's figures are known parts only
+        paid_usd=result.cost_usd or 0.0,
         latency_s=_fusion_latency(result, fusion.quorum),
         cached=bool(result.calls) and all(r.cached for r in result.calls),
         prompt_tokens=result.usage["prompt_tokens"],

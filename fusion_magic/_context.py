@@ -75,7 +75,11 @@ async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool 
         stall_timeout=fusion.stall_timeout,
         depth=depth.get(),
     )
-    params: dict[str, Any] = {"temperature": fusion.temperature, "max_tokens": fusion.max_tokens}
+    params: dict[str, Any] = {
+        "temperature": fusion.temperature,
+        "max_tokens": fusion.max_tokens,
+        "reasoning": fusion.reasoning,
+    }
     if fusion.web:
         params["tools"] = [{"type": "openrouter:web_search"}]
     listed: dict[str, ModelPrice] | None = None

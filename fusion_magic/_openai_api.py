@@ -103,7 +103,8 @@ def outcome_error(result: FusionResult) -> ApiError | None:
 
 def usage(result: FusionResult) -> dict[str, Any]:
     "The totals of every call of the deliberation (panel, judge, primary), with ``cost`` in USD."
-    return {**result.usage, "cost": round(result.cost_usd, 10)}
+    cost = result.cost_usd  # None: unknown (never reported as 0)
+    return {**result.usage, "cost": None if cost is None else round(cost, 10)}
 
 
 def _tool_calls(result: FusionResult) -> list[dict[str, Any]]:

@@ -46,11 +46,14 @@ async def ask(
     params = _params(ctx, member, params)
     errors: list[str] = []
     status_code: int | None = None
+    last: ProviderError | None = None
     tracker = ctx.tracker
     ctx.note(key, state="waiting")
     for model in member.models:
         ckey = cache_key(ctx.endpoint.base_url, model, messages, params)
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
+        if hit is not None and hit.get("status", "ok") != "ok":
+            hit = None  # a marked partial answer (an old cache's filtered one) is never served as complete
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             ctx.cache.record_hit(ckey)  # type: ignore[union-attr]
             ctx.note(key, state="cached", latency_s=0.0, tokens=hit.get("completion_tokens"))
@@ -70,13 +73,15 @@ async def ask(
             )
         except ProviderError as exc:
             errors.append(str(exc))
-            status_code = exc.status_code
+            status_code, last = exc.status_code, exc
+            billing.settle(_pricer(ctx, model))
             if len(member.models) > 1:
                 ctx.note(key, state="retrying", note=f"{model} failed, trying the next fallback")
             continue
-        response = _response(member.name, model, done, ctx.price_list)
+        response = _response(member.name, model, done, ctx.price_list, free=ctx.client.endpoint.free)
         if ctx.cache is not None and (accept is None or accept(response.content)):
             ctx.cache.put(ckey, _record(response, done), secrets=ctx.client.secrets())
+        billing.settle(_pricer(ctx, model))
         billing.onto(response)
         ctx.note(
             key,
@@ -88,7 +93,28 @@ async def ask(
         return response, done
     reason = " | ".join(errors)
     ctx.note(key, state="failed", note=reason)
-    return billing.onto(Response(member.name, status="failed", error=reason, status_code=status_code)), None
+    failed = Response(member.name, status="failed", error=reason, status_code=status_code)
+    if last is not None and last.outcome:
+        _take_outcome(failed, last)
+    return billing.onto(failed), None
+
+
+def _take_outcome(response: Response, error: ProviderError) -> None:
+    "The last model's outcome (refused, filtered...) as the member's status, with what it did say."
+    response.status = error.outcome  # type: ignore[assignment]
+    done = error.partial
+    if isinstance(done, Completion):
+        response.content = done.content  # a filtered partial answer: kept, marked by the status
+        response.reasoning, response.reasoning_tokens = done.reasoning, done.reasoning_tokens
+        response.finish_reason, response.served_by = done.finish_reason, done.served_model
+
+
+def _pricer(ctx: RunContext, model: str) -> Callable[[int, int], float | None]:
+    "Prices tokens billed without a cost at ``model``'s list price (free on the user's own machine)."
+    price = find_price(ctx.price_list, model)
+    if ctx.client.endpoint.free:
+        return lambda prompt, completion: 0.0
+    return lambda prompt, completion: cost_from_tokens(price, prompt, completion)
 
 
 def _params(ctx: RunContext, member: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +122,8 @@ def _params(ctx: RunContext, member: Member, params: dict[str, Any]) -> dict[str
     merged = {**ctx.params, **params}
     if member.temperature is not None:
         merged["temperature"] = member.temperature
+    if member.reasoning is not None:
+        merged["reasoning"] = member.reasoning
     return merged
 
 
@@ -107,10 +135,18 @@ def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], *
     return ctx.cache.get(key, hit=False) is not None
 
 
-def _response(name: str, model: str, done: Completion, prices: Mapping[str, ModelPrice]) -> Response:
+def _response(
+    name: str, model: str, done: Completion, prices: Mapping[str, ModelPrice], *, free: bool = False
+) -> Response:
     cost, estimated = done.cost_usd, False
-    if cost is None and (price := find_price(prices, model)) is not None:
-        cost = cost_from_tokens(price, done.prompt_tokens or 0, done.completion_tokens or 0)
+    price = find_price(prices, model)
+    if cost is None and free:
+        cost = 0.0  # the local model: nothing to pay
+    elif cost is None and price is not None and price.free:
+        cost, estimated = 0.0, True
+    elif cost is None and price is not None and done.prompt_tokens is not None and done.completion_tokens is not None:
+        # Without token counts (`"usage": null`) there is nothing to price: unknown, never $0.
+        cost = cost_from_tokens(price, done.prompt_tokens, done.completion_tokens)
         estimated = cost is not None
     return Response(
         model=name,
@@ -122,6 +158,9 @@ def _response(name: str, model: str, done: Completion, prices: Mapping[str, Mode
         cost_estimated=estimated,
         served_by=done.served_model or model,
         sources=list(done.sources),
+        reasoning=done.reasoning,
+        reasoning_tokens=done.reasoning_tokens,
+        finish_reason=done.finish_reason,
     )
 
 
@@ -134,6 +173,8 @@ def _record(response: Response, done: Completion) -> dict[str, Any]:
         "completion_tokens": response.completion_tokens,
         "cost_usd": response.cost_usd,
         "finish_reason": done.finish_reason,
+        "reasoning": response.reasoning,
+        "reasoning_tokens": response.reasoning_tokens,
         "tool_calls": done.tool_calls,
         "sources": response.sources,
         "created_at": time.time(),
@@ -154,6 +195,9 @@ def _from_cache(name: str, hit: dict[str, Any]) -> Response:
         saved_usd=hit.get("cost_usd") or 0.0,
         first_latency_s=hit.get("latency_s"),
         sources=list(hit.get("sources") or []),
+        reasoning=str(hit.get("reasoning") or ""),
+        reasoning_tokens=hit.get("reasoning_tokens"),
+        finish_reason=hit.get("finish_reason"),
     )
 
 
@@ -245,4 +289,7 @@ def merge_calls(name: str, calls: list[Response]) -> Response:
         saved_usd=sum(c.saved_usd for c in calls),
         first_latency_s=total("first_latency_s"),
         status_code=last.status_code,
+        reasoning=last.reasoning,
+        reasoning_tokens=last.reasoning_tokens,
+        finish_reason=last.finish_reason,
     )

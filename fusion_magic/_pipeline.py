@@ -36,6 +36,7 @@ from ._ledger import ledger as session_ledger
 from ._nesting import NESTING, nested, refuse_nesting, sync_caller
 from ._pricing import ModelPrice, load_models
 from ._progress import Tracker
+from ._reasoning import check_reasoning
 from ._result import FusionResult
 from ._runner import on_background, run_sync
 from ._settings import DEFAULTS
@@ -82,6 +83,7 @@ class Fusion:
         system: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        reasoning: str | int | None = None,
         web: bool = DEFAULTS["web"],
         tool: str | None = None,
         stream: bool = DEFAULTS["stream"],
@@ -123,22 +125,14 @@ class Fusion:
             raise ConfigError("--web uses OpenRouter's web search; the endpoint here is not OpenRouter")
         if stall_timeout is None:
             raise ConfigError("stall_timeout must be a positive number of seconds, got None")
-        check_settings(
-            {
-                "timeout": timeout,
-                "max_cost": max_cost,
-                "stall_timeout": stall_timeout,
-                "judge_timeout": judge_timeout,
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-            }
-        )
+        check_settings(self._settings)  # every row of the settings table that has a check
         if quorum is not None and not (isinstance(quorum, int) and 1 <= quorum <= len(self.panel)):
             raise ConfigError(f"quorum must be between 1 and the panel size ({len(self.panel)}), got {quorum!r}")
         self.timeout, self.quorum, self.max_cost, self.tool = timeout, quorum, max_cost, tool
         self.judge_timeout = judge_timeout  # None: the judge has the same deadline as a member
         self.system, self.temperature, self.web = system, temperature, web
         self.max_tokens = max_tokens if max_tokens is not None else chosen.max_tokens
+        self.reasoning = check_reasoning(reasoning if reasoning is not None else chosen.reasoning)
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
         self.last_result: FusionResult | None = None  # a convenience: the last result made (any, under map)
@@ -317,7 +311,7 @@ class Fusion:
             size = pool_size(len(self.panel))  # one process per member, up to the core count
             bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
             endpoint = resolve_endpoint(bases[0], api_key="", env={})
-            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]), free=True)
         return self.endpoint
 
     async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:

@@ -48,7 +48,9 @@ FAILURE_REASONS = (
     "judge_empty_completion",
     "unexpected_error",
 )
-ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
+ResponseStatus = Literal[
+    "ok", "failed", "timed_out", "cancelled", "skipped", "refused", "filtered", "truncated", "reasoning_only"
+]
 
 
 @dataclass
@@ -93,6 +95,14 @@ class Response:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def cost_unknown(self) -> bool:
+        "True when this call may have been billed but its cost is not known (shown as unknown, never $0)."
+        if self.cost_usd is not None or self.cached or self.status in ("skipped", "failed"):
+            # A failed request is not billed unless the server said so (its cost is then counted).
+            return False
+        return True
 
     @property
     def reason(self) -> str:
@@ -160,9 +170,21 @@ class FusionResult:
         return [*self.responses, *self.jury, *(r for r in (self.judge, self.primary) if r is not None)]
 
     @property
-    def cost_usd(self) -> float:
-        "Total cost of this deliberation in USD (cache hits cost nothing)."
-        return sum(r.cost_usd or 0.0 for r in self.calls)
+    def cost_usd(self) -> float | None:
+        """Total cost of this deliberation in USD (cache hits cost nothing); None when unknown.
+
+        When some calls' costs are unknown (a server that reports no cost, a model without a price),
+        this is the sum of the known ones, a lower bound, and ``cost_complete`` is False.
+        """
+        known = [r.cost_usd for r in self.calls if r.cost_usd is not None]
+        if not known and not self.cost_complete:
+            return None
+        return sum(known)
+
+    @property
+    def cost_complete(self) -> bool:
+        "False when a call that may have been billed has no known cost (the total is then a lower bound)."
+        return not any(r.cost_unknown for r in self.calls)
 
     @property
     def saved_usd(self) -> float:
@@ -232,6 +254,7 @@ class FusionResult:
             "interrupted": self.interrupted,
             "history": self.history,
             "cost_usd": self.cost_usd,
+            "cost_complete": self.cost_complete,
             "saved_usd": self.saved_usd,
             "estimate_usd": self.estimate_usd,
             "elapsed_s": self.elapsed_s,

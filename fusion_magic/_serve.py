@@ -286,14 +286,14 @@ def web_response(body: dict[str, Any]) -> web.Response:
 def _log_result(chat: ChatRequest, result: Any) -> None:
     answered = sum(r.ok for r in result.responses)
     log.info(
-        "%s%s: %s, %d/%d members answered, %.2f s, $%.4f",
+        "%s%s: %s, %d/%d members answered, %.2f s, %s",
         chat.model,
         " (stream)" if chat.stream else "",
         result.status,
         answered,
         len(result.responses),
         result.elapsed_s,
-        result.cost_usd,
+        "cost unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}",
     )
 
 

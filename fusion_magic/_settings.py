@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ConfigError
+from ._reasoning import check_reasoning as _reasoning
 
 __all__ = ["DEFAULTS", "MAGIC_SETTINGS", "SETTINGS", "Setting", "check", "setting"]
 
@@ -70,7 +71,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("system", str, None, "system prompt for every panel member (quote it)", ("--system",), "TEXT"),
     Setting("temperature", float, None, "sampling temperature, 0 to 2", ("-t", "--temperature"), "TEMP", _temperature),
-    Setting("max_tokens", int, None, "maximum tokens per answer", ("--max-tokens",), "N", _whole),
+    Setting(
+        "max_tokens", int, None, "maximum tokens per answer (preset default: 16000; local: 300)", ("--max-tokens",), "N",
+        _whole,
+    ),
+    Setting(
+        "reasoning",
+        str,
+        None,
+        "reasoning effort (none, minimal, low, medium, high, xhigh) or a token budget",
+        ("--reasoning",),
+        "EFFORT|N",
+        lambda name, value: _reasoning(value, name),
+    ),
     Setting(
         "timeout",
         float,
