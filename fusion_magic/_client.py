@@ -261,7 +261,7 @@ class ChatClient:
 def _no_time_left(exc: ProviderError, model: str, delay: float) -> ProviderError:
     "``exc`` made final: waiting ``delay`` s to retry would pass the deadline, so say why now."
     if exc.status_code == 429:
-        why = f"{model}: rate limited (429, retry after {delay:g} s)"
+        why = f"{model}: rate limited (429, retry after {round(delay, 1):g} s)"
     else:
         why = f"{exc}; no time left for a retry before the deadline"
     return exc.reworded(why, retryable=False)
