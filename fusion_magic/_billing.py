@@ -52,7 +52,7 @@ class Billing:
         for name in ("cost_usd", "prompt_tokens", "completion_tokens"):
             setattr(figures, name, _plus(getattr(figures, name), getattr(self, name)))
         if self.estimated and hasattr(figures, "cost_estimated"):
-            figures.cost_estimated = True  # type: ignore[attr-defined]
+            figures.cost_estimated = True
         return figures
 
 

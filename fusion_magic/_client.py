@@ -19,9 +19,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from ._config import DEPTH_HEADER, Endpoint
 from ._errors import ProviderError
-from ._runner import on_shutdown
 from ._finish import outcome_of
 from ._reasoning import reasoning_params
+from ._runner import on_shutdown
 from ._usage import money
 from ._wire import Billing, Completion, error_from_response, loads, names_stream_options, read_body, read_stream
 
@@ -36,6 +36,7 @@ _no_stream_options: set[str] = set()
 def forget_stream_options() -> None:
     "Forget which servers rejected `stream_options` (the next stream asks for usage again)."
     _no_stream_options.clear()
+
 
 _busy: dict[str, int] = {}  # requests in flight per base URL, to spread them over an endpoint's replicas
 

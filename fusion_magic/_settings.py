@@ -32,6 +32,10 @@ def _temperature(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be between 0 and 2, got {value}")
 
 
+def _reasoning_setting(name: str, value: Any) -> None:
+    _reasoning(value, name)
+
+
 def _whole(name: str, value: Any) -> None:
     if not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
@@ -72,7 +76,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("system", str, None, "system prompt for every panel member (quote it)", ("--system",), "TEXT"),
     Setting("temperature", float, None, "sampling temperature, 0 to 2", ("-t", "--temperature"), "TEMP", _temperature),
     Setting(
-        "max_tokens", int, None, "maximum tokens per answer (preset default: 16000; local: 300)", ("--max-tokens",), "N",
+        "max_tokens",
+        int,
+        None,
+        "maximum tokens per answer (preset default: 16000; local: 300)",
+        ("--max-tokens",),
+        "N",
         _whole,
     ),
     Setting(
@@ -82,7 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
         "reasoning effort (none, minimal, low, medium, high, xhigh) or a token budget",
         ("--reasoning",),
         "EFFORT|N",
-        lambda name, value: _reasoning(value, name),
+        _reasoning_setting,
     ),
     Setting(
         "timeout",

@@ -41,7 +41,10 @@ RESPONSE_STATUSES: tuple[tuple[Word, str], ...] = (
     (Word("skipped", "skipped", "not asked (the judge, when no member answered)"), "–"),
     # The server answered, but not with an answer: the model's outcome, never retried (a fallback is tried).
     (Word("refused", "refused", "the model declined to answer; its refusal is the reason"), "⛔"),
-    (Word("filtered", "filtered", "the provider's content filter stopped it; a partial answer is kept, not judged"), "⚑"),
+    (
+        Word("filtered", "filtered", "the provider's content filter stopped it; a partial answer is kept, not judged"),
+        "⚑",
+    ),
     (Word("truncated", "out of tokens", "max_tokens ran out before any answer (often while reasoning)"), "✂"),
     (Word("reasoning_only", "only reasoning", "the model wrote its reasoning but no answer"), "…"),
 )

@@ -317,4 +317,3 @@ def loads(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise ProviderError(f"{what}: malformed JSON from the server", retryable=True) from None
-

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,15 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extr
 
 
 def body(message: dict[str, Any], finish: str = "stop", usage: Any = None, **extra: Any) -> bytes:
-    choice = {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish, **extra.pop("choice", {})}
-    return json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": [choice], "usage": usage, **extra}).encode()
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", **message},
+        "finish_reason": finish,
+        **extra.pop("choice", {}),
+    }
+    return json.dumps(
+        {"id": "chatcmpl-1", "object": "chat.completion", "choices": [choice], "usage": usage, **extra}
+    ).encode()
 
 
 class Server:
@@ -103,8 +110,14 @@ def test_a_server_that_rejects_stream_options_is_asked_again_without_and_remembe
     # Older Azure api-versions: 400 "Unrecognized request argument supplied: stream_options"
     # (https://github.com/songquanpeng/one-api/issues/1423).
     rejected = json.dumps(
-        {"error": {"message": "Unrecognized request argument supplied: stream_options", "type": "invalid_request_error",
-                   "param": None, "code": None}}  # fmt: skip
+        {
+            "error": {
+                "message": "Unrecognized request argument supplied: stream_options",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }  # fmt: skip
     ).encode()
     answer = sse(chunk({"content": "fine"}), chunk({}, "stop"))
     server = Server((400, rejected, {}), ok(answer), ok(answer))
@@ -281,9 +294,17 @@ def test_stream_cut_by_a_filter_mid_sentence_is_marked_not_complete():
 
 def test_azure_prompt_filter_400_is_filtered_and_not_retried():
     data = json.dumps(
-        {"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content "
-                   "management policy.", "type": None, "param": "prompt", "code": "content_filter", "status": 400,
-                   "innererror": {"code": "ResponsibleAIPolicyViolation"}}}  # fmt: skip
+        {
+            "error": {
+                "message": "The response was filtered due to the prompt triggering Azure OpenAI's content "
+                "management policy.",
+                "type": None,
+                "param": "prompt",
+                "code": "content_filter",
+                "status": 400,
+                "innererror": {"code": "ResponsibleAIPolicyViolation"},
+            }
+        }  # fmt: skip
     ).encode()
     server = Server((400, data, {}))
     with pytest.raises(ProviderError, match="content management policy") as caught:
@@ -307,11 +328,28 @@ def test_an_empty_answer_with_nothing_else_is_still_retried():
         ({"prompt_tokens": 10, "completion_tokens": 5, "cost": "n/a"}, (10, 5, None, None)),
         ({"prompt_tokens": 10, "completion_tokens": 5, "cost": None}, (10, 5, None, None)),
         # https://openrouter.ai/docs/use-cases/usage-accounting + BYOK docs' example: the fee plus the upstream cost.
-        ({"prompt_tokens": 194, "completion_tokens": 2, "total_tokens": 196, "cost": 0.95, "is_byok": True,
-          "cost_details": {"upstream_inference_cost": 19}}, (194, 2, None, 19.95)),  # fmt: skip
+        (
+            {
+                "prompt_tokens": 194,
+                "completion_tokens": 2,
+                "total_tokens": 196,
+                "cost": 0.95,
+                "is_byok": True,
+                "cost_details": {"upstream_inference_cost": 19},
+            },
+            (194, 2, None, 19.95),
+        ),  # fmt: skip
         # Not BYOK: `cost` already is the whole charge, the upstream figure is informative only.
-        ({"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.5, "is_byok": False,
-          "cost_details": {"upstream_inference_cost": 0.4}}, (1, 1, None, 0.5)),  # fmt: skip
+        (
+            {
+                "prompt_tokens": 1,
+                "completion_tokens": 1,
+                "cost": 0.5,
+                "is_byok": False,
+                "cost_details": {"upstream_inference_cost": 0.4},
+            },
+            (1, 1, None, 0.5),
+        ),  # fmt: skip
         # Gemini's compatibility layer bills thoughts outside completion_tokens (11 + 9 vs 88:
         # https://github.com/QuantumNous/new-api/issues/1358).
         ({"prompt_tokens": 11, "completion_tokens": 9, "total_tokens": 88}, (11, 77, 68, None)),

@@ -76,9 +76,19 @@ def spec_frame(obj: dict[str, Any], *, streamed: bool) -> dict[str, Any]:
     return out
 
 
+_MESSAGES = {  # OpenAI's wording where OpenRouter's default ("Provider returned error") would not fit
+    429: "Rate limit reached for requests. Please try again later.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    502: "Bad gateway.",
+    503: "The engine is currently overloaded, please try again later.",
+}
+
+
 def openai_error(status: int, message: str) -> dict[str, Any]:
     "OpenAI's error body for ``status``."
     kind, code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    if message == "Provider returned error":
+        message = _MESSAGES.get(status, "Bad request.")
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 

@@ -51,7 +51,9 @@ class Plan:
         options = body.get("stream_options")
         return cls(
             reasoning=reasoning,
-            reasoning_tokens=reply.reasoning_tokens if reply.reasoning_tokens is not None else estimate_tokens(reasoning),
+            reasoning_tokens=reply.reasoning_tokens
+            if reply.reasoning_tokens is not None
+            else estimate_tokens(reasoning),
             spec=spec,
             usage_asked=isinstance(options, dict) and options.get("include_usage") is True,
             reply=reply,
