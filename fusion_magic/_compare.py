@@ -161,6 +161,7 @@ async def _fuse(fusion: Fusion, prompt: str, label: str) -> Answer:
         error=None if usable else result.error,
         cost_usd=(result.cost_usd or 0.0) + result.saved_usd,  # Answer's figures are known parts only
         paid_usd=result.cost_usd or 0.0,
+        cost_known=result.cost_complete,
         latency_s=_fusion_latency(result, fusion.quorum),
         cached=bool(result.calls) and all(r.cached for r in result.calls),
         prompt_tokens=result.usage["prompt_tokens"],
@@ -200,6 +201,7 @@ async def _ask_baselines(
             error=r.error,
             cost_usd=(r.cost_usd or 0.0) + r.saved_usd,
             paid_usd=0.0 if r.cached else (r.cost_usd or 0.0),
+            cost_known=not r.cost_unknown,
             latency_s=_latency(r) if r.ok else None,
             cached=r.cached,
             prompt_tokens=r.prompt_tokens,

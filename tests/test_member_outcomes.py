@@ -251,3 +251,33 @@ def test_member_reasoning_wins_and_bad_values_are_refused(emulator):
 def test_local_preset_keeps_its_small_cap():
     assert Fusion("local").max_tokens == 300
     assert Fusion("local", max_tokens=500).max_tokens == 500
+
+
+def test_an_outcome_on_a_server_without_cost_is_priced_from_the_list(spec_emulator):
+    # The refusal was billed; the server says tokens only, so the member's cost is tokens × list price.
+    spec_emulator.script("b/beta", Reply(refusal="I won't."))
+    result = fusion().run("Q refused spec")
+    beta = result.responses[1]
+    assert beta.status == "refused" and beta.cost_estimated and beta.prompt_tokens
+    charged = sum(c for m, c in spec_emulator.charges if m == "b/beta")
+    assert beta.cost_usd == pytest.approx(charged, rel=1e-6)
+    assert result.cost_complete and result.cost_usd == pytest.approx(spec_emulator.total_cost, rel=1e-6)
+
+
+def test_an_answer_cut_at_max_tokens_is_kept_and_marked(emulator):
+    emulator.script("a/alpha", Reply(content="A long answer that stops", finish_reason="length"))
+    result = fusion().run("Q cut short")
+    alpha = result.responses[0]
+    assert alpha.ok and alpha.finish_reason == "length"
+    assert "A long answer that stops" in judge_prompt(emulator)  # an answer, judged as one
+    for view in (repr(result), result._repr_html_(), result._repr_markdown_()):
+        assert "cut short: max_tokens reached" in view
+
+
+def test_emulator_cli_takes_the_mode():
+    from fusion_magic.emulator.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--mode", "nonsense"])
+    with pytest.raises(ValueError, match="mode must be"):
+        Emulator(mode="nonsense")
