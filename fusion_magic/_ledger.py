@@ -120,7 +120,7 @@ class LedgerEntry:
 def _known_sum(values: list[float | None]) -> float | None:
     "The sum of the known values; None when there are values and none is known."
     known = [v for v in values if v is not None]
-    return sum(known) if known or not values else None
+    return sum(known, 0.0) if known or not values else None
 
 
 def _detail(

@@ -7,6 +7,7 @@ deliberation as a whole decides what the failures mean.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from ._config import Member
 from ._context import RunContext
 from ._errors import ProviderError
 from ._outcomes import PanelCancelled, PanelOutcome
-from ._pricing import ModelPrice, cost_from_tokens, find_price
+from ._pricing import ModelPrice, cost_from_tokens, count_tokens, find_price
 from ._result import Response
 
 __all__ = ["ask", "ask_panel", "is_cached", "merge_calls"]
@@ -50,7 +51,8 @@ async def ask(
     tracker = ctx.tracker
     ctx.note(key, state="waiting")
     for model in member.models:
-        ckey = cache_key(ctx.endpoint.base_url, model, messages, params)
+        sent = _fitted(ctx, model, messages, params)
+        ckey = cache_key(ctx.endpoint.base_url, model, messages, sent)
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
         if hit is not None and hit.get("status", "ok") != "ok":
             hit = None  # a marked partial answer (an old cache's filtered one) is never served as complete
@@ -69,7 +71,7 @@ async def ask(
                 on_retry=(lambda why: ctx.note(key, state="retrying", note=why, chars=0, chunks=0)),
                 deadline=deadline,
                 billing=billing,
-                **params,
+                **sent,
             )
         except ProviderError as exc:
             errors.append(str(exc))
@@ -131,8 +133,27 @@ def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], *
     "True when `ask` would answer this member's first model from the cache (without counting a hit)."
     if ctx.cache is None or ctx.refresh:
         return False
-    key = cache_key(ctx.endpoint.base_url, member.model, messages, _params(ctx, member, params))
+    sent = _fitted(ctx, member.model, messages, _params(ctx, member, params))
+    key = cache_key(ctx.endpoint.base_url, member.model, messages, sent)
     return ctx.cache.get(key, hit=False) is not None
+
+
+def _fitted(ctx: RunContext, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with ``max_tokens`` lowered to what ``model`` can write, when its listing says so.
+
+    The default (16000, room for reasoning) exceeds some models' output limit or context; a server
+    refuses such a request outright. The limits come from ``/models`` (``top_provider.max_completion_tokens``,
+    and the context minus a generous estimate of the prompt); unknown limits leave it as it is.
+    """
+    wanted, price = params.get("max_tokens"), find_price(ctx.price_list, model)
+    if not isinstance(wanted, int) or price is None:
+        return params
+    top = price.raw.get("top_provider")
+    caps = [top.get("max_completion_tokens")] if isinstance(top, dict) else []
+    if price.context_length:
+        caps.append(price.context_length - count_tokens(json.dumps(messages, ensure_ascii=False)) * 5 // 4 - 64)
+    known = [c for c in caps if isinstance(c, int) and not isinstance(c, bool) and c > 0]
+    return {**params, "max_tokens": min(known)} if known and min(known) < wanted else params
 
 
 def _response(

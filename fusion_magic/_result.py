@@ -179,7 +179,7 @@ class FusionResult:
         known = [r.cost_usd for r in self.calls if r.cost_usd is not None]
         if not known and not self.cost_complete:
             return None
-        return sum(known)
+        return sum(known, 0.0)
 
     @property
     def cost_complete(self) -> bool:

@@ -281,3 +281,16 @@ def test_emulator_cli_takes_the_mode():
         main(["--mode", "nonsense"])
     with pytest.raises(ValueError, match="mode must be"):
         Emulator(mode="nonsense")
+
+
+def test_default_max_tokens_is_capped_by_what_the_model_lists(emulator):
+    # 16000 would be refused by a model whose listing allows less output, or whose context is small.
+    emulator.models.update({"a/alpha": {"max_completion_tokens": 4096}, "b/beta": {"context_length": 8192}})
+    fusion().run("Q caps " + "word " * 400)
+    assert emulator.chats("a/alpha")[0].body["max_tokens"] == 4096
+    beta = emulator.chats("b/beta")[0].body["max_tokens"]
+    assert 7000 < beta < 8192 - 400  # the context minus a generous estimate of the prompt
+    assert emulator.chats("c/gamma")[0].body["max_tokens"] == 16000
+    before = len(emulator.chats())
+    fusion().run("Q caps " + "word " * 400)  # the capped requests are cached under what was sent
+    assert len(emulator.chats()) == before
