@@ -282,7 +282,9 @@ def error_from(
     }.get(status or 0, "")
     label = f"{status} " if status else (f"{code} " if code else "")
     retryable = status in RETRYABLE_STATUS if status else isinstance(code, str)
-    outcome = "filtered" if str(code) == "content_filter" else None  # Azure's filter (prompt or answer)
+    meta = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
+    kind = str(meta.get("error_type") or code)  # OpenRouter's typed error, else Azure's string code
+    outcome = {"content_filter": "filtered", "content_policy_violation": "filtered", "refusal": "refused"}.get(kind)
     retryable = retryable and outcome is None
     if retryable and status == 500 and (names_response_format(message) or names_stream_options(message)):
         retryable = False  # a server that cannot do structured output will not learn it on a retry

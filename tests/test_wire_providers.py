@@ -414,3 +414,15 @@ def test_an_http_date_past_the_deadline_fails_at_once_as_rate_limited():
 
     asyncio.run(go())
     assert len(server.bodies) == 1
+
+
+@pytest.mark.parametrize(("error_type", "outcome"), [("content_policy_violation", "filtered"), ("refusal", "refused")])
+def test_openrouter_typed_in_band_errors_are_outcomes(error_type, outcome):
+    # https://openrouter.ai/docs/api-reference/errors: `metadata.error_type` names the kind of failure.
+    error = {"code": 400, "message": "Blocked by the provider", "metadata": {"error_type": error_type}}
+    data = sse(chunk({"content": "Half an"}), {**chunk({}, "error"), "error": error})
+    server = Server(ok(data))
+    with pytest.raises(ProviderError, match="Blocked by the provider") as caught:
+        server.chat()
+    assert caught.value.outcome == outcome and not caught.value.retryable and len(server.bodies) == 1
+    assert caught.value.partial.content == "Half an"
