@@ -282,7 +282,8 @@ def error_from(
     }.get(status or 0, "")
     label = f"{status} " if status else (f"{code} " if code else "")
     retryable = status in RETRYABLE_STATUS if status else isinstance(code, str)
-    meta = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
+    meta = error.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
     kind = str(meta.get("error_type") or code)  # OpenRouter's typed error, else Azure's string code
     outcome = {"content_filter": "filtered", "content_policy_violation": "filtered", "refusal": "refused"}.get(kind)
     retryable = retryable and outcome is None
