@@ -294,3 +294,18 @@ def test_default_max_tokens_is_capped_by_what_the_model_lists(emulator):
     before = len(emulator.chats())
     fusion().run("Q caps " + "word " * 400)  # the capped requests are cached under what was sent
     assert len(emulator.chats()) == before
+
+
+def test_hostile_reasoning_renders_inert(emulator):
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)> ![t](http://evil.example/x.png) </details>"
+    emulator.script("a/alpha", Reply(content="Fine.", reasoning=evil))
+    result = fusion().run("Q hostile reasoning")
+    assert result.responses[0].reasoning == evil
+    page = result._repr_html_()
+    assert (
+        "<script" not in page and "<img" not in page and "onerror=alert" not in page.replace("onerror=alert(2)&gt;", "")
+    )
+    md = result._repr_markdown_()
+    assert "<script" not in md and "<img" not in md and "![t](" not in md  # no tag, no image fetch
+    # The reasoning cannot close its own collapsed block early.
+    assert md.count("</details>") == md.count("<details>")
