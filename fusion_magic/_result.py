@@ -99,10 +99,10 @@ class Response:
     @property
     def cost_unknown(self) -> bool:
         "True when this call may have been billed but its cost is not known (shown as unknown, never $0)."
-        if self.cost_usd is not None or self.cached or self.status in ("skipped", "failed"):
-            # A failed request is not billed unless the server said so (its cost is then counted).
+        if self.cost_usd is not None or self.cached or self.status == "skipped":
             return False
-        return True
+        # A failed request is not billed unless the server said so: tokens reported without a cost.
+        return bool(self.prompt_tokens or self.completion_tokens) if self.status == "failed" else True
 
     @property
     def reason(self) -> str:
