@@ -137,7 +137,8 @@ def _detail(
     # A cache hit was not paid for again: its first price is money saved, not spent. Callers may
     # pass that price as saved_usd (Response convention) or as cost_usd of a cached call.
     # Unknown stays unknown (None), never $0: a call that reached the model may have been billed.
-    unknown = cost_usd is None and not cached and status not in ("skipped", "failed")
+    billed = status not in ("skipped", "failed") or bool(prompt_tokens or completion_tokens)
+    unknown = cost_usd is None and not cached and billed
     cost = None if unknown else float(cost_usd or 0.0)
     saved = float(saved_usd or 0.0) or ((cost or 0.0) if cached else 0.0)
     return {
