@@ -309,3 +309,13 @@ def test_hostile_reasoning_renders_inert(emulator):
     assert "<script" not in md and "<img" not in md and "![t](" not in md  # no tag, no image fetch
     # The reasoning cannot close its own collapsed block early.
     assert md.count("</details>") == md.count("<details>")
+
+
+@pytest.mark.parametrize("field", ["think", "think_close", "reasoning_content"])
+def test_a_reasoning_judge_is_read_after_its_thoughts(emulator, field):
+    # A judge that thinks first (DeepSeek-R1 style) still gives its verdict; its thoughts are kept apart.
+    emulator.script(JUDGE, Reply(reasoning="Compare the three answers first.", reasoning_field=field))
+    result = fusion().run(f"Q thinking judge {field}")
+    assert result.status == "ok" and result.answer and result.analysis.consensus
+    assert result.judge.reasoning == "Compare the three answers first."
+    assert "Compare the three answers" not in result.answer
