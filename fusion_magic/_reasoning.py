@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import ConfigError
 
-__all__ = ["EFFORTS", "check_reasoning", "reasoning_of", "reasoning_params", "split_think"]
+__all__ = ["EFFORTS", "ThinkFilter", "check_reasoning", "reasoning_of", "reasoning_params", "split_think"]
 
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _OPEN = re.compile(r"\A\s*<(think|thinking)>", re.IGNORECASE)
@@ -73,6 +74,34 @@ def split_think(content: str) -> tuple[str, str, bool]:
         thoughts.append(rest[opened.end() : close.start()].strip())
         rest = rest[close.end() :]
     return rest.lstrip(), "\n\n".join(t for t in thoughts if t), True
+
+
+class ThinkFilter:
+    """Passes streamed answer text on, holding back a leading ``<think>`` block (the live view shows
+    the answer as it comes, not the thoughts). Text that does not start with the tag passes at once."""
+
+    def __init__(self, on_delta: Callable[[str], None]) -> None:
+        self.on_delta, self.mode, self.held = on_delta, "undecided", ""
+
+    def feed(self, text: str) -> None:
+        if self.mode == "plain":
+            self.on_delta(text)
+            return
+        self.held += text
+        if self.mode == "undecided":
+            head = self.held.lstrip().lower()
+            if head.startswith("<think>") or head.startswith("<thinking>"):
+                self.mode = "thinking"
+            elif not ("<think>".startswith(head) or "<thinking>".startswith(head)):
+                self._release(self.held)
+                return
+        if self.mode == "thinking" and (close := _CLOSE.search(self.held)) is not None:
+            self._release(self.held[close.end() :].lstrip())
+
+    def _release(self, text: str) -> None:
+        self.mode, self.held = "plain", ""
+        if text:
+            self.on_delta(text)
 
 
 def check_reasoning(value: Any, what: str = "reasoning") -> str | int | None:

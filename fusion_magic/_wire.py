@@ -17,7 +17,7 @@ from httpx_sse import EventSource
 
 from ._billing import Billing
 from ._errors import ProviderError
-from ._reasoning import reasoning_of, split_think
+from ._reasoning import ThinkFilter, reasoning_of, split_think
 from ._usage import read_usage, retry_after_seconds
 
 __all__ = [
@@ -127,7 +127,9 @@ class _Stream:
     """Stream chunks folded into one `Completion` as they arrive."""
 
     def __init__(self, model: str, on_delta: Callable[[str], None] | None, key_source: str | None) -> None:
-        self.model, self.on_delta, self.key_source = model, on_delta, key_source
+        self.model, self.key_source = model, key_source
+        # Live text skips a leading <think> block: the thoughts are the reasoning, not the answer.
+        self.on_delta = ThinkFilter(on_delta).feed if on_delta else None
         self.done = Completion()
         self.parts: list[str] = []
         self.tools: dict[int, dict[str, Any]] = {}

@@ -426,3 +426,18 @@ def test_openrouter_typed_in_band_errors_are_outcomes(error_type, outcome):
         server.chat()
     assert caught.value.outcome == outcome and not caught.value.retryable and len(server.bodies) == 1
     assert caught.value.partial.content == "Half an"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "shown"),
+    [
+        (["<thi", "nk>Plan", " it.</th", "ink>\n", "Done", " now."], "Done now."),
+        (["The answer", " is 4."], "The answer is 4."),
+        (["<", "b>bold</b> text"], "<b>bold</b> text"),  # a tag that is not <think> passes on
+    ],
+)
+def test_live_text_skips_a_leading_think_block(pieces, shown):
+    seen: list[str] = []
+    data = sse(*(chunk({"content": p}) for p in pieces), chunk({}, "stop"))
+    Server(ok(data)).chat(on_delta=seen.append)
+    assert "".join(seen) == shown
