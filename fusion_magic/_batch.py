@@ -29,7 +29,8 @@ COLUMNS = [
     "answer",
     "status",
     "error",
-    "cost_usd",
+    "cost_usd",  # None: unknown; with cost_complete False, the known part (a lower bound)
+    "cost_complete",
     "saved_usd",
     "elapsed_s",
     "cache_hits",
@@ -144,6 +145,7 @@ def row(result: FusionResult, prompt: Any) -> dict[str, Any]:
         "status": result.status,
         "error": result.error or "; ".join(r.reason for r in result.failed) or None,
         "cost_usd": result.cost_usd,
+        "cost_complete": result.cost_complete,
         "saved_usd": result.saved_usd,
         "elapsed_s": result.elapsed_s,
         "cache_hits": result.cache_hits,

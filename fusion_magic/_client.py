@@ -19,12 +19,25 @@ from httpx_aiohttp import AiohttpTransport
 
 from ._config import DEPTH_HEADER, Endpoint
 from ._errors import ProviderError
+from ._finish import outcome_of
+from ._reasoning import reasoning_params
 from ._runner import on_shutdown
-from ._wire import Billing, Completion, error_from_response, loads, read_body, read_stream
+from ._usage import money
+from ._wire import Billing, Completion, error_from_response, loads, names_stream_options, read_body, read_stream
 
-__all__ = ["Billing", "ChatClient", "Completion", "aclose_shared", "shared_http"]
+__all__ = ["Billing", "ChatClient", "Completion", "aclose_shared", "forget_stream_options", "shared_http"]
 
 MAX_BACKOFF_S = 8.0
+USAGE_OPTION = {"include_usage": True}  # OpenAI's spec: a stream carries usage only when asked
+# Base URLs that rejected `stream_options` this session: their streams are sent without it.
+_no_stream_options: set[str] = set()
+
+
+def forget_stream_options() -> None:
+    "Forget which servers rejected `stream_options` (the next stream asks for usage again)."
+    _no_stream_options.clear()
+
+
 _busy: dict[str, int] = {}  # requests in flight per base URL, to spread them over an endpoint's replicas
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
@@ -130,6 +143,11 @@ class ChatClient:
         limited"). What the server billed for attempts whose answer was not kept is added to
         ``billing`` as it happens (and carried by the final error).
         """
+        effort = params.pop("reasoning", None)
+        if isinstance(effort, (str, int)) and not isinstance(effort, bool):
+            params.update(reasoning_params(effort, openrouter=self.endpoint.speaks_openrouter))
+        elif effort is not None:
+            params["reasoning"] = effort  # already in the wire form
         body = {"model": model, "messages": messages, **{k: v for k, v in params.items() if v is not None}}
         if stream:
             body["stream"] = True
@@ -177,6 +195,19 @@ class ChatClient:
     async def _once_at(
         self, base: str, model: str, body: dict[str, Any], stream: bool, on_delta: Callable[[str], None] | None
     ) -> Completion:
+        if not stream or base in _no_stream_options:
+            return await self._post(base, model, body, stream, on_delta)
+        try:
+            return await self._post(base, model, {**body, "stream_options": USAGE_OPTION}, stream, on_delta)
+        except ProviderError as exc:
+            if exc.status_code not in (400, 422, 500) or not names_stream_options(str(exc)):
+                raise
+        _no_stream_options.add(base)  # this server does not know the option: ask without it from now on
+        return await self._post(base, model, body, stream, on_delta)
+
+    async def _post(
+        self, base: str, model: str, body: dict[str, Any], stream: bool, on_delta: Callable[[str], None] | None
+    ) -> Completion:
         url = base + "/chat/completions"
         timeout = httpx.Timeout(self.stall_timeout, connect=10)
         started, source = time.perf_counter(), self.endpoint.key_source
@@ -190,6 +221,8 @@ class ChatClient:
                 else:
                     text = (await resp.aread()).decode("utf-8", "replace")
                     done = read_body(text, model, key_source=source)
+                if done.cost_usd is None:  # LiteLLM's proxy states the cost in a header
+                    done.cost_usd = money(resp.headers.get("x-litellm-response-cost"))
         except httpx.TransportError as exc:
             if _is_timeout(exc):
                 raise ProviderError(
@@ -201,16 +234,9 @@ class ChatClient:
                 retryable=True,
             ) from None
         done.latency_s = time.perf_counter() - started
-        if not done.content.strip() and not done.tool_calls:
-            # Retried, but an empty answer may still have been billed: the error carries its cost.
-            raise ProviderError(
-                f"{model}: empty answer",
-                model=model,
-                retryable=True,
-                cost_usd=done.cost_usd,
-                prompt_tokens=done.prompt_tokens,
-                completion_tokens=done.completion_tokens,
-            )
+        problem = outcome_of(done, model)  # a refusal, a filter, no answer: only a plain empty one is retried
+        if problem is not None:
+            raise problem
         return done
 
     def secrets(self) -> tuple[str, ...]:
@@ -236,7 +262,7 @@ class ChatClient:
 def _no_time_left(exc: ProviderError, model: str, delay: float) -> ProviderError:
     "``exc`` made final: waiting ``delay`` s to retry would pass the deadline, so say why now."
     if exc.status_code == 429:
-        why = f"{model}: rate limited (429, retry after {delay:g} s)"
+        why = f"{model}: rate limited (429, retry after {round(delay, 1):g} s)"
     else:
         why = f"{exc}; no time left for a retry before the deadline"
     return exc.reworded(why, retryable=False)

@@ -39,6 +39,7 @@ class Answer:
     error: str | None = None
     cost_usd: float = 0.0  # what this answer costs (paid now, or when it was first paid for)
     paid_usd: float = 0.0  # paid in this run (0 for an answer from the cache)
+    cost_known: bool = True  # False: part of the cost is unknown, the figures above are a lower bound
     latency_s: float | None = None  # model time as first measured (fusion: slowest member + judge)
     cached: bool = False
     prompt_tokens: int | None = None
@@ -145,6 +146,7 @@ class Comparison:
             "failures": sum(not a.ok for a in answers),
             "cost_mean_usd": total / n if n else None,
             "cost_total_usd": total,
+            "cost_complete": all(a.cost_known for a in answers),
             "relative_cost": None,
             "paid_usd": sum(a.paid_usd for a in answers),
             "latency_p50_s": _quantile(latencies, 0.5),

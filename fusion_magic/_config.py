@@ -13,9 +13,11 @@ from dataclasses import dataclass, replace
 
 from ._endpoint import DEFAULT_BASE_URL, DEPTH_HEADER, Endpoint, resolve_endpoint
 from ._errors import ConfigError
+from ._reasoning import check_reasoning
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_TOKENS",
     "DEPTH_HEADER",
     "MAX_PANEL",
     "PRESETS",
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 MAX_PANEL = 16
+DEFAULT_MAX_TOKENS = 16000
 
 # Model ids that are themselves a deliberation: a panel of them would nest fusion inside fusion.
 _FUSION_MODELS = re.compile(r"^(openrouter/fusion(-[\w.-]+)?|fusion)$", re.IGNORECASE)
@@ -61,8 +64,11 @@ class Member:
     temperature: float | None = None
     samples: int = 1  # ask this seat N times, as N members `name#1`..`name#N` (see `expand_samples`)
     sample: int = 0  # which sample this member is (1..N); 0 for a plain member; part of its cache key
+    reasoning: str | int | None = None  # an effort word or a token budget (`fusion_magic._reasoning`)
 
     def __post_init__(self) -> None:
+        if self.reasoning is not None:
+            object.__setattr__(self, "reasoning", check_reasoning(self.reasoning, f"reasoning of {self.model}"))
         if not self.name:
             object.__setattr__(self, "name", "|".join((self.model, *self.fallbacks)))
         if not isinstance(self.samples, int) or isinstance(self.samples, bool) or not 1 <= self.samples <= MAX_PANEL:
@@ -85,7 +91,10 @@ class Preset:
     judge: Member
     description: str = ""
     endpoint: str | None = None  # "local": served by the local model server (see fusion_magic._local)
-    max_tokens: int | None = None  # default answer length for the panel (a flag or argument wins)
+    # Default answer length (a flag or argument wins): room for a reasoning model's thoughts and its
+    # answer (OpenRouter Fusion uses 16000); a preset with a small model caps it lower.
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
+    reasoning: str | int | None = None  # the panel's reasoning effort or budget (a member's own wins)
 
 
 def _members(*ids: str) -> tuple[Member, ...]:

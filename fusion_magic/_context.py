@@ -77,7 +77,11 @@ async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool 
         stall_timeout=fusion.stall_timeout,
         depth=max(1, depth.get()),  # every request fusion_magic sends is inside a deliberation (batches too)
     )
-    params: dict[str, Any] = {"temperature": fusion.temperature, "max_tokens": fusion.max_tokens}
+    params: dict[str, Any] = {
+        "temperature": fusion.temperature,
+        "max_tokens": fusion.max_tokens,
+        "reasoning": fusion.reasoning,
+    }
     listed: dict[str, ModelPrice] | None = None
     why = "" if prices else "not loaded"
     if prices:

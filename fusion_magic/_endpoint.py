@@ -74,10 +74,19 @@ class Endpoint:
     replicas: tuple[str, ...] = ()
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
+    # Which request dialect the server speaks for OpenRouter-only fields (reasoning as an object):
+    # "openrouter" or "openai"; "" decides by the base URL's host.
+    dialect: str = ""
+    free: bool = False  # the user's own machine (the local model): its calls cost nothing
 
     @property
     def is_openrouter(self) -> bool:
         return is_openrouter(self.base_url)
+
+    @property
+    def speaks_openrouter(self) -> bool:
+        "True when OpenRouter's request fields (``reasoning: {effort | max_tokens}``) are understood."
+        return self.dialect == "openrouter" if self.dialect else self.is_openrouter
 
     def auth_headers(self) -> dict[str, str]:
         "The extra headers plus the key in its header (no key: no auth header)."

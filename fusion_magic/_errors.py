@@ -20,7 +20,7 @@ it is stopped: then the exception carries the partial result (the answers that a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._result import FusionResult
@@ -58,6 +58,8 @@ class ProviderError(FusionError):
         cost_usd: float | None = None,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        outcome: str | None = None,
+        partial: Any = None,
     ) -> None:
         super().__init__(message)
         self.model = model
@@ -69,6 +71,10 @@ class ProviderError(FusionError):
         self.cost_usd = cost_usd
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+        # The server answered, but not with an answer: a member outcome word of `_status` ("refused",
+        # "filtered", "truncated", "reasoning_only"), never retried. ``partial`` is what came (a Completion).
+        self.outcome = outcome
+        self.partial = partial
 
     def reworded(self, message: str, *, retryable: bool | None = None) -> ProviderError:
         "The same failure (model, status, billing) under ``message``; ``retryable`` changed when given."
@@ -81,6 +87,8 @@ class ProviderError(FusionError):
             cost_usd=self.cost_usd,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
+            outcome=self.outcome,
+            partial=self.partial,
         )
 
 

@@ -208,7 +208,7 @@ def _call_failure(response: Response) -> str:
         return "rate_limited"
     if response.status_code in (400, 404) and "model" in (response.error or "").lower():
         return "invalid_model"
-    if "empty answer" in (response.error or ""):
+    if "empty answer" in (response.error or "") or response.status in ("truncated", "reasoning_only"):
         return "judge_empty_completion"
     return "judge_upstream_error"
 

@@ -78,8 +78,14 @@ class LedgerEntry:
         return " → ".join(p for p in (", ".join(panel), ", ".join(others)) if p)
 
     @property
-    def cost_usd(self) -> float:
-        return sum(d["cost_usd"] for d in self.details)
+    def cost_usd(self) -> float | None:
+        "What was spent (the known part when ``cost_complete`` is False); None when nothing is known."
+        return _known_sum([d["cost_usd"] for d in self.details])
+
+    @property
+    def cost_complete(self) -> bool:
+        "False when a model call may have been billed but its cost is unknown."
+        return all(d["cost_usd"] is not None for d in self.details)
 
     @property
     def saved_usd(self) -> float:
@@ -111,6 +117,12 @@ class LedgerEntry:
         }
 
 
+def _known_sum(values: list[float | None]) -> float | None:
+    "The sum of the known values; None when there are values and none is known."
+    known = [v for v in values if v is not None]
+    return sum(known, 0.0) if known or not values else None
+
+
 def _detail(
     role: str,
     model: str,
@@ -124,8 +136,11 @@ def _detail(
 ) -> dict[str, Any]:
     # A cache hit was not paid for again: its first price is money saved, not spent. Callers may
     # pass that price as saved_usd (Response convention) or as cost_usd of a cached call.
-    cost = float(cost_usd or 0.0)
-    saved = float(saved_usd or 0.0) or (cost if cached else 0.0)
+    # Unknown stays unknown (None), never $0: a call that reached the model may have been billed.
+    billed = status not in ("skipped", "failed") or bool(prompt_tokens or completion_tokens)
+    unknown = cost_usd is None and not cached and billed
+    cost = None if unknown else float(cost_usd or 0.0)
+    saved = float(saved_usd or 0.0) or ((cost or 0.0) if cached else 0.0)
     return {
         "role": role,
         "model": model,
@@ -278,7 +293,8 @@ class Ledger:
         prompt = sum(e.tokens("prompt") for e in entries)
         completion = sum(e.tokens("completion") for e in entries)
         return {
-            "cost_usd": sum(e.cost_usd for e in entries),
+            "cost_usd": _known_sum([e.cost_usd for e in entries]) if entries else 0.0,
+            "cost_complete": all(e.cost_complete for e in entries),
             "saved_usd": sum(e.saved_usd for e in entries),
             "calls": len(entries),
             "fusion_calls": sum(1 for e in entries if e.kind == "fusion"),

@@ -7,6 +7,7 @@ deliberation as a whole decides what the failures mean.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from ._config import Member
 from ._context import RunContext
 from ._errors import ProviderError
 from ._outcomes import PanelCancelled, PanelOutcome
-from ._pricing import ModelPrice, cost_from_tokens, find_price
+from ._pricing import ModelPrice, cost_from_tokens, count_tokens, find_price
 from ._result import Response
 from ._toolset import first_step
 
@@ -53,11 +54,15 @@ async def ask(
     params = _params(ctx, member, params)
     errors: list[str] = []
     status_code: int | None = None
+    last: ProviderError | None = None
     tracker = ctx.tracker
     ctx.note(key, state="waiting")
     for model in member.models:
-        ckey = cache_key(ctx.endpoint.base_url, model, messages, _keyed(member, {**params, **(key_extra or {})}))
+        sent = _fitted(ctx, model, messages, params)
+        ckey = cache_key(ctx.endpoint.base_url, model, messages, _keyed(member, {**sent, **(key_extra or {})}))
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
+        if hit is not None and hit.get("status", "ok") != "ok":
+            hit = None  # a marked partial answer (an old cache's filtered one) is never served as complete
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             ctx.cache.record_hit(ckey)  # type: ignore[union-attr]
             if note_done:
@@ -74,17 +79,19 @@ async def ask(
                 on_retry=(lambda why: ctx.note(key, state="retrying", note=why, chars=0, chunks=0)),
                 deadline=deadline,
                 billing=billing,
-                **params,
+                **sent,
             )
         except ProviderError as exc:
             errors.append(str(exc))
-            status_code = exc.status_code
+            status_code, last = exc.status_code, exc
+            billing.settle(_pricer(ctx, model))
             if len(member.models) > 1:
                 ctx.note(key, state="retrying", note=f"{model} failed, trying the next fallback", chars=0, chunks=0)
             continue
-        response = _response(member.name, model, done, ctx.price_list)
+        response = _response(member.name, model, done, ctx.price_list, free=ctx.client.endpoint.free)
         if ctx.cache is not None and (accept is None or accept(response.content)):
             ctx.cache.put(ckey, _record(response, done), secrets=ctx.client.secrets())
+        billing.settle(_pricer(ctx, model))
         billing.onto(response)
         if note_done:
             ctx.note(
@@ -97,7 +104,28 @@ async def ask(
         return response, done
     reason = " | ".join(errors)
     ctx.note(key, state="failed", note=reason)
-    return billing.onto(Response(member.name, status="failed", error=reason, status_code=status_code)), None
+    failed = Response(member.name, status="failed", error=reason, status_code=status_code)
+    if last is not None and last.outcome:
+        _take_outcome(failed, last)
+    return billing.onto(failed), None
+
+
+def _take_outcome(response: Response, error: ProviderError) -> None:
+    "The last model's outcome (refused, filtered...) as the member's status, with what it did say."
+    response.status = error.outcome  # type: ignore[assignment]
+    done = error.partial
+    if isinstance(done, Completion):
+        response.content = done.content  # a filtered partial answer: kept, marked by the status
+        response.reasoning, response.reasoning_tokens = done.reasoning, done.reasoning_tokens
+        response.finish_reason, response.served_by = done.finish_reason, done.served_model
+
+
+def _pricer(ctx: RunContext, model: str) -> Callable[[int, int], float | None]:
+    "Prices tokens billed without a cost at ``model``'s list price (free on the user's own machine)."
+    price = find_price(ctx.price_list, model)
+    if ctx.client.endpoint.free:
+        return lambda prompt, completion: 0.0
+    return lambda prompt, completion: cost_from_tokens(price, prompt, completion)
 
 
 def _params(ctx: RunContext, member: Member, params: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +135,8 @@ def _params(ctx: RunContext, member: Member, params: dict[str, Any]) -> dict[str
         merged["temperature"] = member.temperature
     if member.sample and merged.get("temperature") is None:
         merged["temperature"] = SAMPLE_TEMPERATURE  # N samples of one model at 0 would be N copies
+    if member.reasoning is not None:
+        merged["reasoning"] = member.reasoning
     return merged
 
 
@@ -120,19 +150,41 @@ def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], *
     if ctx.cache is None or ctx.refresh:
         return False
     step, extra = first_step(ctx.tools)
-    key = cache_key(
-        ctx.endpoint.base_url,
-        member.model,
-        messages,
-        _keyed(member, {**_params(ctx, member, {**step, **params}), **extra}),
-    )
+    sent = _fitted(ctx, member.model, messages, _params(ctx, member, {**step, **params}))
+    key = cache_key(ctx.endpoint.base_url, member.model, messages, _keyed(member, {**sent, **extra}))
     return ctx.cache.get(key, hit=False) is not None
 
 
-def _response(name: str, model: str, done: Completion, prices: Mapping[str, ModelPrice]) -> Response:
+def _fitted(ctx: RunContext, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with ``max_tokens`` lowered to what ``model`` can write, when its listing says so.
+
+    The default (16000, room for reasoning) exceeds some models' output limit or context; a server
+    refuses such a request outright. The limits come from ``/models`` (``top_provider.max_completion_tokens``,
+    and the context minus a generous estimate of the prompt); unknown limits leave it as it is.
+    """
+    wanted, price = params.get("max_tokens"), find_price(ctx.price_list, model)
+    if not isinstance(wanted, int) or price is None:
+        return params
+    top = price.raw.get("top_provider")
+    caps = [top.get("max_completion_tokens")] if isinstance(top, dict) else []
+    if price.context_length:
+        caps.append(price.context_length - count_tokens(json.dumps(messages, ensure_ascii=False)) * 5 // 4 - 64)
+    known = [c for c in caps if isinstance(c, int) and not isinstance(c, bool) and c > 0]
+    return {**params, "max_tokens": min(known)} if known and min(known) < wanted else params
+
+
+def _response(
+    name: str, model: str, done: Completion, prices: Mapping[str, ModelPrice], *, free: bool = False
+) -> Response:
     cost, estimated = done.cost_usd, False
-    if cost is None and (price := find_price(prices, model)) is not None:
-        cost = cost_from_tokens(price, done.prompt_tokens or 0, done.completion_tokens or 0)
+    price = find_price(prices, model)
+    if cost is None and free:
+        cost = 0.0  # the local model: nothing to pay
+    elif cost is None and price is not None and price.free:
+        cost, estimated = 0.0, True
+    elif cost is None and price is not None and done.prompt_tokens is not None and done.completion_tokens is not None:
+        # Without token counts (`"usage": null`) there is nothing to price: unknown, never $0.
+        cost = cost_from_tokens(price, done.prompt_tokens, done.completion_tokens)
         estimated = cost is not None
     return Response(
         model=name,
@@ -144,6 +196,9 @@ def _response(name: str, model: str, done: Completion, prices: Mapping[str, Mode
         cost_estimated=estimated,
         served_by=done.served_model or model,
         sources=list(done.sources),
+        reasoning=done.reasoning,
+        reasoning_tokens=done.reasoning_tokens,
+        finish_reason=done.finish_reason,
     )
 
 
@@ -156,6 +211,8 @@ def _record(response: Response, done: Completion) -> dict[str, Any]:
         "completion_tokens": response.completion_tokens,
         "cost_usd": response.cost_usd,
         "finish_reason": done.finish_reason,
+        "reasoning": response.reasoning,
+        "reasoning_tokens": response.reasoning_tokens,
         "tool_calls": done.tool_calls,
         "sources": response.sources,
         "created_at": time.time(),
@@ -176,6 +233,9 @@ def _from_cache(name: str, hit: dict[str, Any]) -> Response:
         saved_usd=hit.get("cost_usd") or 0.0,
         first_latency_s=hit.get("latency_s"),
         sources=list(hit.get("sources") or []),
+        reasoning=str(hit.get("reasoning") or ""),
+        reasoning_tokens=hit.get("reasoning_tokens"),
+        finish_reason=hit.get("finish_reason"),
     )
 
 
@@ -270,4 +330,7 @@ def merge_calls(name: str, calls: list[Response]) -> Response:
         saved_usd=sum(c.saved_usd for c in calls),
         first_latency_s=total("first_latency_s"),
         status_code=last.status_code,
+        reasoning=last.reasoning,
+        reasoning_tokens=last.reasoning_tokens,
+        finish_reason=last.finish_reason,
     )

@@ -36,6 +36,7 @@ from ._ledger import ledger as session_ledger
 from ._nesting import NESTING, nested, refuse_nesting, sync_caller
 from ._pricing import ModelPrice, load_models
 from ._progress import Tracker
+from ._reasoning import check_reasoning
 from ._result import FusionResult
 from ._runner import on_background, run_sync
 from ._settings import DEFAULTS
@@ -84,6 +85,7 @@ class Fusion:
         system: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        reasoning: str | int | None = None,
         web: bool = DEFAULTS["web"],
         data: Mapping[str, Any] | None = None,
         python: bool | str = DEFAULTS["python"],
@@ -141,6 +143,7 @@ class Fusion:
         self.judge_timeout = judge_timeout  # None: the judge has the same deadline as a member
         self.system, self.temperature, self.web = system, temperature, web
         self.max_tokens = max_tokens if max_tokens is not None else chosen.max_tokens
+        self.reasoning = check_reasoning(reasoning if reasoning is not None else chosen.reasoning)
         self.use_cache, self.refresh, self.stream = cache, refresh, stream
         self.max_retries, self.stall_timeout, self.transport = max_retries, stall_timeout, transport
         self.last_result: FusionResult | None = None  # a convenience: the last result made (any, under map)
@@ -321,7 +324,7 @@ class Fusion:
             size = pool_size(len(self.panel))  # one process per member, up to the core count
             bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
             endpoint = resolve_endpoint(bases[0], api_key="", env={})
-            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]), free=True)
         return self.endpoint
 
     async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:

@@ -227,11 +227,14 @@ def progress_html(tracker: Tracker, elapsed_s: float | None = None, *, drafts: b
             name = "answer so far" if judge_like else "text so far"
             cells.append(draft_html(text, label=name, open_=open_, limit=ANSWER_CHARS if judge_like else limit))
     spent = sum(s.cost_usd or 0.0 for _, s in keyed)
+    unknown = any(s.state == "done" and s.cost_usd is None for _, s in keyed)  # answered, cost not known
     facts = [f"{elapsed_s:.1f} s"] if elapsed_s is not None else []
     if tracker.estimate_usd is not None:
         facts.append(f"estimate {'≥ ' if tracker.estimate_floor else ''}${tracker.estimate_usd:.4f}")
     if spent:
-        facts.append(f"spent ${spent:.4f}")
+        facts.append(f"spent {'≥ ' if unknown else ''}${spent:.4f}")
+    elif unknown:
+        facts.append("spent: unknown")
     foot = f'<div style="opacity:.7;margin-top:.2em">{html.escape(" · ".join(facts))}</div>' if facts else ""
     grid = "display:grid;grid-template-columns:max-content 64px auto;gap:.1em .8em;align-items:center"
     return (

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._analysis import Analysis, Contradiction, PartialCoverage, Stance, UniqueInsight
 from ._quotes import Agreement, Point, Quote, QuoteMatch
+from ._response import Response, ResponseStatus, ToolCall
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +30,7 @@ __all__ = [
     "Quote",
     "QuoteMatch",
     "Response",
+    "ResponseStatus",
     "Stance",
     "ToolCall",
     "UniqueInsight",
@@ -48,67 +50,6 @@ FAILURE_REASONS = (
     "judge_empty_completion",
     "unexpected_error",
 )
-ResponseStatus = Literal["ok", "failed", "timed_out", "cancelled", "skipped"]
-
-
-@dataclass
-class ToolCall:
-    """One tool a panel member called before answering: what it asked, what it got back."""
-
-    name: str
-    arguments: str = ""  # the JSON text the model wrote
-    output: str = ""  # what the model was given back (capped)
-    error: str | None = None  # the tool failed or refused; ``output`` then holds what the model saw
-    elapsed_s: float | None = None
-
-    @property
-    def elapsed(self) -> float | None:
-        return self.elapsed_s
-
-
-@dataclass
-class Response:
-    """One model call: a panel member's answer, or the judge's."""
-
-    model: str  # the member's name as shown everywhere (the model id unless the preset names it)
-    content: str = ""
-    status: ResponseStatus = "ok"
-    error: str | None = None
-    latency_s: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float | None = None
-    cached: bool = False
-    served_by: str | None = None  # the model that actually answered (fallback, alias, router)
-    cost_estimated: bool = False  # True when cost_usd comes from /models prices, not usage.cost
-    saved_usd: float = 0.0  # a cache hit: what this answer cost when it was first paid for
-    first_latency_s: float | None = None  # a cache hit: how long this answer took when first paid for
-    status_code: int | None = None  # the HTTP status of the failure, when a server gave one
-    sources: list[dict[str, str]] = field(default_factory=list)  # web citations: [{url, title}]
-    reasoning: str = ""  # what the model thought before answering; shown collapsed, never judged
-    reasoning_tokens: int | None = None
-    finish_reason: str | None = None  # the server's word for why the answer ended ("stop", "length", ...)
-    tool_calls: list[ToolCall] = field(default_factory=list)  # the tools it ran before answering, in order
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def reason(self) -> str:
-        "One line naming the member and why it has no answer (its error already names it, mostly)."
-        why = self.error or self.status
-        return why if why.startswith(self.model) else f"{self.model}: {why}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Response:
-        "The inverse of `to_dict`."
-        from ._saved import from_fields
-
-        return from_fields(cls, data)
 
 
 @dataclass
@@ -185,9 +126,21 @@ class FusionResult:
         return [*self.responses, *self.jury, *judged, *self.method_calls]
 
     @property
-    def cost_usd(self) -> float:
-        "Total cost of this deliberation in USD (cache hits cost nothing)."
-        return sum(r.cost_usd or 0.0 for r in self.calls)
+    def cost_usd(self) -> float | None:
+        """Total cost of this deliberation in USD (cache hits cost nothing); None when unknown.
+
+        When some calls' costs are unknown (a server that reports no cost, a model without a price),
+        this is the sum of the known ones, a lower bound, and ``cost_complete`` is False.
+        """
+        known = [r.cost_usd for r in self.calls if r.cost_usd is not None]
+        if not known and not self.cost_complete:
+            return None
+        return sum(known, 0.0)
+
+    @property
+    def cost_complete(self) -> bool:
+        "False when a call that may have been billed has no known cost (the total is then a lower bound)."
+        return not any(r.cost_unknown for r in self.calls)
 
     @property
     def saved_usd(self) -> float:
@@ -262,6 +215,7 @@ class FusionResult:
             "rounds": self.rounds,
             "method_calls": [r.to_dict() for r in self.method_calls],
             "cost_usd": self.cost_usd,
+            "cost_complete": self.cost_complete,
             "saved_usd": self.saved_usd,
             "estimate_usd": self.estimate_usd,
             "estimate_floor": self.estimate_floor,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ConfigError
+from ._reasoning import check_reasoning as _reasoning
 
 __all__ = ["DEFAULTS", "MAGIC_SETTINGS", "MAX_TOOL_CALLS", "SETTINGS", "Setting", "check", "setting"]
 
@@ -44,6 +45,10 @@ def _rounds(name: str, value: Any) -> None:
         raise ConfigError(
             f"{name} must be 1 (answer, judge) or 2 (one targeted round on contradictions), got {value!r}"
         )
+
+
+def _reasoning_setting(name: str, value: Any) -> None:
+    _reasoning(value, name)
 
 
 def _whole(name: str, value: Any) -> None:
@@ -110,7 +115,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rounds", int, 1, "2: one more turn for the members of each contradiction", ("--rounds",), "N", _rounds),
     Setting("system", str, None, "system prompt for every panel member (quote it)", ("--system",), "TEXT"),
     Setting("temperature", float, None, "sampling temperature, 0 to 2", ("-t", "--temperature"), "TEMP", _temperature),
-    Setting("max_tokens", int, None, "maximum tokens per answer", ("--max-tokens",), "N", _whole),
+    Setting(
+        "max_tokens",
+        int,
+        None,
+        "maximum tokens per answer (preset default: 16000; local: 300)",
+        ("--max-tokens",),
+        "N",
+        _whole,
+    ),
+    Setting(
+        "reasoning",
+        str,
+        None,
+        "reasoning effort (none, minimal, low, medium, high, xhigh) or a token budget",
+        ("--reasoning",),
+        "EFFORT|N",
+        _reasoning_setting,
+    ),
     Setting(
         "timeout",
         float,

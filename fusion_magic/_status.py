@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PROGRESS_STATES", "RESPONSE_STATUSES", "RESULT_STATUSES", "ProgressState", "Word"]
+__all__ = ["ANSWERED_STATUSES", "PROGRESS_STATES", "RESPONSE_STATUSES", "RESULT_STATUSES", "ProgressState", "Word"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,17 @@ RESPONSE_STATUSES: tuple[tuple[Word, str], ...] = (
     (Word("timed_out", "timed out", "no answer within the deadline"), "⏱"),
     (Word("cancelled", "cancelled", "stopped: the quorum was reached, or the run was interrupted"), "⊘"),
     (Word("skipped", "skipped", "not asked (the judge, when no member answered)"), "–"),
+    # The server answered, but not with an answer: the model's outcome, never retried (a fallback is tried).
+    (Word("refused", "refused", "the model declined to answer; its refusal is the reason"), "⛔"),
+    (
+        Word("filtered", "filtered", "the provider's content filter stopped it; a partial answer is kept, not judged"),
+        "⚑",
+    ),
+    (Word("truncated", "out of tokens", "max_tokens ran out before any answer (often while reasoning)"), "✂"),
+    (Word("reasoning_only", "only reasoning", "the model wrote its reasoning but no answer"), "…"),
 )
+# The statuses whose call reached the model and came back (billed like an answer).
+ANSWERED_STATUSES = frozenset({"ok", "refused", "filtered", "truncated", "reasoning_only"})
 
 PROGRESS_STATES: tuple[ProgressState, ...] = (
     ProgressState("waiting", "waiting", "sent, nothing back yet", final=False),

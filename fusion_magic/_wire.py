@@ -10,12 +10,15 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from httpx_sse import EventSource
 
+from ._billing import Billing
 from ._errors import ProviderError
+from ._reasoning import ThinkFilter, reasoning_of, split_think
+from ._usage import read_usage, retry_after_seconds
 
 __all__ = [
     "RETRYABLE_STATUS",
@@ -25,12 +28,11 @@ __all__ = [
     "error_from_response",
     "loads",
     "names_response_format",
+    "names_stream_options",
     "read_body",
     "read_stream",
     "repair_text",
 ]
-
-T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
@@ -49,6 +51,10 @@ class Completion:
     latency_s: float = 0.0
     generation_id: str | None = None
     reasoning: str = ""
+    reasoning_tokens: int | None = None
+    refusal: str = ""  # the model's refusal text (`message.refusal` / `delta.refusal`)
+    filtered: list[str] = field(default_factory=list)  # content-filter categories that fired ("violence (high)")
+    thinking_open: bool = False  # a `<think>` block in the content was never closed: no answer yet
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     sources: list[dict[str, str]] = field(default_factory=list)  # url_citation annotations: [{url, title}]
@@ -63,49 +69,32 @@ class Completion:
                 title = cite.get("title")
                 self.sources.append({"url": url, "title": title if isinstance(title, str) else ""})
 
-    def take_usage(self, usage: dict[str, Any] | None) -> None:
-        if not usage:
+    def take_usage(self, usage: Any) -> None:
+        "Keep a usage block's figures (`fusion_magic._usage`); ``null`` or absent keeps what is known."
+        figures = read_usage(usage)
+        if figures is None:
             return
         self.usage = usage
-        self.prompt_tokens = _int(usage.get("prompt_tokens"))
-        self.completion_tokens = _int(usage.get("completion_tokens"))
-        cost = usage.get("cost")
-        self.cost_usd = float(cost) if isinstance(cost, (int, float)) else None
+        self.prompt_tokens, self.completion_tokens = figures.prompt_tokens, figures.completion_tokens
+        self.reasoning_tokens, self.cost_usd = figures.reasoning_tokens, figures.cost_usd
 
+    def take_choice(self, choice: dict[str, Any], part: dict[str, Any]) -> None:
+        "Keep what a choice and its message or delta say besides the text: reasoning, refusal, filters."
+        self.reasoning += reasoning_of(part)
+        refusal = part.get("refusal")
+        self.refusal += refusal if isinstance(refusal, str) else ""
+        self.take_annotations(part.get("annotations"))
+        for name in ("content_filter_results", "content_filter_result"):  # Azure spells both
+            for category, verdict in (choice.get(name) or {}).items() if isinstance(choice.get(name), dict) else ():
+                if isinstance(verdict, dict) and verdict.get("filtered") is True:
+                    severity = verdict.get("severity")
+                    self.filtered.append(f"{category} ({severity})" if isinstance(severity, str) else str(category))
 
-@dataclass
-class Billing:
-    """What the server billed for calls whose answer was not kept (an empty 200 with a cost, an in-band error).
-
-    Those calls were paid for, so their cost is added to the member's figures rather than lost.
-    """
-
-    cost_usd: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-    def add(self, cost_usd: float | None, prompt_tokens: int | None, completion_tokens: int | None) -> None:
-        self.cost_usd = _plus(self.cost_usd, cost_usd)
-        self.prompt_tokens = _plus(self.prompt_tokens, prompt_tokens)
-        self.completion_tokens = _plus(self.completion_tokens, completion_tokens)
-
-    def take(self, error: ProviderError) -> None:
-        "Add what ``error``'s call was billed."
-        self.add(error.cost_usd, error.prompt_tokens, error.completion_tokens)
-
-    def onto(self, figures: T) -> T:
-        "``figures`` (a `Response`) with this billing added to its cost_usd and token counts."
-        for name in ("cost_usd", "prompt_tokens", "completion_tokens"):
-            setattr(figures, name, _plus(getattr(figures, name), getattr(self, name)))
-        return figures
-
-
-def _plus(a: Any, b: Any) -> Any:
-    return a if b is None else b if a is None else a + b
-
-
-def _int(value: object) -> int | None:
-    return int(value) if isinstance(value, (int, float)) else None
+    def finish_text(self, content: str) -> None:
+        "Set the answer from ``content``: inline `<think>` blocks move to the reasoning."
+        answer, thoughts, finished = split_think(repair_text(content))
+        self.content, self.thinking_open = answer, not finished
+        self.reasoning = repair_text("\n\n".join(t for t in (self.reasoning, thoughts) if t))
 
 
 async def read_stream(
@@ -138,7 +127,9 @@ class _Stream:
     """Stream chunks folded into one `Completion` as they arrive."""
 
     def __init__(self, model: str, on_delta: Callable[[str], None] | None, key_source: str | None) -> None:
-        self.model, self.on_delta, self.key_source = model, on_delta, key_source
+        self.model, self.key_source = model, key_source
+        # Live text skips a leading <think> block: the thoughts are the reasoning, not the answer.
+        self.on_delta = ThinkFilter(on_delta).feed if on_delta else None
         self.done = Completion()
         self.parts: list[str] = []
         self.tools: list[dict[str, Any]] = []  # the tool calls, in the order they began
@@ -152,10 +143,14 @@ class _Stream:
         done.served_model = chunk.get("model") or done.served_model
         done.provider = chunk.get("provider") or done.provider
         done.generation_id = chunk.get("id") or done.generation_id
-        done.take_usage(chunk.get("usage"))
+        groq = chunk.get("x_groq")
+        done.take_usage(chunk.get("usage") or (groq.get("usage") if isinstance(groq, dict) else None))
         if chunk.get("error"):
             # In-band error: the status was already 200. Key on `error`, not on finish_reason.
-            raise billed(error_from(chunk["error"], model, key_source=self.key_source), done)
+            error = error_from(chunk["error"], model, key_source=self.key_source)
+            if error.outcome:  # a filter's error frame: what had streamed is kept, marked
+                error.partial = self.completion()
+            raise billed(error, done)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             text = delta.get("content")
@@ -163,8 +158,7 @@ class _Stream:
                 self.parts.append(text)
                 if self.on_delta:
                     self.on_delta(text)
-            done.reasoning += delta.get("reasoning") or ""
-            done.take_annotations(delta.get("annotations"))
+            done.take_choice(choice, delta if isinstance(delta, dict) else {})
             for call in delta.get("tool_calls") or []:
                 self._take_call(call if isinstance(call, dict) else {})
             if choice.get("finish_reason"):
@@ -193,8 +187,7 @@ class _Stream:
 
     def completion(self) -> Completion:
         # Joined before repair: the two halves of an emoji may arrive in different chunks.
-        self.done.content = repair_text("".join(self.parts))
-        self.done.reasoning = repair_text(self.done.reasoning)
+        self.done.finish_text("".join(self.parts))
         self.done.tool_calls = [
             {k: repair_text(v) if isinstance(v, str) else v for k, v in call.items()} for call in self.tools
         ]
@@ -241,12 +234,10 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
         raise billed(error_from(choices[0]["error"], model, key_source=key_source), usage)
     message = choices[0].get("message") or {}
     done = Completion(
-        content=repair_text(message.get("content") or ""),
         served_model=data.get("model"),
         provider=data.get("provider"),
         finish_reason=choices[0].get("finish_reason"),
         generation_id=data.get("id"),
-        reasoning=repair_text(message.get("reasoning") or ""),
         tool_calls=[
             {
                 "id": c.get("id"),
@@ -257,7 +248,9 @@ def read_body(text: str, model: str, *, key_source: str | None = None) -> Comple
         ],
     )
     done.take_usage(data.get("usage"))
-    done.take_annotations(message.get("annotations"))
+    done.take_choice(choices[0], message)
+    content = message.get("content")
+    done.finish_text(content if isinstance(content, str) else "")
     return done
 
 
@@ -272,6 +265,8 @@ def error_from_response(
     "The `ProviderError` for a non-200 response (JSON error body or not)."
     try:
         data = json.loads(text)
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            data = data[0]  # Gemini's compatibility layer wraps its error in a list
         error = data.get("error") if isinstance(data, dict) else None
     except ValueError:
         error = None
@@ -281,7 +276,8 @@ def error_from_response(
         detail = f" ({snippet})" if snippet and snippet != reason else ""
         error = {"code": status, "message": reason + detail}
     error.setdefault("code", status)
-    return error_from(error, model, retry_after=_retry_after(headers), status=status, key_source=key_source)
+    wait = retry_after_seconds(headers)
+    return error_from(error, model, retry_after=wait, status=status, key_source=key_source)
 
 
 def error_from(
@@ -310,7 +306,12 @@ def error_from(
     }.get(status or 0, "")
     label = f"{status} " if status else (f"{code} " if code else "")
     retryable = status in RETRYABLE_STATUS if status else isinstance(code, str)
-    if retryable and status == 500 and names_response_format(message):
+    meta = error.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    kind = str(meta.get("error_type") or code)  # OpenRouter's typed error, else Azure's string code
+    outcome = {"content_filter": "filtered", "content_policy_violation": "filtered", "refusal": "refused"}.get(kind)
+    retryable = retryable and outcome is None
+    if retryable and status == 500 and (names_response_format(message) or names_stream_options(message)):
         retryable = False  # a server that cannot do structured output will not learn it on a retry
     return ProviderError(
         repair_text(f"{who}: {label}{message}{hint}".strip()),
@@ -318,12 +319,18 @@ def error_from(
         status_code=status,
         retryable=retryable,
         retry_after=retry_after,
+        outcome=outcome,
     )
 
 
 def names_response_format(message: str) -> bool:
     "True when an error message is about the request's structured-output setting."
     return bool(re.search(r"response_format|json_schema|json_object|structured.output|response.format", message, re.I))
+
+
+def names_stream_options(message: str) -> bool:
+    "True when an error message is about the request's ``stream_options`` (a server that does not know it)."
+    return bool(re.search(r"stream_options|include_usage|stream.options", message, re.I))
 
 
 def _key_hint(source: str | None) -> str:
@@ -337,13 +344,3 @@ def loads(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise ProviderError(f"{what}: malformed JSON from the server", retryable=True) from None
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare here; fall back to backoff

@@ -56,6 +56,7 @@ def test_record_fusion_sums_members_and_judge() -> None:
     assert [d["role"] for d in entry.details] == ["member", "member", "member", "judge"]
     assert book.totals() == {
         "cost_usd": pytest.approx(0.0092),
+        "cost_complete": True,
         "saved_usd": pytest.approx(0.004),
         "calls": 1,
         "fusion_calls": 1,

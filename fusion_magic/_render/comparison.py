@@ -26,7 +26,7 @@ def _cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     for r in comparison.summary():
         cells = [
             r["approach"],
-            f.fmt_cost(r["cost_mean_usd"]),
+            ("" if r.get("cost_complete", True) else "≥ ") + f.fmt_cost(r["cost_mean_usd"]),
             "–" if r["relative_cost"] is None else f"{r['relative_cost']:.2f}×",
             f.fmt_secs(r["latency_p50_s"]),
             f.fmt_secs(r["latency_p95_s"]),

@@ -21,8 +21,11 @@ __all__ = [
     "SECTION_TITLES",
     "STATUS_ICON",
     "STATUS_LABEL",
+    "UNKNOWN",
     "attr",
+    "call_cost",
     "clean_text_line",
+    "cut_short",
     "counts",
     "error_of",
     "estimate_text",
@@ -37,12 +40,15 @@ __all__ = [
     "paid",
     "plural",
     "price_label",
+    "reasoning_text",
+    "reasoning_title",
     "responses",
     "section_items",
     "status_of",
     "tokens",
     "tool_line",
     "total_cost",
+    "total_cost_text",
     "total_tokens",
 ]
 
@@ -52,6 +58,7 @@ RESULT_LABEL = {w.word: w.label for w in RESULT_STATUSES}
 SECTION_TITLES = titles()  # name -> title, from the section table
 REJUDGE_HINT = "the panel answers are kept; run `%fusion rejudge` to re-run only the judge"
 DASH = "–"
+UNKNOWN = "unknown"  # a cost that may have been billed but was not reported or priced
 # The classes MathJax 2 (`tex2jax_ignore`: nbconvert exports, classic Notebook) and MathJax 3
 # (`mathjax_ignore`: JupyterLab, Notebook 7) skip. On an element holding two amounts, "$0.01 ... $0.02"
 # would otherwise be typeset as italic maths; an HTML entity does not help, since MathJax reads the
@@ -138,6 +145,42 @@ def paid(resp: Any) -> float | None:
     return 0.0 if attr(resp, "cached") else num(attr(resp, "cost_usd"))
 
 
+def call_cost(resp: Any) -> str:
+    """One call's cost as shown: "unknown" when it may have been billed but no cost is known, never $0."""
+    if attr(resp, "cost_unknown") is True:
+        return UNKNOWN
+    return fmt_cost(paid(resp), bool(attr(resp, "cost_estimated")))
+
+
+def total_cost_text(result: Any) -> str:
+    """A result's total: "$0.0123", "≥ $0.0123" when some calls' costs are unknown, or "unknown"."""
+    value = total_cost(result)
+    if value is None:
+        return UNKNOWN
+    return fmt_cost(value) if attr(result, "cost_complete", True) is not False else f"≥ {fmt_cost(value)}"
+
+
+def reasoning_text(resp: Any) -> str:
+    "What the model thought before answering (``Response.reasoning``), or ''."
+    text = attr(resp, "reasoning")
+    return text if isinstance(text, str) and text.strip() else ""
+
+
+def reasoning_title(resp: Any) -> str:
+    "'Reasoning (1,234 tokens)' or 'Reasoning (5 lines)': the summary line of the collapsed block."
+    count = num(attr(resp, "reasoning_tokens"))
+    if count:
+        return f"Reasoning ({fmt_int(count)} tokens)"
+    return f"Reasoning ({plural(reasoning_text(resp).count(chr(10)) + 1, 'line')})"
+
+
+def cut_short(resp: Any) -> str:
+    "A note for an answer that stopped at max_tokens ('' otherwise)."
+    if status_of(resp) == "ok" and attr(resp, "finish_reason") == "length":
+        return "cut short: max_tokens reached"
+    return ""
+
+
 def status_of(resp: Any) -> str:
     """The response status as a known key ('failed' for anything unrecognised)."""
     status = str(attr(resp, "status", "failed"))
@@ -198,7 +241,7 @@ def header_facts(result: Any) -> list[str]:
     preset = attr(result, "preset")
     if preset:
         facts.append(f"preset {clean_line(preset, 60)}")
-    cost = fmt_cost(total_cost(result))
+    cost = total_cost_text(result)
     estimate = num(attr(result, "estimate_usd"))
     floor = "at least " if attr(result, "estimate_floor") else ""  # members may call tools: more requests
     facts.append(cost + (f" (estimate {floor}{fmt_cost(estimate)})" if estimate is not None else ""))

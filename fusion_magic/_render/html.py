@@ -223,7 +223,7 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
     status = f.status_of(resp)
     name = f.name_of(resp)
     lat, toks, cost = f.num(f.attr(resp, "latency_s")), f.tokens(resp), f.paid(resp)
-    cost_text = f.fmt_cost(cost, bool(f.attr(resp, "cost_estimated")))
+    cost_text = f.call_cost(resp)
     token_title = (
         f"tokens in + out: {f.fmt_int(f.attr(resp, 'prompt_tokens'))} in (prompt), "
         f"{f.fmt_int(f.attr(resp, 'completion_tokens'))} out (completion)"
@@ -241,6 +241,8 @@ def _call_summary(resp: Any, scales: dict[str, float], prefix: str = "") -> str:
         parts.append('<span class="fm-tag">cached</span>')
     if status != "ok":
         parts.append(f' <span class="fm-errline">{f.STATUS_LABEL[status]}: {_e(f.error_of(resp), 140)}</span>')
+    elif f.cut_short(resp):
+        parts.append(f' <span class="fm-tag">{f.cut_short(resp)}</span>')
     return "".join(parts)
 
 
@@ -260,6 +262,9 @@ def call_body(resp: Any, where: str, as_markdown: bool = True) -> str:
         out.append(f'<div class="fm-md">{body}</div>' if as_markdown else body)
     elif f.status_of(resp) == "ok":
         out.append('<p class="fm-muted">(empty answer)</p>')
+    if thought := f.reasoning_text(resp):  # collapsed under the answer; never part of it
+        pre = safe_pre(thought, where=where.replace(".content", ".reasoning"))
+        out.append(_details(html.escape(f.reasoning_title(resp)), pre, open_=False, cls="fm-reasoning"))
     out.append(trace_html(resp, where.replace(".content", ".tool_calls")))  # collapsed under the answer
     return "".join(out)
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._errors import FusionError
-from .facts import NO_MATH, fmt_cost, plural
+from .facts import NO_MATH, UNKNOWN, fmt_cost, plural
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -26,9 +26,16 @@ def totals_line(ledger: Ledger) -> str:
     t = ledger.totals()
     return (
         f"{plural(t['calls'], 'call')} ({t['fusion_calls']} fusion, {t['single_calls']} single), "
-        f"{fmt_cost(t['cost_usd'])} spent, {fmt_cost(t['saved_usd'])} saved by "
+        f"{_spent(t['cost_usd'], t['cost_complete'])} spent, {fmt_cost(t['saved_usd'])} saved by "
         f"{plural(t['cache_hits'], 'cache hit')}, {plural(t['tokens'], 'token')}"
     )
+
+
+def _spent(value: float | None, complete: bool) -> str:
+    "'$0.0123', '≥ $0.0123' (some costs unknown) or 'unknown': an unknown cost is never $0."
+    if value is None:
+        return UNKNOWN
+    return fmt_cost(value) if complete else f"≥ {fmt_cost(value)}"
 
 
 def to_html(ledger: Ledger) -> str:
@@ -43,7 +50,7 @@ def to_html(ledger: Ledger) -> str:
             e.label,
             e.models,
             e.status,
-            fmt_cost(e.cost_usd),
+            _spent(e.cost_usd, e.cost_complete),
             fmt_cost(e.saved_usd),
             str(e.cache_hits),
             f"{e.tokens('prompt') + e.tokens('completion'):,}",
@@ -88,7 +95,7 @@ def chart(ledger: Ledger) -> Figure:
     times: list[Any] = [entries[0].time, *(e.time for e in entries)]
     spent, saved = [0.0], [0.0]
     for e in entries:
-        spent.append(spent[-1] + e.cost_usd)
+        spent.append(spent[-1] + (e.cost_usd or 0.0))  # the known part; the totals line says when incomplete
         saved.append(saved[-1] + e.saved_usd)
     ax.step(times, spent, where="post", label="spent", marker="o", markersize=3)
     if saved[-1] > 0:

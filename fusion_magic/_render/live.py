@@ -113,6 +113,7 @@ class BatchBar:
         from tqdm.auto import tqdm
 
         self.total, self.done, self.failed, self.cost = total, 0, 0, 0.0
+        self.cost_complete = True  # False once a row's cost is unknown or partly unknown
         self.eager = False
         self._lock = threading.Lock()
         self._shown = 0
@@ -127,11 +128,13 @@ class BatchBar:
             if row and row.get("status") not in ("ok", "partial"):
                 self.failed += 1
             self.cost += (row or {}).get("cost_usd") or 0.0
+            if row and (row.get("cost_complete") is False or (row.get("cost_usd") is None and "cost_usd" in row)):
+                self.cost_complete = False
         if self.eager:
             self.show()
 
     def _postfix(self) -> str:
-        return f"failed {self.failed}, ${self.cost:.4f}"
+        return f"failed {self.failed}, {'' if self.cost_complete else '≥ '}${self.cost:.4f}"
 
     def show(self, final: bool = False) -> None:
         "Draw what changed (and the clock, once a second); ``final`` draws the last state and closes."

@@ -32,12 +32,14 @@ def _md_call_heading(resp: Any) -> str:
     bits += [
         f.fmt_secs(f.attr(resp, "latency_s")),
         f"{f.fmt_int(toks)} tokens in+out" if toks is not None else f.DASH,
-        plain_markdown(f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated")))),
+        plain_markdown(f.call_cost(resp)),
     ]
     if f.attr(resp, "cached"):
         bits.append("cached")
     if status != "ok":
         bits.append(f"{f.STATUS_LABEL[status]}: {plain_markdown(f.error_of(resp), 300)}")
+    elif f.cut_short(resp):
+        bits.append(f.cut_short(resp))
     return " · ".join(bits)
 
 
@@ -51,6 +53,9 @@ def _md_call(resp: Any, where: str, level: str = "####") -> list[str]:
         if f.status_of(resp) != "ok":
             out += ["*Partial output received before it stopped:*", ""]
         out += [neutralize_markdown(content, where=where, quote=True), ""]
+    if thought := f.reasoning_text(resp):  # collapsed under the answer; never part of it
+        body = neutralize_markdown(thought, where=where.replace(".content", ".reasoning"), quote=True)
+        out += [f"<details><summary>{f.reasoning_title(resp)}</summary>", "", body, "", "</details>", ""]
     return out + trace_markdown(resp)
 
 

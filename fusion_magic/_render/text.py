@@ -30,7 +30,7 @@ def _text(result: Any) -> str:
     ok = c.get("ok", 0)
     bad = sum(c.values()) - ok
     status = clean_line(f.attr(result, "status", "?"), 40)
-    cost = f.fmt_cost(f.total_cost(result))
+    cost = f.total_cost_text(result)
     elapsed = f.fmt_secs(f.attr(result, "elapsed_s"), compact=True)
     lines = [f"FusionResult(status={status!r}, members={ok} ok/{bad} failed, cost={cost}, elapsed={elapsed})"]
     error = f.attr(result, "error")
@@ -60,7 +60,7 @@ def _text(result: Any) -> str:
     for prefix, resp in calls:
         status_r = f.status_of(resp)
         name = (prefix + f.name_of(resp))[:width]
-        cost_r = f.fmt_cost(f.paid(resp), bool(f.attr(resp, "cost_estimated")))
+        cost_r = f.call_cost(resp)
         line = (
             f"  {name:<{width}}  {f.STATUS_LABEL[status_r]:<9}  "
             f"{f.fmt_secs(f.attr(resp, 'latency_s'), compact=True):>7}  {cost_r:>9}"
@@ -69,7 +69,11 @@ def _text(result: Any) -> str:
             line += "  cached"
         if status_r != "ok":
             line += f"  {clean_line(f.error_of(resp), 120)}"
+        elif f.cut_short(resp):
+            line += f"  ({f.cut_short(resp)})"
         lines.append(line.rstrip())
+        if thought := f.reasoning_text(resp):  # collapsed: one line; `.reasoning` has it all
+            lines.append(f"  {'':<{width}}  {f.reasoning_title(resp).lower()}: {clean_line(thought[:400], 80)}")
         lines += trace_text(resp)
     lines += ev.text_lines(result)
     return "\n".join(lines)

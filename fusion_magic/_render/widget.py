@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .._analysis import quotes_of
 from .._sections import SECTIONS
-from .facts import NO_MATH, STATUS_LABEL, fmt_cost, fmt_secs, section_items
+from .facts import NO_MATH, STATUS_LABEL, call_cost, fmt_secs, section_items
 from .html import answer_html, banners_html, call_body, header_html, section_body, wrap
 from .methods import FALSE_CONSENSUS, methods_html
 from .sanitize import clean_line, defang_html
@@ -67,7 +67,7 @@ def _part(title: str, body: str, open_: bool = False) -> Part:
 
 
 def _response_title(r: Response, prefix: str = "") -> str:
-    facts = [STATUS_LABEL.get(r.status, r.status), fmt_secs(r.latency_s), fmt_cost(r.cost_usd, r.cost_estimated)]
+    facts = [STATUS_LABEL.get(r.status, r.status), fmt_secs(r.latency_s), call_cost(r)]
     if r.cached:
         facts.append("cached")
     return f"{prefix}{clean_line(r.model)} · {' · '.join(facts)}"

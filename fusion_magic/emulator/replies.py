@@ -24,7 +24,7 @@ class Reply:
     latency: float = 0.0  # seconds before the first content token
     tokens_per_s: float | None = None  # None: every chunk at once
     status: int = 200  # >= 400: an OpenRouter error JSON (also for stream requests)
-    retry_after: float | None = None  # sent as the Retry-After header
+    retry_after: float | str | None = None  # sent as the Retry-After header (a str as is: an HTTP date)
     hang: bool = False  # accept the request, never answer, until the client goes away
     stall_after: int | None = None  # stream N content chunks, then silence
     cut_after: int | None = None  # stream N content chunks, then close the TCP connection
@@ -63,6 +63,19 @@ class Reply:
     marks: Any = None  # cross-examination requests: each statement's mark (see emulator.methods)
     turn: Any = None  # targeted-round requests: "rebut", "concede", "concede_no_reason" or a dict
     answer: Any = None  # plain (panel) requests: a function (the last user message) -> content
+    # Reasoning models (see `dialects`): the thoughts; where they go ("think": a <think> block in content,
+    # "think_close": only the closing tag); their tokens (~len/4); billed inside completion_tokens or
+    # outside (Gemini: total_tokens > prompt + completion).
+    reasoning: str | None = None
+    reasoning_field: Literal["reasoning", "reasoning_content", "reasoning_details", "think", "think_close"] = (
+        "reasoning"  # noqa: E501
+    )
+    reasoning_tokens: int | None = None
+    reasoning_billed: Literal["inside", "outside"] = "inside"
+    refusal: str | None = None  # message.refusal / delta.refusal, content null
+    finish_reason: str | None = None  # overrides "stop" ("length", "content_filter")
+    filter_after: int | None = None  # Azure's filter: N content chunks, then finish "content_filter"
+    filter_categories: dict[str, str] | None = None  # {"violence": "medium"}: the categories that fired
 
     @classmethod
     def coerce(cls, value: Reply | str | dict[str, Any]) -> Reply:
@@ -246,6 +259,8 @@ def rejection(reply: Reply, body: dict[str, Any]) -> str | None:
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if reply.rejects and kind in reply.rejects:
         return f"Invalid parameter: 'response_format' of type '{kind}' is not supported with this model."
+    if reply.rejects and "stream_options" in reply.rejects and "stream_options" in body:
+        return "Unrecognized request argument supplied: stream_options"  # older Azure api-versions
     return None
 
 

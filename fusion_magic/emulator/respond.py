@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import wire
+from . import dialects, wire
 from .plan import Plan
 from .replies import Reply, prompt_text, split_pieces
 
@@ -41,6 +41,7 @@ class Exchange:
     request: web.Request
     rec: LoggedRequest
     resp: web.StreamResponse | None = None
+    spec: bool = False  # answer in OpenAI's shapes (see `dialects`)
 
 
 def dumps(obj: Any) -> bytes:
@@ -91,7 +92,7 @@ def error(
     model: str = "",
     *,
     message: str | None = None,
-    retry_after: float | None = None,
+    retry_after: float | str | None = None,
     provider: str = "",
 ) -> web.Response:
     "An OpenRouter error JSON; pre-stream errors are JSON even for stream requests."
@@ -102,7 +103,9 @@ def error(
         message=message,
         flagged=prompt_text(ex.rec.body.get("messages") or []),
     )
-    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+    headers = {"Retry-After": dialects.retry_after_value(retry_after)} if retry_after is not None else {}
+    if ex.spec:
+        body = dialects.openai_error(status, str(body["error"]["message"]))
     return respond(ex, status, dumps(body), "application/json", headers)
 
 
@@ -141,7 +144,8 @@ async def replay(ex: Exchange, model: str, reply: Reply, charge: Charge) -> web.
     await asyncio.sleep(reply.latency)
     raw = reply.raw or b""
     guess = "text/event-stream" if raw.lstrip()[:5] in (b"data:", b": OPE") else "application/json"
-    headers = {"Retry-After": f"{reply.retry_after:g}"} if reply.retry_after is not None else {}
+    after = reply.retry_after
+    headers = {"Retry-After": dialects.retry_after_value(after)} if after is not None else {}
     resp = respond(ex, reply.status, raw, reply.raw_content_type or guess, headers)
     if reply.status < 400 and (cost := raw_cost(raw)) is not None:
         charge(model, cost)
@@ -167,11 +171,11 @@ async def stream(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamResponse
         await resp.write(b'data: {"id":"' + g.id.encode() + b'","choices":[{"delta":{"content":"trun\n\n')
         await resp.write(wire.DONE)
         return resp
-    pieces = split_pieces(plan.text)
-    events = [wire.chunk(g, p) for p in pieces] + wire.tool_call_chunks(g, plan.tool_calls)
+    pieces = split_pieces(plan.text)[: r.filter_after]  # a filter stops the answer after N pieces
+    events = [*plan.reasoning_chunks(), *map(plan.text_chunk, pieces), *wire.tool_call_chunks(g, plan.tool_calls)]
     out = bytearray()  # chunks due at the same moment go out in one write: cheap under heavy load
     if r.usage_layout == "separate" and not plan.tool_calls:
-        out += wire.sse(wire.chunk(g, ""))  # the 2025 recordings open with an empty delta
+        out += plan.sse(wire.chunk(g, ""))  # the 2025 recordings open with an empty delta
     n = len(events)
     err_at = (n + 1) // 2 if r.midstream_error is not None else None
     step = plan.completion_tokens / max(n, 1) / r.tokens_per_s if r.tokens_per_s else 0.0
@@ -187,7 +191,7 @@ async def stream(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamResponse
             return resp
         if i == err_at:
             usage = plan.usage("".join(pieces[:i]), cost=r.cost if r.cost is not None else 0.0)
-            await resp.write(wire.sse(wire.chunk(g, "", usage=usage, error=plan.midstream_error())))
+            await resp.write(plan.sse(wire.chunk(g, "", usage=usage, error=plan.midstream_error())))
             charge(plan.model, usage["cost"])
             await resp.write(wire.DONE)
             return resp
@@ -195,15 +199,21 @@ async def stream(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamResponse
             break
         if (delay := t0 + i * step - loop.time()) > 0:
             await asyncio.sleep(delay)
-        out += wire.sse(events[i])
-    usage = plan.usage(cost=r.cost)
-    finish = "tool_calls" if plan.tool_calls else "stop"
-    cites = wire.url_citations(r.citations)
-    if r.usage_layout == "finish":
-        out += wire.sse(wire.chunk(g, "", finish=finish, usage=usage, annotations=cites))
+        out += plan.sse(events[i])
+    usage = plan.usage("".join(pieces) if r.filter_after is not None else None, cost=r.cost)
+    end = wire.chunk(g, "", finish=plan.finish(), annotations=wire.url_citations(r.citations))
+    if plan.finish() == "content_filter":
+        end["choices"][0]["content_filter_results"] = dialects.filter_results(r.filter_categories)
+    if plan.spec:  # OpenAI: usage only when asked, in a last chunk without choices
+        out += plan.sse(end)
+        if plan.usage_asked:
+            last = dialects.spec_frame({**g.head("chat.completion.chunk"), "usage": usage}, streamed=False)
+            out += wire.sse({**last, "choices": []})
+    elif r.usage_layout == "finish":
+        out += plan.sse({**end, "usage": usage})
     else:
-        out += wire.sse(wire.chunk(g, "", finish=finish, annotations=cites))
-        out += wire.sse(wire.chunk(g, "", usage=usage))
+        out += plan.sse(end)
+        out += plan.sse(wire.chunk(g, "", usage=usage))
     await _flush(resp, out)
     charge(plan.model, usage["cost"])  # only now has the client been told what it costs
     await resp.write(wire.DONE)
@@ -227,16 +237,17 @@ async def complete(ex: Exchange, plan: Plan, charge: Charge) -> web.StreamRespon
         usage = plan.usage(part, cost=r.cost if r.cost is not None else 0.0)
         obj = wire.completion(g, part, usage, finish="error", error=plan.midstream_error())
     else:
-        usage = plan.usage(cost=r.cost)
+        text = "".join(split_pieces(plan.text)[: r.filter_after])
+        usage = plan.usage(text if r.filter_after is not None else None, cost=r.cost)
         obj = wire.completion(
             g,
-            plan.text,
+            text,
             usage,
-            finish="tool_calls" if plan.tool_calls else "stop",
+            finish=plan.finish(),
             tool_calls=plan.tool_calls,
             annotations=wire.url_citations(r.citations),
         )
-    data = dumps(obj)
+    data = dumps(plan.body(obj))
     if r.stall_after is not None or r.cut_after is not None:
         # Half a body under the full Content-Length: a truncated response, never charged.
         resp = await prepare(ex, "application/json", length=len(data))

@@ -47,7 +47,12 @@ class Emulator:
         port: int = 0,
         auth_header: str = "Authorization",
         auth_scheme: str = "Bearer",
+        mode: str = "openrouter",
     ) -> None:
+        if mode not in ("openrouter", "spec"):
+            raise ValueError(f"mode must be 'openrouter' or 'spec' (OpenAI's contract), got {mode!r}")
+        # "spec": usage only when stream_options asks, no cost, OpenAI's error bodies (see `dialects`).
+        self.mode = mode
         # An _endpoint.Secret works as well as a str; the key is only ever compared, never shown.
         self._api_key: str | None = api_key.reveal() if hasattr(api_key, "reveal") else api_key
         self.credits = credits
@@ -206,6 +211,7 @@ class Emulator:
                 for k, v in request.headers.items()
             }
             ex = rs.Exchange(request, rs.LoggedRequest(request.path, None, {}, headers, time.monotonic()))
+            ex.spec = self.mode == "spec"
             self.requests.append(ex.rec)
             try:
                 return await inner(ex)
@@ -265,7 +271,7 @@ class Emulator:
             )
         served = reply.served_model or model
         prices = self._prices(served if served in self.models else model)  # billed as the serving model
-        plan = Plan.build(reply, model, body, prices)
+        plan = Plan.build(reply, model, body, prices, spec=self.mode == "spec")
         if body.get("stream"):
             return await rs.stream(ex, plan, self._charge)
         return await rs.complete(ex, plan, self._charge)
