@@ -21,7 +21,7 @@ from _common import isolated_cache, median_ms
 from load import JUDGE, MEMBERS, counting_emulator, fusion_batch, make_script, nominal_ideal, plain_gather, print_table
 
 from fusion_magic import Fusion
-from fusion_magic import _pricing as pricing
+from fusion_magic._engine import pricing
 from fusion_magic.emulator import Emulator
 
 PANEL = ["cache/m0", "cache/m1", "cache/m2", "cache/m3"]

@@ -16,18 +16,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._config import PRESETS, Member, Preset, add_preset
-from ._errors import BudgetError, ConfigError, FusionError, FusionInterrupted, MissingKeyError, ProviderError
-from ._ledger import Ledger, ledger
+from ._base.config import PRESETS, Member, Preset, add_preset
+from ._base.errors import BudgetError, ConfigError, FusionError, FusionInterrupted, MissingKeyError, ProviderError
+from ._values.ledger import Ledger, ledger
 
 if TYPE_CHECKING:
-    from ._comparison import Comparison
-    from ._diff import AnalysisDiff, compare_analyses
-    from ._pipeline import Fusion
-    from ._result import Analysis, FusionResult, Response
-    from ._runner import DeliberationCancelled
-    from ._saved import load_frame, save_frame
-    from ._widget import FusionWidget
+    from ._engine.runner import DeliberationCancelled
+    from ._fronts.widget import FusionWidget
+    from ._fusion import Fusion
+    from ._judge.diff import AnalysisDiff, compare_analyses
+    from ._values.comparison import Comparison
+    from ._values.result import Analysis, FusionResult, Response
+    from ._values.saved import load_frame, save_frame
 
 __all__ = [
     "PRESETS",
@@ -62,31 +62,31 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: Any) -> None:
     "`%load_ext fusion_magic`: register `%%fusion` and `%fusion`."
-    from ._magic import register
+    from ._fronts.magic import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     "`%unload_ext fusion_magic`: remove the magics."
-    from ._magic import unregister
+    from ._fronts.magic import unregister
 
     unregister(ipython)
 
 
 # `%load_ext fusion_magic` should be cheap: the HTTP stack, pydantic and ipywidgets load on first use.
 _LAZY = {
-    "Analysis": "._result",
-    "Comparison": "._comparison",
-    "DeliberationCancelled": "._runner",  # an asyncio.CancelledError: loads asyncio
-    "Fusion": "._pipeline",
-    "FusionResult": "._result",
-    "FusionWidget": "._widget",
-    "Response": "._result",
-    "load_frame": "._saved",
-    "save_frame": "._saved",
-    "AnalysisDiff": "._diff",  # renders with markdown-it
-    "compare_analyses": "._diff",
+    "Analysis": "._values.result",
+    "Comparison": "._values.comparison",
+    "DeliberationCancelled": "._engine.runner",  # an asyncio.CancelledError: loads asyncio
+    "Fusion": "._fusion",
+    "FusionResult": "._values.result",
+    "FusionWidget": "._fronts.widget",
+    "Response": "._values.result",
+    "load_frame": "._values.saved",
+    "save_frame": "._values.saved",
+    "AnalysisDiff": "._judge.diff",  # renders with markdown-it
+    "compare_analyses": "._judge.diff",
 }
 
 

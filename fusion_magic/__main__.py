@@ -125,8 +125,8 @@ def answer_summary(notebook: Any) -> str:
 # -- quickstart ---------------------------------------------------------------------------------------
 def _local_model_missing() -> str | None:
     "Why the local model cannot run here, or None when it can."
-    from ._errors import ConfigError
-    from ._local_model import check_server_installed, model_path
+    from ._base.errors import ConfigError
+    from ._local.model import check_server_installed, model_path
 
     try:
         check_server_installed()
@@ -202,15 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     "Entry point of ``python -m fusion_magic`` and the ``fusion-magic`` script."
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["local"]:
-        from ._local import main_local
+        from ._local.server import main_local
 
         return main_local(argv[1:])
     if argv[:1] == ["serve"]:
-        from ._launch import main_serve
+        from ._fronts.launch import main_serve
 
         return main_serve(argv[1:])
     if argv[:1] == ["mcp"]:
-        from ._mcp_server import main_mcp
+        from ._fronts.mcp import main_mcp
 
         return main_mcp(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m fusion_magic", description="fusion_magic command line tools.")

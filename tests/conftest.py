@@ -20,8 +20,8 @@ def isolated(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FUSION_BASE_URL", NOWHERE)
     monkeypatch.setenv("FUSION_CACHE_DIR", str(tmp_path / "cache"))
-    from fusion_magic import _session as session
     from fusion_magic import ledger
+    from fusion_magic._fronts import session
 
     session.clear_defaults()
     ledger().clear()

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
-from fusion_magic._batch import COLUMNS
-from fusion_magic._errors import ConfigError, FusionInterrupted
+from fusion_magic._base.errors import ConfigError, FusionInterrupted
+from fusion_magic._engine.batch import COLUMNS
 from fusion_magic.emulator import Reply
 
 fusion = panel_fusion

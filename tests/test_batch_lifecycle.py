@@ -9,9 +9,9 @@ import math
 import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
-from fusion_magic import _context
-from fusion_magic._cache import Cache
-from fusion_magic._errors import BudgetError
+from fusion_magic._base.errors import BudgetError
+from fusion_magic._engine import context
+from fusion_magic._engine.cache import Cache
 
 PRICES = {m: {"prompt": "0.000001", "completion": "0.000002"} for m in [*PANEL, JUDGE]}
 PROMPTS = ["What is a mutex?", "What is a semaphore?", "What is a monitor?"]
@@ -41,7 +41,7 @@ def test_a_batch_opens_one_cache_and_one_client(emu, monkeypatch):
             opened.append(self)
 
     clients: list[object] = []
-    real = _context.ChatClient
+    real = context.ChatClient
 
     def counting_client(*args, **kwargs):
         clients.append(client := real(*args, **kwargs))
@@ -54,8 +54,8 @@ def test_a_batch_opens_one_cache_and_one_client(emu, monkeypatch):
         connections.append(conn)
         set_up(conn, busy_timeout)
 
-    monkeypatch.setattr(_context, "Cache", Counting)
-    monkeypatch.setattr(_context, "ChatClient", counting_client)
+    monkeypatch.setattr(context, "Cache", Counting)
+    monkeypatch.setattr(context, "ChatClient", counting_client)
     monkeypatch.setattr(Cache, "_set_up", staticmethod(counting_set_up))
     frame = panel_fusion().map(PROMPTS, progress=False)
     assert list(frame["status"]) == ["ok"] * 3
@@ -82,7 +82,7 @@ def test_batch_max_cost_refuses_before_sending(emu):
 
 
 def test_batch_max_cost_is_checked(emu):
-    from fusion_magic._errors import ConfigError
+    from fusion_magic._base.errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_cost must be a positive number of USD"):
         panel_fusion().map(PROMPTS, progress=False, max_cost=-1)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fusion_magic._cache import Cache, CacheWarning, cache_dir, cache_key
-from fusion_magic._scrub import REDACTED, canonical_base_url, scrub
+from fusion_magic._base.scrub import REDACTED, canonical_base_url, scrub
+from fusion_magic._engine.cache import Cache, CacheWarning, cache_dir, cache_key
 
 KEY = "sk-or-v1-" + "0123456789abcdef" * 4
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why is the sky blue?"}]

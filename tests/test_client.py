@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fusion_magic._client import ChatClient
-from fusion_magic._endpoint import resolve_endpoint
-from fusion_magic._errors import ProviderError
-from fusion_magic._runner import run_sync
+from fusion_magic._base.endpoint import resolve_endpoint
+from fusion_magic._base.errors import ProviderError
+from fusion_magic._engine.client import ChatClient
+from fusion_magic._engine.runner import run_sync
 from fusion_magic.emulator import Reply
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "openrouter"
@@ -120,8 +120,8 @@ def test_requests_spread_over_an_endpoints_replicas():
     import asyncio
     import dataclasses
 
-    from fusion_magic._client import ChatClient, aclose_shared
-    from fusion_magic._endpoint import resolve_endpoint
+    from fusion_magic._base.endpoint import resolve_endpoint
+    from fusion_magic._engine.client import ChatClient, aclose_shared
     from fusion_magic.emulator import Emulator, Reply
 
     with Emulator() as one, Emulator() as two:
@@ -153,7 +153,7 @@ def test_the_background_loops_shared_client_is_closed_at_exit():
     code = textwrap.dedent(
         """
         import asyncio, atexit
-        from fusion_magic import _client as client, _runner as runner
+        from fusion_magic._engine import client, runner
 
         held = {}
         atexit.register(lambda: print("closed" if held["http"].is_closed else "open"))  # runs after the loop's

@@ -11,8 +11,8 @@ import pytest
 from helpers import interrupt_when
 
 from fusion_magic import Comparison, Fusion, ledger
-from fusion_magic._errors import BudgetError, ConfigError
-from fusion_magic._grading import contains, exact_match, outcome, parse_grade, wilson
+from fusion_magic._base.errors import BudgetError, ConfigError
+from fusion_magic._studies.grading import contains, exact_match, outcome, parse_grade, wilson
 from fusion_magic.emulator import Reply
 
 PANEL = ["a/alpha", "b/beta"]
@@ -133,7 +133,7 @@ def test_max_cost_refuses_before_sending_and_counts_only_what_is_new(emu, capsys
 
 
 def test_the_estimate_counts_every_call(emu):
-    from fusion_magic._pricing import count_tokens
+    from fusion_magic._engine.pricing import count_tokens
 
     result = fusion().compare(PROMPTS[:1], ["x/one"], grader=GRADER, progress=False)
     price = {m: (float(p["prompt"]), float(p["completion"])) for m, p in PRICES.items()}
@@ -418,7 +418,7 @@ def ip():
     from test_magic import RaisingShell
     from traitlets.config import Config
 
-    from fusion_magic._magic import register, unregister
+    from fusion_magic._fronts.magic import register, unregister
 
     config = Config()
     config.HistoryAccessor.enabled = False
@@ -472,7 +472,7 @@ def test_magic_mistakes_are_one_line(emu, ip, line, message):
 
 def _solo_estimate(prompt: str, models: list[str]) -> float:
     "The documented estimate of single calls: ~4 characters a token in, 600 tokens out."
-    from fusion_magic._pricing import count_tokens
+    from fusion_magic._engine.pricing import count_tokens
 
     tokens = count_tokens(prompt)
     return sum(tokens * float(PRICES[m]["prompt"]) + 600 * float(PRICES[m]["completion"]) for m in models)

@@ -19,9 +19,9 @@ import pytest
 from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 import fusion_magic
-from fusion_magic import _pricing as pricing
-from fusion_magic._cache import Cache
-from fusion_magic._errors import BudgetError
+from fusion_magic._base.errors import BudgetError
+from fusion_magic._engine import pricing
+from fusion_magic._engine.cache import Cache
 from fusion_magic.emulator import Emulator, Reply
 
 # Distinct prices per model, so a cost put on the wrong model shows.

@@ -50,7 +50,9 @@ def test_data_panel_notebook(tmp_path):
         )
         assert TOP in page
         # The emulator's judge quotes each answer's last sentence: here the query's own result row.
-        backed = next(c for c in notebook.cells if c.source.startswith("from fusion_magic._analysis import quotes_of"))
+        backed = next(
+            c for c in notebook.cells if c.source.startswith("from fusion_magic._values.analysis import quotes_of")
+        )
         assert "'tool')" in backed.outputs[-1]["data"]["text/plain"]
         again = next(c for c in notebook.cells if c.source.startswith("fusion = Fusion("))
         frame = again.outputs[-1]["data"]["text/plain"]

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from fusion_magic._deliberation import build_result, status_of
-from fusion_magic._outcomes import Judgement, PanelOutcome, ToolOutcome
-from fusion_magic._result import Analysis, Response
+from fusion_magic._engine.deliberation import build_result, status_of
+from fusion_magic._engine.outcomes import Judgement, PanelOutcome, ToolOutcome
+from fusion_magic._values.result import Analysis, Response
 
 OK_A = Response("a/alpha", "Alpha's answer.")
 OK_B = Response("b/beta", "Beta's answer.")

@@ -11,7 +11,7 @@ import pytest
 from helpers import JUDGE, PANEL
 
 from fusion_magic import Fusion
-from fusion_magic._serve import FusionServer
+from fusion_magic._fronts.serve import FusionServer
 
 
 def depths(emulator, since=0) -> list[str | None]:

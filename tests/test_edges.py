@@ -22,10 +22,10 @@ from markdown_it import MarkdownIt
 
 import fusion_magic
 from fusion_magic import ConfigError, Fusion, MissingKeyError
-from fusion_magic._cache import Cache, CacheWarning
-from fusion_magic._endpoint import Endpoint, Secret, resolve_endpoint
-from fusion_magic._pipeline import NESTING
-from fusion_magic._runner import run_sync
+from fusion_magic._base.endpoint import Endpoint, Secret, resolve_endpoint
+from fusion_magic._engine.cache import Cache, CacheWarning
+from fusion_magic._engine.runner import run_sync
+from fusion_magic._fusion import NESTING
 from fusion_magic.emulator import Emulator, Reply
 
 HALF_EMOJI = "\ud83d"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fusion_magic._result import Analysis
+from fusion_magic._values.result import Analysis
 from fusion_magic.emulator import Emulator, Reply
 
 FIXTURES = Path("/work/shared/fixtures/openrouter")

@@ -7,9 +7,9 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 import fusion_magic
-from fusion_magic._endpoint import is_openrouter, resolve_endpoint
-from fusion_magic._errors import ConfigError
-from fusion_magic._ledger import Ledger
+from fusion_magic._base.endpoint import is_openrouter, resolve_endpoint
+from fusion_magic._base.errors import ConfigError
+from fusion_magic._values.ledger import Ledger
 from fusion_magic.emulator import Emulator
 
 

@@ -9,7 +9,7 @@ from helpers import JUDGE, PANEL
 from helpers import panel_fusion as any_order_fusion
 
 from fusion_magic import Analysis, FusionResult
-from fusion_magic._evidence import locate
+from fusion_magic._judge.evidence import locate
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic.emulator import Reply
 from fusion_magic.emulator.replies import INVENTED_QUOTE

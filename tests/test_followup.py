@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import FusionResult
-from fusion_magic._result import Response
+from fusion_magic._values.result import Response
 from fusion_magic.emulator import Reply
 
 

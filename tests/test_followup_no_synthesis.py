@@ -14,7 +14,7 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import FusionResult
-from fusion_magic._errors import ConfigError
+from fusion_magic._base.errors import ConfigError
 from fusion_magic.emulator import Reply
 
 # Fusion's tool-result analysis: the five lists, no answer (labels A, B, C are the panel).

@@ -36,7 +36,7 @@ def test_public_names_load_on_first_use() -> None:
         "import fusion_magic\n"
         "from fusion_magic import Analysis, Comparison, Fusion, FusionResult, Response, ledger\n"
         "assert callable(ledger) and type(ledger()).__name__ == 'Ledger'\n"
-        "assert Fusion.__module__ == 'fusion_magic._pipeline'\n"
+        "assert Fusion.__module__ == 'fusion_magic._fusion'\n"
         "assert set(fusion_magic.__all__) <= set(dir(fusion_magic))\n"
     )
     assert _loaded_after(code)["httpx"]

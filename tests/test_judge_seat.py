@@ -7,7 +7,7 @@ import time
 import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
-from fusion_magic._judge_seat import forget_formats
+from fusion_magic._engine.judge_seat import forget_formats
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic.emulator import Reply
 

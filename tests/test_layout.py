@@ -212,17 +212,17 @@ def test_relative_imports_resolve_to_package_modules() -> None:
         assert isinstance(node, (ast.Import, ast.ImportFrom))
         return _resolve(module, node)
 
-    assert targets("fusion_magic._magic", "from . import _display as display, _session") == [
-        "fusion_magic._display",
-        "fusion_magic._session",
+    assert targets("fusion_magic._fronts.magic", "from . import display, session") == [
+        "fusion_magic._fronts.display",
+        "fusion_magic._fronts.session",
     ]
-    assert targets("fusion_magic._magic", "from ._config import PRESETS") == ["fusion_magic._config"]
-    assert targets("fusion_magic.emulator.server", "from .._cache import scrub") == ["fusion_magic._cache"]
+    assert targets("fusion_magic._fronts.magic", "from .._base.config import PRESETS") == ["fusion_magic._base.config"]
+    assert targets("fusion_magic.emulator.server", "from .._base import scrub") == ["fusion_magic._base.scrub"]
     assert targets("fusion_magic.emulator.server", "from . import wire") == ["fusion_magic.emulator.wire"]
     assert targets("fusion_magic.emulator", "from .wire import payload") == ["fusion_magic.emulator.wire"]
     assert targets("fusion_magic.emulator.server", "from .. import Fusion") == ["fusion_magic"]
-    assert targets("fusion_magic._magic", "import fusion_magic._config") == ["fusion_magic._config"]
-    assert targets("fusion_magic._magic", "import json") == []
+    assert targets("fusion_magic._fronts.magic", "import fusion_magic._base.config") == ["fusion_magic._base.config"]
+    assert targets("fusion_magic._fronts.magic", "import json") == []
 
 
 def test_implementation_modules_are_private() -> None:
@@ -239,10 +239,10 @@ def test_implementation_modules_are_private() -> None:
 
 
 def test_type_checking_imports_are_not_runtime_edges() -> None:
-    sites = {(s.target, s.function) for s in _imports("fusion_magic._magic")}
-    assert ("fusion_magic._settings", None) in sites  # module level
-    assert ("fusion_magic._commands", "fusion_line") in sites  # lazy, inside the line magic
-    assert not any(target == "fusion_magic._pipeline" and function is None for target, function in sites)
+    sites = {(s.target, s.function) for s in _imports("fusion_magic._fronts.magic")}
+    assert ("fusion_magic._base.settings", None) in sites  # module level
+    assert ("fusion_magic._fronts.commands", "fusion_line") in sites  # lazy, inside the line magic
+    assert not any(target == "fusion_magic._fusion" and function is None for target, function in sites)
 
 
 def test_cycles_are_found() -> None:

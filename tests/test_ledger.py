@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from fusion_magic._cache import Cache
-from fusion_magic._errors import FusionError
-from fusion_magic._ledger import DETAIL_COLUMNS, SUMMARY_COLUMNS, Ledger, ledger
+from fusion_magic._base.errors import FusionError
+from fusion_magic._engine.cache import Cache
 from fusion_magic._render.ledger import HTML_ROWS
-from fusion_magic._result import FusionResult, Response
+from fusion_magic._values.ledger import DETAIL_COLUMNS, SUMMARY_COLUMNS, Ledger, ledger
+from fusion_magic._values.result import FusionResult, Response
 
 
 def deliberation(prompt: str = "Why is the sky blue?") -> FusionResult:

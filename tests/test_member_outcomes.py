@@ -13,8 +13,8 @@ import pytest
 from helpers import JUDGE, PANEL
 
 from fusion_magic import Fusion, FusionResult
-from fusion_magic._client import ChatClient, forget_stream_options
-from fusion_magic._endpoint import Endpoint
+from fusion_magic._base.endpoint import Endpoint
+from fusion_magic._engine.client import ChatClient, forget_stream_options
 from fusion_magic.emulator import Emulator, Reply
 
 
@@ -198,7 +198,7 @@ def test_usage_null_on_a_priced_endpoint_is_unknown_never_zero(emulator):
 
 def test_a_result_with_no_known_cost_says_unknown(spec_emulator, monkeypatch):
     # A server without prices and without costs: nothing is known; shown as unknown, never $0.
-    monkeypatch.setattr("fusion_magic._context.load_models", _no_models)
+    monkeypatch.setattr("fusion_magic._engine.context.load_models", _no_models)
     result = fusion().run("Q nothing known")
     assert result.cost_usd is None and not result.cost_complete
     assert "cost=unknown" in repr(result) and "$0" not in repr(result).split("\n")[0]
@@ -236,8 +236,8 @@ def test_reasoning_budget_in_openrouter_form(emulator):
 
 
 def test_member_reasoning_wins_and_bad_values_are_refused(emulator):
-    from fusion_magic._config import Member
-    from fusion_magic._errors import ConfigError
+    from fusion_magic._base.config import Member
+    from fusion_magic._base.errors import ConfigError
 
     fusion(panel=[Member("a/alpha", reasoning="low"), "b/beta"], reasoning="high").run("Q member effort")
     assert emulator.chats("a/alpha")[0].body["reasoning_effort"] == "low"

@@ -9,7 +9,7 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import BudgetError, ConfigError, FusionResult, ledger
-from fusion_magic._cross_exam import items_for
+from fusion_magic._engine.cross_exam import items_for
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic._render.widget import result_parts
 from fusion_magic.emulator import Reply

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from fusion_magic._magic import register, unregister
+from fusion_magic._fronts.magic import register, unregister
 from fusion_magic.emulator import Reply
 
 

@@ -8,9 +8,9 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import ConfigError, Fusion, FusionResult, Member, add_preset
-from fusion_magic._config import PRESETS, parse_members
-from fusion_magic._judge import labels_for
-from fusion_magic._order import judge_order
+from fusion_magic._base.config import PRESETS, parse_members
+from fusion_magic._judge.order import judge_order
+from fusion_magic._judge.prompt import labels_for
 from fusion_magic.emulator.replies import _answers
 
 
@@ -115,7 +115,7 @@ def test_a_loaded_sampled_result_follows_up_with_the_same_samples(emulator, tmp_
     result = panel_fusion(panel="a/alpha*2,b/beta").run("Q?")
     path = result.save(tmp_path / "r.json")
     loaded = FusionResult.load(path)
-    from fusion_magic._origin import fusion_for
+    from fusion_magic._fronts.origin import fusion_for
 
     fusion = fusion_for(loaded)
     assert [m.name for m in fusion.panel] == ["a/alpha#1", "a/alpha#2", "b/beta"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import panel_fusion
 
-from fusion_magic._cross_exam import read_marks
-from fusion_magic._rounds import read_turn
+from fusion_magic._engine.cross_exam import read_marks
+from fusion_magic._engine.rounds import read_turn
 from fusion_magic.emulator import Reply
 
 IDS = ["1", "2", "3"]

@@ -8,9 +8,9 @@ import pytest
 from helpers import JUDGE, panel_fusion
 
 from fusion_magic import ConfigError, FusionResult
+from fusion_magic._engine.vote import group_answers, normalise, short_answer
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic._render.widget import result_parts
-from fusion_magic._vote import group_answers, normalise, short_answer
 
 
 @pytest.mark.parametrize(

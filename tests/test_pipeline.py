@@ -10,9 +10,9 @@ import pytest
 from helpers import JUDGE, PANEL, interrupt_when, panel_fusion
 
 from fusion_magic import Analysis, DeliberationCancelled, Fusion, FusionInterrupted, FusionResult
-from fusion_magic._context import open_context
-from fusion_magic._errors import ConfigError
-from fusion_magic._runner import run_sync
+from fusion_magic._base.errors import ConfigError
+from fusion_magic._engine.context import open_context
+from fusion_magic._engine.runner import run_sync
 from fusion_magic.emulator import Reply
 
 fusion = panel_fusion
@@ -256,13 +256,13 @@ def test_missing_key_for_openrouter(monkeypatch):
 def test_nested_deliberation_is_refused(emulator):
     async def nested():
         f = fusion()
-        from fusion_magic import _nesting
+        from fusion_magic._engine import nesting
 
-        token = _nesting.depth.set(1)  # as inside a running deliberation
+        token = nesting.depth.set(1)  # as inside a running deliberation
         try:
             await f.arun("Q?")
         finally:
-            _nesting.depth.reset(token)
+            nesting.depth.reset(token)
 
     with pytest.raises(ConfigError, match="inside another"):
         asyncio.run(nested())

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fusion_magic._errors import ProviderError
-from fusion_magic._pricing import (
+from fusion_magic._base.errors import ProviderError
+from fusion_magic._engine.pricing import (
     JUDGE_OVERHEAD_TOKENS,
     Estimate,
     ModelPrice,

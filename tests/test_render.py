@@ -11,7 +11,15 @@ from markdown_it import MarkdownIt
 from fusion_magic._render import to_html, to_markdown, to_text
 from fusion_magic._render.facts import fmt_cost, fmt_secs
 from fusion_magic._render.sanitize import markdown_to_safe_html
-from fusion_magic._result import Analysis, Contradiction, FusionResult, PartialCoverage, Response, Stance, UniqueInsight
+from fusion_magic._values.result import (
+    Analysis,
+    Contradiction,
+    FusionResult,
+    PartialCoverage,
+    Response,
+    Stance,
+    UniqueInsight,
+)
 
 VOID = {"br", "hr", "img", "input", "meta", "link", "col", "area", "base", "wbr", "source"}
 SAFE_SCHEMES = {"http", "https", "mailto"}

@@ -10,7 +10,7 @@ import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
 from fusion_magic import FusionResult, Response, load_frame, save_frame
-from fusion_magic._errors import ConfigError
+from fusion_magic._base.errors import ConfigError
 from fusion_magic.emulator import Reply
 
 HOSTILE = '<img src=x onerror="alert(1)"> costs $0.0056 (estimate $0.0086) <script>alert(2)</script>'

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fusion_magic import Fusion, ledger
-from fusion_magic._errors import FusionError
+from fusion_magic._base.errors import FusionError
 from fusion_magic.emulator import Emulator, Reply
 
 KEY = "sk-or-v1-CANARY0123456789abcdef0123456789abcdef"

@@ -1,4 +1,4 @@
-"""The analysis sections are one table (`fusion_magic._sections`).
+"""The analysis sections are one table (`fusion_magic._values.sections`).
 
 A sixth section is added by one row of that table (its prompt text is part of the row) and by
 nothing else; it is then asked for in the judge's prompt and schema, read from the judge's reply
@@ -18,12 +18,12 @@ import textwrap
 
 import pytest
 
-from fusion_magic import _sections as sections
-from fusion_magic._judge import INSTRUCTIONS, response_format
-from fusion_magic._result import Analysis
+from fusion_magic._judge.prompt import INSTRUCTIONS, response_format
+from fusion_magic._values import sections
+from fusion_magic._values.result import Analysis
 
 ADD_ROW = """
-import fusion_magic._sections as sections
+import fusion_magic._values.sections as sections
 
 sections.SECTIONS += (sections.Section(
     "assumptions", "Assumptions", "text", "what the answers take for granted",
@@ -36,7 +36,7 @@ import json, os, re, sys
 
 from fusion_magic import Fusion, compare_analyses
 from fusion_magic.emulator import Emulator
-from fusion_magic._widget import FusionWidget
+from fusion_magic._fronts.widget import FusionWidget
 
 out = {}
 with Emulator() as emu:

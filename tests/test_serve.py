@@ -15,7 +15,7 @@ import openai
 import pytest
 from helpers import JUDGE, PANEL
 
-from fusion_magic._serve import FusionServer
+from fusion_magic._fronts.serve import FusionServer
 from fusion_magic.emulator import Reply
 
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]

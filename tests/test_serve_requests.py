@@ -19,7 +19,7 @@ import openai
 import pytest
 from helpers import JUDGE, PANEL
 
-from fusion_magic._serve import FusionServer
+from fusion_magic._fronts.serve import FusionServer
 
 OURS = {"fusion": {"panel": PANEL, "judge": JUDGE}}
 PNG = (  # a 1x1 PNG, as a data URL (OpenAI's documented base64 form)

@@ -16,7 +16,7 @@ import pytest
 from helpers import JUDGE, PANEL
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from fusion_magic._serve import FusionServer
+from fusion_magic._fronts.serve import FusionServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "serve_openai"
 OURS = {"fusion": {"panel": PANEL, "judge": JUDGE}}

@@ -13,12 +13,12 @@ import openai
 import pytest
 from helpers import JUDGE, PANEL
 
-from fusion_magic._openai_api import answer_chunks
-from fusion_magic._progress import JUDGE as JUDGE_KEY
-from fusion_magic._progress import Tracker
-from fusion_magic._result import FusionResult
-from fusion_magic._serve import FusionServer
-from fusion_magic._serve_stream import HOLD_CHARS, REVISED, AnswerStream, stable_part
+from fusion_magic._fronts.openai_api import answer_chunks
+from fusion_magic._fronts.serve import FusionServer
+from fusion_magic._fronts.serve_stream import HOLD_CHARS, REVISED, AnswerStream, stable_part
+from fusion_magic._render.progress import JUDGE as JUDGE_KEY
+from fusion_magic._render.progress import Tracker
+from fusion_magic._values.result import FusionResult
 from fusion_magic.emulator import Reply
 
 OURS = {"fusion": {"panel": PANEL, "judge": JUDGE}}

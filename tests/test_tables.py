@@ -10,12 +10,12 @@ import pytest
 from IPython.core.error import UsageError
 
 from fusion_magic import ConfigError, Fusion
-from fusion_magic._magic import FusionMagics
-from fusion_magic._progress import FINAL, STATE_COLORS, State
+from fusion_magic._base.settings import DEFAULTS, MAGIC_SETTINGS, SETTINGS
+from fusion_magic._base.status import PROGRESS_STATES, RESPONSE_STATUSES, RESULT_STATUSES
+from fusion_magic._fronts.magic import FusionMagics
 from fusion_magic._render import facts
-from fusion_magic._result import ResponseStatus, Status
-from fusion_magic._settings import DEFAULTS, MAGIC_SETTINGS, SETTINGS
-from fusion_magic._status import PROGRESS_STATES, RESPONSE_STATUSES, RESULT_STATUSES
+from fusion_magic._render.progress import FINAL, STATE_COLORS, State
+from fusion_magic._values.result import ResponseStatus, Status
 
 
 def test_constructor_defaults_are_the_table_defaults() -> None:
@@ -52,7 +52,7 @@ def test_the_table_checks_values_for_every_front_end(kwargs, message, emulator) 
 def test_magic_flags_are_checked_by_the_same_rows(emulator) -> None:
     from traitlets.config import Config
 
-    from fusion_magic import _commands
+    from fusion_magic._fronts import commands
 
     config = Config()
     config.FusionMagics.timeout = 33
@@ -60,7 +60,7 @@ def test_magic_flags_are_checked_by_the_same_rows(emulator) -> None:
     values, sources = magics.settings()
     assert (values["timeout"], sources["timeout"]) == (33, "%config")
     with pytest.raises(UsageError, match="temperature must be between 0 and 2"):
-        _commands.config(magics, "--temperature 5")
+        commands.config(magics, "--temperature 5")
     assert DEFAULTS["timeout"] == 120
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from fusion_magic import Fusion
-from fusion_magic._evidence import reason, verify
-from fusion_magic._judge import build_messages, tool_trace
-from fusion_magic._result import Analysis, FusionResult, Quote, Response, ToolCall, UniqueInsight
+from fusion_magic._judge.evidence import reason, verify
+from fusion_magic._judge.prompt import build_messages, tool_trace
 from fusion_magic._tools.base import Tool
+from fusion_magic._values.result import Analysis, FusionResult, Quote, Response, ToolCall, UniqueInsight
 from fusion_magic.emulator import Reply
 
 OUTPUT = "region | total\nnorth | 1234.5\nsouth | 99.0"
@@ -42,7 +42,7 @@ def test_a_quote_match_from_before_tools_reads_as_an_answer_match():
 
 
 def _quotes(analysis: Analysis) -> list[Quote]:
-    from fusion_magic._analysis import quotes_of
+    from fusion_magic._values.analysis import quotes_of
 
     return [q for item in analysis.unique_insights for q in quotes_of(item)]
 
@@ -109,13 +109,13 @@ def test_a_member_quoting_its_sql_result_end_to_end(emulator):
 
 
 def _all_quotes(analysis: Analysis) -> list[Quote]:
-    from fusion_magic._analysis import quotes_of
+    from fusion_magic._values.analysis import quotes_of
 
     return [q for s in analysis.SECTIONS for item in analysis.items(s) for q in quotes_of(item)]
 
 
 def test_the_live_line_names_the_tool_and_the_calls_used_in_every_display():
-    from fusion_magic._progress import Tracker, progress_html
+    from fusion_magic._render.progress import Tracker, progress_html
 
     tracker = Tracker(["a/alpha"], "j/judge")
     tracker.update("a/alpha", state="waiting")

@@ -11,11 +11,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from fusion_magic import Fusion
-from fusion_magic._errors import ConfigError
-from fusion_magic._magic import register, unregister
-from fusion_magic._settings import MAGIC_SETTINGS, setting
+from fusion_magic._base.errors import ConfigError
+from fusion_magic._base.settings import MAGIC_SETTINGS, setting
+from fusion_magic._engine.toolset import WEB_SERVER_TOOLS, build_toolset, first_step
+from fusion_magic._fronts.magic import register, unregister
 from fusion_magic._tools.base import Tool
-from fusion_magic._toolset import WEB_SERVER_TOOLS, build_toolset, first_step
 from fusion_magic.emulator import Reply
 
 SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}}
@@ -175,7 +175,7 @@ def test_data_flag_reads_the_frames_from_the_namespace(ip, emulator):
 # -- serve ----------------------------------------------------------------------------------------
 @pytest.fixture
 def client(emulator):
-    from fusion_magic._serve import FusionServer
+    from fusion_magic._fronts.serve import FusionServer
 
     srv = FusionServer(port=0, preset="budget").start()
     try:
@@ -186,7 +186,7 @@ def client(emulator):
 
 
 def test_serve_passes_max_tool_calls_and_empty_tools_turn_them_off(client, emulator):
-    from fusion_magic._openai_request import parse_chat
+    from fusion_magic._fronts.openai_request import parse_chat
 
     body = b'{"model": "fusion", "messages": [{"role": "user", "content": "Q"}], '
     request = parse_chat(body + b'"fusion": {"tools": [], "max_tool_calls": 8}}', "budget")

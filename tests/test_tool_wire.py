@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fusion_magic._wire import _Stream, read_body
+from fusion_magic._engine.wire import _Stream, read_body
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tool_calls"
 

@@ -254,7 +254,7 @@ def test_the_api_key_in_a_tool_output_never_reaches_a_model_the_record_or_the_ca
 
 
 def test_the_budget_estimate_is_a_lower_bound_when_members_have_tools(emulator):
-    from fusion_magic._errors import BudgetError
+    from fusion_magic._base.errors import BudgetError
 
     for model in ("a/alpha", "j/judge"):
         emulator.models[model] = {"prompt": "0.01", "completion": "0.02"}

@@ -9,7 +9,7 @@ from typing import Literal
 import pandas as pd
 import pytest
 
-from fusion_magic._errors import ConfigError
+from fusion_magic._base.errors import ConfigError
 from fusion_magic._tools.base import MAX_OUTPUT_CHARS, ToolError
 from fusion_magic._tools.functions import function_tool
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fusion_magic._errors import ConfigError
+from fusion_magic._base.errors import ConfigError
 from fusion_magic._tools import sandbox
 from fusion_magic._tools.base import ToolError
 from fusion_magic._tools.python import python_tool

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fusion_magic._errors import ConfigError
+from fusion_magic._base.errors import ConfigError
 from fusion_magic._tools.base import ToolError
 from fusion_magic._tools.sql import sql_tool
 

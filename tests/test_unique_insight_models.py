@@ -14,7 +14,7 @@ import pytest
 from helpers import JUDGE, PANEL
 
 from fusion_magic import Fusion
-from fusion_magic._verdict import salvage
+from fusion_magic._judge.verdict import salvage
 from fusion_magic.emulator import Emulator
 
 LABELS = dict(zip("ABC", PANEL, strict=True))

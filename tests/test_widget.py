@@ -12,9 +12,9 @@ import time
 import ipywidgets as widgets
 import pytest
 
-from fusion_magic import _session as session
-from fusion_magic._config import PRESETS
-from fusion_magic._widget import FusionWidget
+from fusion_magic._base.config import PRESETS
+from fusion_magic._fronts import session
+from fusion_magic._fronts.widget import FusionWidget
 from fusion_magic.emulator import Reply
 
 BUDGET = [m.model for m in PRESETS["budget"].panel]

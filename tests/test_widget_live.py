@@ -11,8 +11,8 @@ import time
 
 import ipywidgets as widgets
 
-from fusion_magic._config import PRESETS
-from fusion_magic._widget import FusionWidget
+from fusion_magic._base.config import PRESETS
+from fusion_magic._fronts.widget import FusionWidget
 from fusion_magic.emulator import Reply
 
 BUDGET = [m.model for m in PRESETS["budget"].panel]

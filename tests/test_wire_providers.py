@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from fusion_magic._client import ChatClient, forget_stream_options
-from fusion_magic._endpoint import Endpoint
-from fusion_magic._errors import ProviderError
-from fusion_magic._reasoning import split_think
-from fusion_magic._usage import read_usage, retry_after_seconds
-from fusion_magic._wire import Completion
+from fusion_magic._base.endpoint import Endpoint
+from fusion_magic._base.errors import ProviderError
+from fusion_magic._base.reasoning import split_think
+from fusion_magic._engine.client import ChatClient, forget_stream_options
+from fusion_magic._engine.usage import read_usage, retry_after_seconds
+from fusion_magic._engine.wire import Completion
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 MESSAGES = [{"role": "user", "content": "Q"}]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .._result import FusionResult
+    from .._values.result import FusionResult
 
 __all__ = ["to_html", "to_markdown", "to_text"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._errors import FusionError
+from .._base.errors import FusionError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .._comparison import Comparison
+    from .._values.comparison import Comparison
 
 __all__ = ["cost_quality_figure"]
 

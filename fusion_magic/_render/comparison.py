@@ -7,11 +7,11 @@ import html
 import io
 from typing import TYPE_CHECKING
 
-from .._comparison import CI_METHOD
+from .._values.comparison import CI_METHOD
 from . import facts as f
 
 if TYPE_CHECKING:
-    from .._comparison import Comparison
+    from .._values.comparison import Comparison
 
 __all__ = ["comparison_html", "comparison_text"]
 

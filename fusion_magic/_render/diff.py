@@ -1,6 +1,6 @@
 """The views of an `AnalysisDiff` (two judges' analyses side by side): text, Markdown and HTML.
 
-Sections, in order and with their titles, come from the section table (`fusion_magic._sections`).
+Sections, in order and with their titles, come from the section table (`fusion_magic._values.sections`).
 """
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from .._sections import SECTIONS
+from .._values.sections import SECTIONS
 from .html import wrap
 from .sanitize import clean_line, plain_markdown
 
 if TYPE_CHECKING:
-    from .._diff import AnalysisDiff
+    from .._judge.diff import AnalysisDiff
 
 __all__ = ["diff_html", "diff_markdown", "diff_text"]
 

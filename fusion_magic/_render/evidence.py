@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .._analysis import quotes_of
-from .._evidence import reason
-from .._result import Quote
+from .._judge.evidence import reason
+from .._values.analysis import quotes_of
+from .._values.result import Quote
 from .sanitize import clean_line, defang_html, plain_markdown
 
 __all__ = [

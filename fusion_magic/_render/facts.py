@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._sections import titles
-from .._status import RESPONSE_STATUSES, RESULT_STATUSES
+from .._base.status import RESPONSE_STATUSES, RESULT_STATUSES
+from .._values.sections import titles
 from .sanitize import clean_line
 
 __all__ = [

@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from .._result import Quote
-from .._sections import shape_of
+from .._values.result import Quote
+from .._values.sections import shape_of
 from . import evidence as ev
 from . import facts as f
 from . import methods
@@ -21,7 +21,7 @@ from .text import to_text
 from .trace import trace_html
 
 if TYPE_CHECKING:
-    from .._result import FusionResult
+    from .._values.result import FusionResult
 
 __all__ = ["answer_html", "banners_html", "call_body", "header_html", "render_html", "section_body", "to_html", "wrap"]
 

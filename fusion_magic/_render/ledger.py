@@ -6,13 +6,13 @@ import html
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .._errors import FusionError
+from .._base.errors import FusionError
 from .facts import NO_MATH, UNKNOWN, fmt_cost, plural
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .._ledger import Ledger
+    from .._values.ledger import Ledger
 
 __all__ = ["HTML_ROWS", "NOTHING_SPENT", "chart", "nothing_spent", "to_html", "totals_line"]
 

@@ -6,7 +6,7 @@ In a kernel it is one HTML block updated in place through a display id, at most 
 second however many members stream (each update is a message to the front end), showing each
 call's line and what it has written so far; it is cleared at the end so the result is the only
 thing left in the cell (and in the saved notebook); in a terminal it prints a line each time a member
-finishes. What a block or a line says is drawn by `fusion_magic._progress`.
+finishes. What a block or a line says is drawn by `fusion_magic._render.progress`.
 
 A batch shows prompts done out of the total, with failures and cost so far, through `tqdm.auto`:
 a notebook bar in a kernel, a text bar on stderr in a terminal (tqdm loads when a bar is made).
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._progress import FINAL, Tracker, draft_lines, progress_html
+from .progress import FINAL, Tracker, draft_lines, progress_html
 
 __all__ = ["BatchBar", "LiveProgress"]
 

@@ -1,7 +1,7 @@
 """The Markdown view of a FusionResult, for `_repr_markdown_`, `--format markdown` and exports.
 
 Model text is neutralised at the source (see `sanitize`): no raw HTML, no unsafe links, no image
-fetches. Section titles and item shapes come from the section table (`fusion_magic._sections`).
+fetches. Section titles and item shapes come from the section table (`fusion_magic._values.sections`).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .._analysis import quotes_of
-from .._result import Quote
-from .._sections import shape_of
+from .._values.analysis import quotes_of
+from .._values.result import Quote
+from .._values.sections import shape_of
 from . import evidence as ev
 from . import facts as f
 from . import methods
@@ -20,7 +20,7 @@ from .text import to_text
 from .trace import trace_markdown
 
 if TYPE_CHECKING:
-    from .._result import FusionResult
+    from .._values.result import FusionResult
 
 __all__ = ["to_markdown"]
 

@@ -17,7 +17,7 @@ from .sanitize import clean_line, markdown_to_safe_html
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._config import Preset
+    from .._base.config import Preset
 
 __all__ = ["PresetTable"]
 

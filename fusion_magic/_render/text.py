@@ -1,7 +1,7 @@
 """The plain-text view of a FusionResult: its `__repr__`, and the text/plain of every format.
 
 One status line, then the error, notes, an answer preview, the analysis (every section of the table
-in `fusion_magic._sections`, a line per item, read by its shape), one line per call and the evidence
+in `fusion_magic._values.sections`, a line per item, read by its shape), one line per call and the evidence
 warnings. Everything is cleaned to single lines (no terminal escapes), and it never raises.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._sections import SECTIONS, Shape
+from .._values.sections import SECTIONS, Shape
 from . import evidence as ev
 from . import facts as f
 from . import methods
@@ -17,7 +17,7 @@ from .sanitize import clean_line
 from .trace import trace_text
 
 if TYPE_CHECKING:
-    from .._result import FusionResult
+    from .._values.result import FusionResult
 
 __all__ = ["to_text"]
 

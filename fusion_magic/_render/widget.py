@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._analysis import quotes_of
-from .._sections import SECTIONS
+from .._values.analysis import quotes_of
+from .._values.sections import SECTIONS
 from .facts import NO_MATH, STATUS_LABEL, call_cost, fmt_secs, section_items
 from .html import answer_html, banners_html, call_body, header_html, section_body, wrap
 from .methods import FALSE_CONSENSUS, methods_html
 from .sanitize import clean_line, defang_html
 
 if TYPE_CHECKING:
-    from .._result import FusionResult, Response
+    from .._values.result import FusionResult, Response
 
 __all__ = ["Part", "answer_block", "result_parts"]
 

