@@ -16,6 +16,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._base import hooks as _hooks
 from ._base.config import PRESETS, Member, Preset, add_preset
 from ._base.errors import BudgetError, ConfigError, FusionError, FusionInterrupted, MissingKeyError, ProviderError
 from ._values.ledger import Ledger, ledger
@@ -73,6 +74,26 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     unregister(ipython)
 
+
+def _follow_up(result: FusionResult, question: str, **settings: Any) -> FusionResult:
+    "`FusionResult.follow_up`: the values sit below the engine, so they reach it through this hook."
+    from ._fronts.origin import fusion_for
+
+    return fusion_for(result, **settings).follow_up(result, question)
+
+
+def _method(name: str) -> Any:
+    "`FusionResult.cross_examine` / `resolve` / `ablate`: the blocking method calls, loaded on first use."
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from ._fronts import methods
+
+        return getattr(methods, name)(*args, **kwargs)
+
+    return call
+
+
+_hooks.HOOKS.update(follow_up=_follow_up, **{name: _method(name) for name in ("cross_examine", "resolve", "ablate")})
 
 # `%load_ext fusion_magic` should be cheap: the HTTP stack, pydantic and ipywidgets load on first use.
 _LAZY = {

@@ -20,10 +20,7 @@ it is stopped: then the exception carries the partial result (the answers that a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .._values.result import FusionResult
+from typing import Any
 
 __all__ = ["BudgetError", "ConfigError", "FusionError", "FusionInterrupted", "MissingKeyError", "ProviderError"]
 
@@ -94,8 +91,11 @@ class ProviderError(FusionError):
 
 class FusionInterrupted(KeyboardInterrupt):
     """Ctrl-C or a kernel interrupt stopped `Fusion.run`: ``result`` is the partial result (status
-    "interrupted", the answers that arrived kept and cached), or None when nothing had started."""
+    "interrupted", the answers that arrived kept and cached), or None when nothing had started.
 
-    def __init__(self, result: FusionResult | None) -> None:
+    Typed `Any`: `FusionResult` is a value, a layer above the errors (see docs/ARCHITECTURE.md).
+    """
+
+    def __init__(self, result: Any) -> None:
         super().__init__("interrupted" if result is None else result.error)
         self.result = result

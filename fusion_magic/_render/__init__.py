@@ -18,6 +18,8 @@ Pure string functions with no IPython import, so they are testable without a ker
 Data modules (`_result`, `_ledger`, `_diff`, `_comparison`) hold only `_repr_*_` stubs that import from
 here when called, and the views import the data types they draw: the one allowed cycle, data <-> view. Loading
 this package is cheap: each view, and markdown-it and nh3, load on first use.
+
+May import: _judge, _values, _local, _base. Never a layer above it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,22 @@ from . import facts as f
 if TYPE_CHECKING:
     from .._values.comparison import Comparison
 
-__all__ = ["comparison_html", "comparison_text"]
+__all__ = ["comparison_html", "comparison_text", "headline"]
+
+
+def headline(comparison: Comparison) -> str:
+    "One line: what was compared with what, how it was graded, and what it cost."
+    grading = {
+        "reference": f"scored against references ({comparison.grader})",
+        "pairwise": f"graded pairwise by {comparison.grader}, both orders",
+        "none": "not graded",
+    }[comparison.grading]
+    n = len(comparison.runs)
+    return (
+        f"Comparison: {n} prompt{'s' * (n != 1)}, {comparison.fusion} vs {', '.join(comparison.baselines)}; "
+        f"{grading}; grading cost {f.fmt_cost(comparison.grading_cost_usd)}; "
+        f"paid {f.fmt_cost(comparison.paid_usd)} in this run"
+    )
 
 
 def _cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -46,7 +61,7 @@ def comparison_text(comparison: Comparison) -> str:
     head, rows = _cells(comparison)
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (head, *rows)]
-    return "\n".join([comparison.headline(), *lines])
+    return "\n".join([headline(comparison), *lines])
 
 
 def comparison_html(comparison: Comparison) -> str:
@@ -68,7 +83,7 @@ def comparison_html(comparison: Comparison) -> str:
     except Exception:  # noqa: BLE001 - no matplotlib, or a figure that fails: the table says it all
         pass
     return (
-        f'<div class="fm-compare"><p><b>{html.escape(comparison.headline())}</b></p>'
+        f'<div class="fm-compare"><p><b>{html.escape(headline(comparison))}</b></p>'
         f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
         f"<p><small>{html.escape(note)}</small></p>{chart}</div>"
     )

@@ -16,22 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._base.config import Member
 from .._base.errors import ConfigError
+from .._base.method_words import METHODS, is_method
 
 if TYPE_CHECKING:
     from .._fusion import Fusion
     from .._values.result import FusionResult
 
 __all__ = ["METHODS", "Approach", "approaches", "is_method", "method_latency"]
-
-# What each method word changes in the compared `Fusion`.
-METHODS: dict[str, dict[str, Any]] = {
-    "fusion": {},
-    "vote": {"judge": "vote", "judges": None},
-    "cross-examine": {"cross_examine": True},
-    "cross_examine": {"cross_examine": True},
-    "resolve": {"rounds": 2},
-    "rounds": {"rounds": 2},
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +31,6 @@ class Approach:
 
     name: str
     fusion: Fusion
-
-
-def is_method(spec: object) -> bool:
-    "True for an approach that is a method (``*``, ``+`` or a method word), not a single model."
-    return isinstance(spec, str) and ("*" in spec or "+" in spec or spec.strip() in METHODS)
 
 
 def _approach(fusion: Fusion, spec: str) -> Approach:

@@ -21,6 +21,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from .._values.interval import wilson
+
 __all__ = [
     "SCORERS",
     "contains",
@@ -34,7 +36,6 @@ __all__ = [
 ]
 
 Scorer = Callable[[str, Any], float]
-Z95 = 1.959963984540054  # the two-sided 95 % quantile of the standard normal
 
 
 # -- reference scorers -------------------------------------------------------------------------------
@@ -158,21 +159,3 @@ def outcome(points: list[float]) -> str | None:
         return None
     mean = sum(points) / len(points)
     return "win" if mean > 0.5 else "loss" if mean < 0.5 else "tie"
-
-
-# -- confidence intervals ----------------------------------------------------------------------------
-def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval for a proportion of ``successes`` out of ``n`` (None when n = 0).
-
-    Exact for 0/1 outcomes; for scores in [0, 1] (or ties counted as half a win) the successes
-    are the sum of the scores. Such a score has at most the variance of a 0/1 outcome with the
-    same mean, so the interval is then, if anything, a little wide.
-    """
-    if n <= 0:
-        return None
-    p = successes / n
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    low = 0.0 if successes <= 0 else max(0.0, centre - half)
-    return low, 1.0 if successes >= n else min(1.0, centre + half)

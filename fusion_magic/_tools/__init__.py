@@ -2,6 +2,8 @@
 the web (`fetch`), and the user's own functions.
 
 Each tool is a `Tool` value (`fusion_magic._tools.base`); the engine's tool loop reads nothing else.
+
+May import: _render, _judge, _values, _local, _base. Never a layer above it.
 """
 
 from .base import MAX_OUTPUT_CHARS, Tool, ToolError

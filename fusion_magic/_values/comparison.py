@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._base.errors import ConfigError, FusionError
-from .._studies.compare_methods import is_method
-from .._studies.grading import wilson
+from .._base.method_words import is_method
+from .interval import wilson
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -267,20 +267,6 @@ class Comparison:
             raise ConfigError(f"{os.fspath(path)} is not a complete saved comparison ({exc})") from None
 
     # -- display -----------------------------------------------------------------------------------
-    def headline(self) -> str:
-        from .._render import facts as f
-
-        grading = {
-            "reference": f"scored against references ({self.grader})",
-            "pairwise": f"graded pairwise by {self.grader}, both orders",
-            "none": "not graded",
-        }[self.grading]
-        n = len(self.runs)
-        return (
-            f"Comparison: {n} prompt{'s' * (n != 1)}, {self.fusion} vs {', '.join(self.baselines)}; {grading}; "
-            f"grading cost {f.fmt_cost(self.grading_cost_usd)}; paid {f.fmt_cost(self.paid_usd)} in this run"
-        )
-
     def __repr__(self) -> str:
         from .._render.comparison import comparison_text
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._base import hooks
 from .analysis import Analysis, Contradiction, PartialCoverage, Stance, UniqueInsight
 from .quotes import Agreement, Point, Quote, QuoteMatch
 from .response import Response, ResponseStatus, ToolCall
@@ -97,27 +98,23 @@ class FusionResult:
         Each member sees the earlier questions, its own earlier answers and the synthesized answers.
         ``settings`` change the `Fusion` that made this result (e.g. ``judge=...``, ``timeout=...``).
         """
-        from .._fronts.origin import fusion_for
-
-        return fusion_for(self, **settings).follow_up(self, question)
+        result: FusionResult = hooks.call("follow_up", self, question, **settings)
+        return result
 
     def cross_examine(self, **settings: Any) -> FusionResult:
         "Each member marks the consensus and the items about the others (see `fusion_magic._engine.cross_exam`)."
-        from .._fronts.methods import cross_examine
-
-        return cross_examine(self, **settings)
+        result: FusionResult = hooks.call("cross_examine", self, **settings)
+        return result
 
     def resolve(self, **settings: Any) -> FusionResult:
         "One targeted round for the members of each contradiction (see `fusion_magic._engine.rounds`)."
-        from .._fronts.methods import resolve
-
-        return resolve(self, **settings)
+        result: FusionResult = hooks.call("resolve", self, **settings)
+        return result
 
     def ablate(self, judges: list[str] | None = None, **settings: Any) -> pd.DataFrame:
         "Leave each member out, and try each of ``judges``: what the analysis loses or gains (judge calls only)."
-        from .._fronts.methods import ablate
-
-        return ablate(self, judges, **settings)
+        frame: pd.DataFrame = hooks.call("ablate", self, judges, **settings)
+        return frame
 
     # -- totals -------------------------------------------------------------------------------
     @property
