@@ -19,7 +19,6 @@ from ._base.config import (
     Member,
     check_model_id,
     check_panel,
-    check_prompt,
     check_text,
     expand_samples,
     get_preset,
@@ -31,12 +30,12 @@ from ._base.errors import ConfigError
 from ._base.reasoning import check_reasoning
 from ._base.settings import DEFAULTS
 from ._base.settings import check as check_settings
-from ._engine import conversation, followup
+from ._engine import followup
 from ._engine import run as _run
-from ._engine.client import ChatClient
-from ._engine.context import RunContext
+from ._engine.context import RunContext, models_of
 from ._engine.nesting import NESTING, nested, refuse_nesting, sync_caller
-from ._engine.pricing import ModelPrice, load_models
+from ._engine.pricing import ModelPrice
+from ._engine.run_settings import RunSettings
 from ._engine.runner import on_background, run_sync
 from ._engine.toolset import build_toolset
 from ._render.progress import Tracker
@@ -168,6 +167,21 @@ class Fusion:
         where = "local model" if self._local else self.endpoint.label if self.endpoint else "?"
         return f"Fusion(preset={self.preset!r}, panel=[{panel}], judge={self.judge.name!r}, endpoint={where!r})"
 
+    def run_settings(self) -> RunSettings:
+        "The frozen value the engine's steps read: this Fusion's settings as they are now."
+        named = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunSettings) if hasattr(self, f.name)}
+        named.update(panel=tuple(self.panel), jury=tuple(self.jury), strict_ids=self._strict_ids)
+        return RunSettings(
+            **named,
+            resolve_endpoint=self.aendpoint,
+            on_result=self._remember,
+            rebuild=lambda **changes: self.derive(**changes).run_settings(),
+        )
+
+    def _remember(self, result: FusionResult) -> None:
+        result._fusion = self  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
+        self.last_result = result  # a convenience for the caller; nothing reads it to recover
+
     def derive(self, **changes: Any) -> Fusion:
         "A new `Fusion` with these settings changed and the rest as here (checked like the constructor)."
         return Fusion(**{**self._settings, **changes})
@@ -208,7 +222,7 @@ class Fusion:
         from ._engine.batch import run_map
 
         with sync_caller():
-            return run_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
+            return run_map(self.run_settings(), prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
 
     async def amap(
         self, prompts: Any, *, concurrency: int = 8, progress: bool = False, max_cost: float | None = None
@@ -218,7 +232,7 @@ class Fusion:
 
         refuse_nesting()
         return await on_background(
-            arun_map(self, prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
+            arun_map(self.run_settings(), prompts, concurrency=concurrency, progress=progress, max_cost=max_cost)
         )
 
     def compare(
@@ -243,7 +257,7 @@ class Fusion:
 
         with sync_caller():
             return run_compare(
-                self,
+                self.run_settings(),
                 prompts,
                 baselines,
                 reference=reference,
@@ -257,17 +271,12 @@ class Fusion:
         "The async form of `compare` (no progress display)."
         from ._studies.compare import acompare
 
-        return await acompare(self, prompts, baselines, **options)
+        return await acompare(self.run_settings(), prompts, baselines, **options)
 
     # -- async core ---------------------------------------------------------------------------
     def tracker(self) -> Tracker:
         "A fresh progress tracker for this panel and judge."
-        return Tracker(
-            [m.name for m in self.panel],
-            "vote" if self.vote else self.judge.name,
-            deadline_s=self.timeout,
-            jurors=[m.name for m in self.jury],
-        )
+        return self.run_settings().tracker()
 
     async def arun(
         self,
@@ -292,16 +301,10 @@ class Fusion:
         Cancelled, it raises `DeliberationCancelled` whose ``result`` keeps the answers that arrived
         (awaited from another event loop than fusion_magic's, a plain `asyncio.CancelledError`).
         """
-        prompt = check_prompt(prompt)
         turns = followup.turns_of(follow_up_of) if follow_up_of is not None else []
-        refuse_nesting()
-        context: list[dict[str, Any]] = []
-        if messages is not None:
-            context = conversation.panel_context(messages[: conversation.question_index(messages)])
-        chat = _run.Chat(
-            context, list(messages) if messages is not None else None, list(tools or []), tool_choice or "auto"
-        )
-        return await on_background(nested(_run.run(self, prompt, tracker or self.tracker(), turns, chat, _shared)))
+        chat = _run.Chat.of(messages, tools, tool_choice)
+        settings = self.run_settings()
+        return await _run.arun_prompt(settings, prompt, tracker=tracker, turns=turns, chat=chat, shared=_shared)
 
     async def arejudge(self, result: FusionResult, judge: str | None = None) -> FusionResult:
         "Re-run only the judge (or this Fusion's jury, when none is named; 'vote': a count) over ``result``."
@@ -313,7 +316,7 @@ class Fusion:
         refuse_nesting()
         jury = () if judge else self.jury
         tracker = Tracker([r.model for r in result.responses], member.name, jurors=[m.name for m in jury])
-        return await on_background(nested(_run.rejudge(self, result, member, tracker, jury)))
+        return await on_background(nested(_run.rejudge(self.run_settings(), result, member, tracker, jury)))
 
     # -- pieces -------------------------------------------------------------------------------
     async def aendpoint(self) -> Endpoint:
@@ -330,9 +333,7 @@ class Fusion:
 
     async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
         "The endpoint's models with their prices (``/models``, cached on disk for a day)."
-        endpoint = await self.aendpoint()
-        client = ChatClient(endpoint, transport=self.transport)
-        return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)
+        return await models_of(self.run_settings(), refresh=refresh)
 
     def list_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
         "`alist_models`, blocking (also inside Jupyter)."

@@ -310,7 +310,7 @@ def test_tool_mode_rerun_from_cache_keeps_the_tool_call(emulator):
 
 def test_web_gives_the_members_openrouters_search_and_fetch_tools_and_the_judge_none():
     f = Fusion(preset="budget", base_url="https://openrouter.ai/api/v1", api_key="sk-or-v1-x", web=True)
-    ctx = run_sync(open_context(f, f.tracker(), prices=False))
+    ctx = run_sync(open_context(f.run_settings(), f.tracker(), prices=False))
     # Fusion's defaults, run by OpenRouter; the members' tools, not every call's parameters (the judge gets none).
     assert ctx.tools is not None and [t["type"] for t in ctx.tools.specs()] == [
         "openrouter:web_search",

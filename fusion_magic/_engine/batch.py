@@ -15,12 +15,13 @@ from .._render.live import BatchBar
 from .._values.result import Analysis, FusionResult
 from .budget import check_batch
 from .context import open_context
+from .run import arun_prompt
+from .run_settings import RunSettings
 from .runner import run_sync
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._fusion import Fusion
 
 __all__ = ["COLUMNS", "arun_map", "run_map"]
 
@@ -41,7 +42,7 @@ COLUMNS = [
 
 
 def run_map(
-    fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = True, max_cost: float | None = None
+    fusion: RunSettings, prompts: Any, *, concurrency: int = 8, progress: bool = True, max_cost: float | None = None
 ) -> pd.DataFrame:
     "Run ``fusion`` over ``prompts`` (list, Series or other iterable of str); see `Fusion.map`."
     batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
@@ -54,7 +55,7 @@ def run_map(
 
 
 async def arun_map(
-    fusion: Fusion, prompts: Any, *, concurrency: int = 8, progress: bool = False, max_cost: float | None = None
+    fusion: RunSettings, prompts: Any, *, concurrency: int = 8, progress: bool = False, max_cost: float | None = None
 ) -> pd.DataFrame:
     "The async form of `run_map`, on the running loop (its bar, if any, draws as each prompt ends)."
     batch = _Batch(fusion, prompts, concurrency, progress, max_cost)
@@ -71,7 +72,9 @@ async def arun_map(
 class _Batch:
     """One batch: its prompts, one client, cache and price list for all of them, and its rows."""
 
-    def __init__(self, fusion: Fusion, prompts: Any, concurrency: int, progress: bool, max_cost: float | None) -> None:
+    def __init__(
+        self, fusion: RunSettings, prompts: Any, concurrency: int, progress: bool, max_cost: float | None
+    ) -> None:
         pd = _pandas()
         if isinstance(prompts, pd.DataFrame):
             raise ConfigError("map() takes one column of prompts, e.g. fusion.map(df['question'])")
@@ -95,7 +98,7 @@ class _Batch:
         async def one(i: int, prompt: Any) -> None:
             async with gate:
                 try:
-                    self.rows[i] = row(await fusion.arun(prompt, _shared=shared), prompt)
+                    self.rows[i] = row(await arun_prompt(fusion, prompt, shared=shared), prompt)
                 except FusionError as exc:
                     self.rows[i] = failed_row(prompt, str(exc))
                 except Exception as exc:  # noqa: BLE001 - one bad row must not lose the rows already paid for

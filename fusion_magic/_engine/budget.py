@@ -8,7 +8,6 @@ others (OpenRouter, a proxy of it, bills the rest too; llama.cpp or Ollama bill 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from .._base.config import Member, check_prompt
 from .._base.errors import BudgetError, ConfigError
@@ -17,9 +16,7 @@ from .deliberation import panel_messages
 from .method_costs import methods_estimate
 from .panel import is_cached
 from .pricing import Estimate, ModelPrice, count_tokens, estimate, find_price
-
-if TYPE_CHECKING:
-    from .._fusion import Fusion
+from .run_settings import RunSettings
 
 __all__ = ["check_batch", "check_context", "check_unknown", "estimate_run", "guard_run", "load_prices"]
 
@@ -34,7 +31,7 @@ def load_prices(ctx: RunContext, *, budget: float | None, flag: str = "max_cost"
     return False
 
 
-def estimate_run(fusion: Fusion, ctx: RunContext, prompt: str) -> Estimate:
+def estimate_run(fusion: RunSettings, ctx: RunContext, prompt: str) -> Estimate:
     "What one deliberation of ``prompt`` is expected to cost at ``ctx``'s prices."
     prices = ctx.price_list
     models = [m.model for m in fusion.panel] + ([fusion.tool] if fusion.tool else [])
@@ -64,7 +61,7 @@ def check_unknown(ctx: RunContext, unknown: Iterable[str], flag: str = "max_cost
         )
 
 
-def guard_run(fusion: Fusion, ctx: RunContext, prompt: str) -> float | None:
+def guard_run(fusion: RunSettings, ctx: RunContext, prompt: str) -> float | None:
     "The run's estimate (None without prices); `BudgetError` over the `Fusion`'s ``max_cost``."
     if not load_prices(ctx, budget=fusion.max_cost, flag="--max-cost"):
         return None
@@ -80,7 +77,7 @@ def guard_run(fusion: Fusion, ctx: RunContext, prompt: str) -> float | None:
     return est.total
 
 
-def check_context(fusion: Fusion, prompt: str, prices: Mapping[str, ModelPrice]) -> None:
+def check_context(fusion: RunSettings, prompt: str, prices: Mapping[str, ModelPrice]) -> None:
     """Raise `ConfigError` when the prompt cannot fit a model's context (from ``/models``): sending it
     would be refused at best, and billed at worst. Unknown contexts are not checked."""
     seats = [(m, f"panel member {m.name}", m.system if m.system is not None else fusion.system) for m in fusion.panel]
@@ -99,7 +96,7 @@ def check_context(fusion: Fusion, prompt: str, prices: Mapping[str, ModelPrice])
                 )
 
 
-def check_batch(fusion: Fusion, ctx: RunContext, prompts: Iterable[object], max_cost: float | None) -> None:
+def check_batch(fusion: RunSettings, ctx: RunContext, prompts: Iterable[object], max_cost: float | None) -> None:
     """Refuse a batch, before anything is sent, when what is not cached would cost over ``max_cost``
     (a prompt whose panel answers are all cached costs nothing: its judge is cached with them)."""
     if not load_prices(ctx, budget=max_cost, flag="the batch max_cost") or max_cost is None:

@@ -17,13 +17,13 @@ from .cache import Cache
 from .client import ChatClient
 from .nesting import depth
 from .pricing import ModelPrice, load_models
+from .run_settings import RunSettings
 
 if TYPE_CHECKING:
-    from .._fusion import Fusion
     from .._values.ledger import Ledger
     from .toolset import Toolset
 
-__all__ = ["RunContext", "open_context"]
+__all__ = ["RunContext", "models_of", "open_context"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class RunContext:
             self.tracker.update(key, **changes)
 
 
-async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool = True) -> RunContext:
+async def open_context(fusion: RunSettings, tracker: Tracker | None, *, prices: bool = True) -> RunContext:
     """A context for ``fusion``'s settings: its endpoint (starting the local server when needed),
     a client, a cache connection and, with ``prices``, the endpoint's prices."""
     endpoint = await fusion.aendpoint()
@@ -101,3 +101,10 @@ async def open_context(fusion: Fusion, tracker: Tracker | None, *, prices: bool 
         ledger=fusion.ledger,
         tools=fusion.toolset or None,
     )
+
+
+async def models_of(fusion: RunSettings, *, refresh: bool = False) -> dict[str, ModelPrice]:
+    "The endpoint's models with their prices (``/models``, cached on disk for a day)."
+    endpoint = await fusion.aendpoint()
+    client = ChatClient(endpoint, transport=fusion.transport)
+    return await load_models(client.http, endpoint.base_url, client.headers(), refresh=refresh)

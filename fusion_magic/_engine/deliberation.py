@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._base.config import Member
 from .._judge import evidence
@@ -22,10 +22,8 @@ from .context import RunContext
 from .judge_seat import merged, run_judge
 from .outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
 from .panel import ask_panel
+from .run_settings import RunSettings
 from .toolloop import ask_member
-
-if TYPE_CHECKING:
-    from .._fusion import Fusion
 
 __all__ = [
     "LOCAL_JUDGE_NOTE",
@@ -42,7 +40,7 @@ Turns = Sequence[dict[str, Any]]
 
 
 def panel_messages(
-    fusion: Fusion, member: Member, prompt: str, turns: Turns = (), context: Turns = ()
+    fusion: RunSettings, member: Member, prompt: str, turns: Turns = (), context: Turns = ()
 ) -> list[dict[str, Any]]:
     "A member's chat: a follow-up's turns, else the caller's context turns, then the prompt."
     system = member.system if member.system is not None else fusion.system
@@ -52,7 +50,7 @@ def panel_messages(
 
 
 async def deliberate(
-    ctx: RunContext, fusion: Fusion, question: str, *, history: Turns = (), context: Turns = ()
+    ctx: RunContext, fusion: RunSettings, question: str, *, history: Turns = (), context: Turns = ()
 ) -> tuple[PanelOutcome, Judgement | None]:
     """The panel's answers to ``question`` (after ``context``, or a follow-up's ``history``), then
     the judge's verdict on them (None when nobody answered).
@@ -75,7 +73,7 @@ async def deliberate(
 
 async def judge_answers(
     ctx: RunContext,
-    fusion: Fusion,
+    fusion: RunSettings,
     responses: Sequence[Response],
     prompt: str,
     *,
@@ -108,7 +106,7 @@ async def judge_answers(
 
 async def _judge_one(
     ctx: RunContext,
-    fusion: Fusion,
+    fusion: RunSettings,
     responses: Sequence[Response],
     prompt: str,
     judge: Member,

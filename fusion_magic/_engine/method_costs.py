@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .pricing import ModelPrice, cost_from_tokens, count_tokens, find_price
 
 if TYPE_CHECKING:
-    from .._fusion import Fusion
+    from .run_settings import RunSettings
 
 __all__ = ["ANSWER_TOKENS", "calls_cost", "cross_exam_calls", "methods_estimate", "round_calls"]
 
@@ -46,7 +46,7 @@ def round_calls(prompt_tokens: int, members: Sequence[str], judge: str | None) -
 
 
 def methods_estimate(
-    fusion: Fusion, prompt: str, prices: Mapping[str, ModelPrice], *, examine: bool, resolve: bool
+    fusion: RunSettings, prompt: str, prices: Mapping[str, ModelPrice], *, examine: bool, resolve: bool
 ) -> tuple[float, list[str]]:
     "The estimated extra cost of the methods asked for on ``prompt``, and the models without a price."
     members = [m.model for m in fusion.panel]

@@ -18,12 +18,12 @@ from .method_costs import methods_estimate
 from .rounds import run_round, turns_needed
 
 if TYPE_CHECKING:
-    from .._fusion import Fusion
+    from .run_settings import RunSettings
 
 __all__ = ["after_run", "examine_step", "guard_method", "resolve_step"]
 
 
-def guard_method(fusion: Fusion, ctx: RunContext, result: FusionResult, *, examine: bool, resolve: bool) -> None:
+def guard_method(fusion: RunSettings, ctx: RunContext, result: FusionResult, *, examine: bool, resolve: bool) -> None:
     "Refuse (`BudgetError`, nothing sent) when the method's estimate exceeds the `Fusion`'s ``max_cost``."
     if fusion.max_cost is None or not load_prices(ctx, budget=fusion.max_cost, flag="--max-cost"):
         return
@@ -40,14 +40,14 @@ def _usable(result: FusionResult, what: str) -> None:
         raise ConfigError(f"{what} needs the judge's analysis; this result is {result.status!r} (rejudge it first)")
 
 
-async def examine_step(ctx: RunContext, fusion: Fusion, result: FusionResult) -> FusionResult:
+async def examine_step(ctx: RunContext, fusion: RunSettings, result: FusionResult) -> FusionResult:
     "``result`` cross-examined by its members."
     _usable(result, "cross_examine()")
     panel = {m.name: m for m in fusion.panel}
     return await examine(ctx, panel, result, fusion.timeout)
 
 
-async def resolve_step(ctx: RunContext, fusion: Fusion, result: FusionResult) -> FusionResult:
+async def resolve_step(ctx: RunContext, fusion: RunSettings, result: FusionResult) -> FusionResult:
     "``result`` after one targeted round on its contradictions and the judge's update."
     _usable(result, "resolve()")
     if not turns_needed(result):
@@ -69,7 +69,7 @@ async def resolve_step(ctx: RunContext, fusion: Fusion, result: FusionResult) ->
     return dataclasses.replace(result, notes=[*result.notes, *notes], **changes)
 
 
-async def after_run(ctx: RunContext, fusion: Fusion, result: FusionResult) -> FusionResult:
+async def after_run(ctx: RunContext, fusion: RunSettings, result: FusionResult) -> FusionResult:
     "The methods a `Fusion` asks for in the run itself (``rounds=2``, ``cross_examine=True``), in that order."
     if result.status not in ("ok", "partial"):
         return result

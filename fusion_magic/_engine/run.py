@@ -10,23 +10,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from .._base.config import Member
+from .._base.config import Member, check_prompt
 from .._render.progress import Tracker
 from .._values.result import FusionResult
+from . import conversation
 from .budget import guard_run
 from .context import RunContext, open_context
 from .deliberation import build_result, deliberate, judge_answers
 from .method_steps import after_run
+from .nesting import nested, refuse_nesting
 from .outcomes import Judgement, PanelCancelled, PanelOutcome, ToolOutcome
-from .runner import DeliberationCancelled
+from .run_settings import RunSettings
+from .runner import DeliberationCancelled, on_background
 from .tool_mode import run_tool_mode
 
-if TYPE_CHECKING:
-    from .._fusion import Fusion
-
-__all__ = ["Chat", "rejudge", "run"]
+__all__ = ["Chat", "arun_prompt", "rejudge", "run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +39,38 @@ class Chat:
     tools: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     tool_choice: Any = "auto"
 
+    @classmethod
+    def of(cls, messages: list[dict[str, Any]] | None, tools: Any = None, tool_choice: Any = None) -> Chat:
+        "The chat around a prompt: the turns before ``messages``' last user message are the panel's context."
+        context = (
+            conversation.panel_context(messages[: conversation.question_index(messages)])
+            if messages is not None
+            else []
+        )
+        return cls(context, list(messages) if messages is not None else None, list(tools or []), tool_choice or "auto")
+
+
+async def arun_prompt(
+    fusion: RunSettings,
+    prompt: str,
+    *,
+    tracker: Tracker | None = None,
+    turns: Sequence[dict[str, Any]] = (),
+    chat: Chat | None = None,
+    shared: RunContext | None = None,
+) -> FusionResult:
+    """The engine's entry: deliberate on ``prompt`` with ``fusion``'s settings, on fusion_magic's loop.
+
+    `Fusion.arun`, `map`'s rows and `compare` come here; so can a caller without the facade.
+    """
+    prompt = check_prompt(prompt)
+    refuse_nesting()
+    steps = run(fusion, prompt, tracker or fusion.tracker(), list(turns), chat or Chat(), shared)
+    return await on_background(nested(steps))
+
 
 async def run(
-    fusion: Fusion,
+    fusion: RunSettings,
     prompt: str,
     tracker: Tracker,
     turns: list[dict[str, Any]],
@@ -94,7 +124,7 @@ async def run(
 
 
 async def rejudge(
-    fusion: Fusion, result: FusionResult, member: Member, tracker: Tracker, jury: tuple[Member, ...] = ()
+    fusion: RunSettings, result: FusionResult, member: Member, tracker: Tracker, jury: tuple[Member, ...] = ()
 ) -> FusionResult:
     "A new result: ``result``'s panel answers judged again by ``member`` (or ``jury``)."
     ctx = await open_context(fusion, tracker, prices=False)
@@ -118,7 +148,12 @@ async def rejudge(
 
 
 def _result(
-    fusion: Fusion, prompt: str, turns: list[dict[str, Any]], started: float, estimate: float | None, **outcomes: Any
+    fusion: RunSettings,
+    prompt: str,
+    turns: list[dict[str, Any]],
+    started: float,
+    estimate: float | None,
+    **outcomes: Any,
 ) -> FusionResult:
     return build_result(
         prompt,
@@ -132,10 +167,10 @@ def _result(
     )
 
 
-def _record(fusion: Fusion, ctx: RunContext | None, result: FusionResult) -> FusionResult:
-    "Remember ``fusion`` for `FusionResult.follow_up`, record what the run spent; ``result`` itself."
-    result._fusion = fusion  # type: ignore[attr-defined]  # for result.follow_up(); not part of to_dict
-    fusion.last_result = result  # a convenience for the caller; nothing reads it to recover
+def _record(fusion: RunSettings, ctx: RunContext | None, result: FusionResult) -> FusionResult:
+    "Hand ``result`` to the settings' ``on_result`` (the facade keeps it), record what the run spent."
+    if fusion.on_result is not None:
+        fusion.on_result(result)
     ledger = ctx.ledger if ctx is not None and ctx.ledger is not None else fusion.ledger
     ledger.record_fusion(result)
     return result

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._base.config import Member
 from .context import RunContext
 from .deliberation import deliberate, status_of
 from .outcomes import PanelCancelled, ToolOutcome
 from .panel import ask, merge_calls
-
-if TYPE_CHECKING:
-    from .._fusion import Fusion
+from .run_settings import RunSettings
 
 __all__ = ["FUSION_TOOL", "run_tool_mode"]
 
@@ -44,7 +42,7 @@ FUSION_TOOL: dict[str, Any] = {
 
 async def run_tool_mode(
     ctx: RunContext,
-    fusion: Fusion,
+    fusion: RunSettings,
     prompt: str,
     *,
     history: Sequence[dict[str, Any]] = (),

@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 def _blocking(fusion: Fusion, step: Callable[[RunContext], Awaitable[T]]) -> T:
     async def go() -> T:
-        ctx = await open_context(fusion, None, prices=fusion.max_cost is not None)
+        ctx = await open_context(fusion.run_settings(), None, prices=fusion.max_cost is not None)
         try:
             return await step(ctx)
         finally:
@@ -63,8 +63,9 @@ def cross_examine(result: FusionResult, **settings: Any) -> FusionResult:
     fusion = fusion_for(result, **settings)
 
     async def step(ctx: RunContext) -> FusionResult:
-        guard_method(fusion, ctx, result, examine=True, resolve=False)
-        return await examine_step(ctx, fusion, result)
+        settings = fusion.run_settings()
+        guard_method(settings, ctx, result, examine=True, resolve=False)
+        return await examine_step(ctx, settings, result)
 
     return _recorded(fusion, _blocking(fusion, step))
 
@@ -75,8 +76,9 @@ def resolve(result: FusionResult, **settings: Any) -> FusionResult:
     fusion = fusion_for(result, **settings)
 
     async def step(ctx: RunContext) -> FusionResult:
-        guard_method(fusion, ctx, result, examine=False, resolve=True)
-        return await resolve_step(ctx, fusion, result)
+        settings = fusion.run_settings()
+        guard_method(settings, ctx, result, examine=False, resolve=True)
+        return await resolve_step(ctx, settings, result)
 
     return _recorded(fusion, _blocking(fusion, step))
 
@@ -90,14 +92,15 @@ def ablate(result: FusionResult, judges: Sequence[str] | None = None, **settings
     if result.status not in ("ok", "partial"):
         raise ConfigError(f"ablate() needs the judge's analysis; this result is {result.status!r}")
     fusion = fusion_for(result, **settings)
-    seats = {name: fusion.derive(judge=name, judges=None) for name in judges}  # a bad id fails here
+    seats = {name: fusion.derive(judge=name, judges=None).run_settings() for name in judges}  # a bad id fails here
+    own = fusion.run_settings()
 
     async def step(ctx: RunContext) -> list[dict[str, Any]]:
         _guard(fusion, ctx, result, [(s.judge.model if not s.vote else None) for s in seats.values()])
 
         async def judge(responses: Sequence[Response], name: str | None) -> Any:
             return await judge_answers(
-                ctx, seats[name] if name else fusion, responses, result.prompt, history=result.history
+                ctx, seats[name] if name else own, responses, result.prompt, history=result.history
             )
 
         return await ablations(result, judge, judges)

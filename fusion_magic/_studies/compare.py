@@ -16,13 +16,15 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._base.config import Member
 from .._base.errors import ConfigError, FusionError
 from .._engine.context import RunContext, open_context
 from .._engine.deliberation import panel_messages
 from .._engine.panel import ask, ask_panel
+from .._engine.run import arun_prompt
+from .._engine.run_settings import RunSettings
 from .._engine.runner import run_sync
 from .._engine.toolloop import ask_member
 from .._values.comparison import Answer, Comparison, Grade, Pairing, PromptRun
@@ -31,16 +33,13 @@ from . import grading
 from .compare_methods import method_latency
 from .compare_plan import Plan, estimate_batch, estimate_line, make_plan
 
-if TYPE_CHECKING:
-    from .._fusion import Fusion
-
 __all__ = ["acompare", "run_compare"]
 
 GRADE = "grade"
 
 
 def run_compare(
-    fusion: Fusion, prompts: Any, baselines: Any = None, *, progress: bool = True, **options: Any
+    fusion: RunSettings, prompts: Any, baselines: Any = None, *, progress: bool = True, **options: Any
 ) -> Comparison:
     "The blocking form of `acompare` (works inside Jupyter); shows the estimate, then a progress bar."
     from .._render.live import BatchBar
@@ -58,7 +57,7 @@ def run_compare(
             bar.show(final=True)
 
 
-async def acompare(fusion: Fusion, prompts: Any, baselines: Any = None, **options: Any) -> Comparison:
+async def acompare(fusion: RunSettings, prompts: Any, baselines: Any = None, **options: Any) -> Comparison:
     "Compare ``fusion`` with each baseline on ``prompts`` (see `Fusion.compare`); no display."
     from .._engine.runner import on_background
 
@@ -79,14 +78,14 @@ class _Ready:
     unknown: list[str]
 
 
-async def _prepare(fusion: Fusion, plan: Plan) -> _Ready:
+async def _prepare(fusion: RunSettings, plan: Plan) -> _Ready:
     began = time.perf_counter()
     call = await open_context(fusion, None)
     return _Ready(call, began, *(await estimate_batch(fusion, call, plan)))
 
 
 async def _execute(
-    fusion: Fusion, plan: Plan, ready: _Ready, *, done: Callable[[dict[str, Any]], None] | None = None
+    fusion: RunSettings, plan: Plan, ready: _Ready, *, done: Callable[[dict[str, Any]], None] | None = None
 ) -> Comparison:
     call = ready.call
     gate = asyncio.Semaphore(plan.concurrency)
@@ -128,7 +127,7 @@ async def _execute(
     )
 
 
-async def _one(fusion: Fusion, call: RunContext, plan: Plan, i: int, label: str) -> PromptRun:
+async def _one(fusion: RunSettings, call: RunContext, plan: Plan, i: int, label: str) -> PromptRun:
     prompt = plan.prompts[i]
     later = tuple(m for m in plan.baselines if m in fusion.panel)  # answered from the panel's cache
     now = tuple(m for m in plan.baselines if m not in later)
@@ -152,9 +151,9 @@ async def _one(fusion: Fusion, call: RunContext, plan: Plan, i: int, label: str)
     return run
 
 
-async def _fuse(fusion: Fusion, prompt: str, label: str) -> Answer:
+async def _fuse(fusion: RunSettings, prompt: str, label: str) -> Answer:
     try:
-        result = await fusion.arun(prompt)
+        result = await arun_prompt(fusion, prompt)
     except FusionError as exc:
         return Answer(label, status="error", error=str(exc))
     usable = result.status in ("ok", "partial") and bool(result.answer.strip())
@@ -189,7 +188,7 @@ def _fusion_latency(result: FusionResult, quorum: int | None) -> float | None:
 
 
 async def _ask_baselines(
-    fusion: Fusion, call: RunContext, members: tuple[Member, ...], prompt: str
+    fusion: RunSettings, call: RunContext, members: tuple[Member, ...], prompt: str
 ) -> dict[str, Answer]:
     if not members:
         return {}
@@ -216,7 +215,9 @@ async def _ask_baselines(
     return out
 
 
-async def _pair(fusion: Fusion, call: RunContext, grader: Member, prompt: str, fused: Answer, base: Answer) -> Pairing:
+async def _pair(
+    fusion: RunSettings, call: RunContext, grader: Member, prompt: str, fused: Answer, base: Answer
+) -> Pairing:
     "Fusion against one baseline on one prompt: both orders, unless a side has no answer."
     if not fused.ok or not base.ok:
         if not fused.ok and not base.ok:
@@ -232,7 +233,7 @@ async def _pair(fusion: Fusion, call: RunContext, grader: Member, prompt: str, f
 
 
 async def _grade(
-    fusion: Fusion, call: RunContext, grader: Member, prompt: str, order: str, first: str, second: str
+    fusion: RunSettings, call: RunContext, grader: Member, prompt: str, order: str, first: str, second: str
 ) -> Grade:
     messages = grading.grade_messages(prompt, first, second)
     params: dict[str, Any] = {

@@ -19,7 +19,7 @@ from .._base.errors import ConfigError
 from .._base.method_words import METHODS, is_method
 
 if TYPE_CHECKING:
-    from .._fusion import Fusion
+    from .._engine.run_settings import RunSettings
     from .._values.result import FusionResult
 
 __all__ = ["METHODS", "Approach", "approaches", "is_method", "method_latency"]
@@ -27,13 +27,13 @@ __all__ = ["METHODS", "Approach", "approaches", "is_method", "method_latency"]
 
 @dataclasses.dataclass(frozen=True)
 class Approach:
-    """One method approach: its name as given and the `Fusion` that runs it."""
+    """One method approach: its name as given and the settings that run it."""
 
     name: str
-    fusion: Fusion
+    fusion: RunSettings
 
 
-def _approach(fusion: Fusion, spec: str) -> Approach:
+def _approach(fusion: RunSettings, spec: str) -> Approach:
     head, *words = [p.strip() for p in spec.split("+")]
     changes: dict[str, Any] = {}
     if head in METHODS:
@@ -54,7 +54,7 @@ def _approach(fusion: Fusion, spec: str) -> Approach:
     return Approach(spec.strip(), derived)
 
 
-def approaches(fusion: Fusion, baselines: list[Any]) -> tuple[list[str | Member], list[Approach]]:
+def approaches(fusion: RunSettings, baselines: list[Any]) -> tuple[list[str | Member], list[Approach]]:
     "The single-model baselines and the method approaches among ``baselines``, in their order."
     plain = [b for b in baselines if not is_method(b)]
     methods = [_approach(fusion, b) for b in baselines if is_method(b)]

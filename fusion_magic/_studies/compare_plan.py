@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._base.config import Member, check_prompt, parse_members
 from .._base.errors import BudgetError, ConfigError
@@ -18,11 +18,9 @@ from .._engine.context import RunContext
 from .._engine.deliberation import panel_messages
 from .._engine.panel import is_cached
 from .._engine.pricing import JUDGE_OVERHEAD_TOKENS, cost_from_tokens, count_tokens, estimate, find_price
+from .._engine.run_settings import RunSettings
 from . import grading
 from .compare_methods import Approach, approaches
-
-if TYPE_CHECKING:
-    from .._fusion import Fusion
 
 __all__ = ["Plan", "estimate_batch", "estimate_line", "make_plan"]
 
@@ -53,7 +51,7 @@ class Plan:
 
 # -- checking the inputs --------------------------------------------------------------------------
 def make_plan(
-    fusion: Fusion,
+    fusion: RunSettings,
     prompts: Any,
     baselines: Any,
     *,
@@ -131,10 +129,10 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
-def _baselines(fusion: Fusion, baselines: Any) -> tuple[Member, ...]:
+def _baselines(fusion: RunSettings, baselines: Any) -> tuple[Member, ...]:
     if isinstance(baselines, (str, Member)):
         baselines = [baselines] if isinstance(baselines, Member) else baselines
-    members = parse_members(baselines, what="baselines", openrouter=fusion._strict_ids)
+    members = parse_members(baselines, what="baselines", openrouter=fusion.strict_ids)
     if not members:
         raise ConfigError("baselines is empty; name at least one model to compare with")
     names = [m.name for m in members]
@@ -144,7 +142,7 @@ def _baselines(fusion: Fusion, baselines: Any) -> tuple[Member, ...]:
     return members
 
 
-def _grading(fusion: Fusion, has_reference: bool, grader: Any) -> tuple[str, Any, Member | None, str | None]:
+def _grading(fusion: RunSettings, has_reference: bool, grader: Any) -> tuple[str, Any, Member | None, str | None]:
     if has_reference:
         if grader is None:
             return "reference", grading.contains, None, "contains"
@@ -163,13 +161,15 @@ def _grading(fusion: Fusion, has_reference: bool, grader: Any) -> tuple[str, Any
     if grader is None or grader == "judge":
         return "pairwise", None, fusion.judge, fusion.judge.name
     if isinstance(grader, (str, Member)):
-        (member,) = parse_members([grader], what="grader", openrouter=fusion._strict_ids)
+        (member,) = parse_members([grader], what="grader", openrouter=fusion.strict_ids)
         return "pairwise", None, member, member.name
     raise ConfigError(f"grader must be 'judge', a model id, a scorer or None, got {type(grader).__name__}")
 
 
 # -- the batch estimate ------------------------------------------------------------------------------
-async def estimate_batch(fusion: Fusion, call: RunContext, plan: Plan) -> tuple[float | None, float | None, list[str]]:
+async def estimate_batch(
+    fusion: RunSettings, call: RunContext, plan: Plan
+) -> tuple[float | None, float | None, list[str]]:
     """(everything, the part not in the cache) in USD; `BudgetError` when that part exceeds max_cost.
 
     A deliberation counts as new when a panel answer is not cached; a baseline when its answer
@@ -225,7 +225,7 @@ async def estimate_batch(fusion: Fusion, call: RunContext, plan: Plan) -> tuple[
     return total, new, sorted(unknown)
 
 
-def estimate_line(fusion: Fusion, plan: Plan, total: float | None, new: float | None, unknown: list[str]) -> str:
+def estimate_line(fusion: RunSettings, plan: Plan, total: float | None, new: float | None, unknown: list[str]) -> str:
     "The batch estimate as one line, shown before anything is sent."
     n, k = len(plan.prompts), len(plan.names)
     what = f"{n} prompt{'s' * (n != 1)} × ({fusion.preset_label} fusion + {k} baseline{'s' * (k != 1)})"
