@@ -1,9 +1,11 @@
-"""The package's layout, read with `ast` (nothing is imported): module size, docstrings, `__all__`, import cycles.
+"""The package's layout, read with `ast` (nothing is imported): module size, docstrings, `__all__`, layers.
 
-The runtime import graph holds module-level imports and imports inside functions, not those under
-`if TYPE_CHECKING:`. The only cycle allowed is data <-> view: a module imports its view lazily
-inside its `_repr_*_` methods (and `__repr__`) while the view imports the data type at module level;
-likewise `FusionResult.follow_up` reaches the engine that made it.
+Every import counts: at module level, inside functions and under `if TYPE_CHECKING:` (a type-only
+import is still a dependency a reader has to follow). The package is cut into layers, listed in
+`LAYERS` highest first; a module may import its own unit (subpackage or top-level module) and any
+layer below its own, never one above, and units side by side in one layer never import each other.
+The one exception: a value reaching its own view (`_render`) from inside a display method
+(`_repr_*_`, `__repr__`, or `chart`, which draws the value as a figure).
 """
 
 from __future__ import annotations
@@ -17,9 +19,24 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fusion_magic"
 MAX_LINES = 350
-# The stubs through which a data type reaches what works on it: its views (`_repr_*_`, `__repr__`)
-# and `follow_up`, which hands the result back to the engine that made it.
-REPR = re.compile(r"^(_repr_\w+_|__repr__|follow_up|cross_examine|resolve|ablate)$")
+
+# Highest first. `a | b`: independent units in one layer (neither imports the other).
+LAYERS = [
+    "fusion_magic.__main__",  # the command line
+    "fusion_magic | emulator",  # the public API (lazy names); the test server, which imports nothing of ours
+    "_fronts",  # where people reach a Fusion: magics, widget, serve, MCP
+    "_fusion",  # the facade: `Fusion` builds the settings value and hands it to the engine
+    "_studies",  # deliberations measured: compare, grading
+    "_engine",  # one deliberation over HTTP and its steps
+    "_tools",  # what a panel member may call
+    "_render",  # the views, and the live progress they draw
+    "_judge",  # reading a judge's reply, no network
+    "_values | _local",  # what a deliberation returns; the local model server
+    "_base",  # what a run is asked and the words for it
+]
+# A value's display methods: the only imports that may climb, and only into the views.
+STUB = re.compile(r"^(_repr_\w+_|__repr__|chart)$")
+VIEWS = "_render"
 
 
 def _name(path: Path) -> str:
@@ -30,16 +47,38 @@ def _name(path: Path) -> str:
 MODULES: dict[str, Path] = {_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def unit(module: str) -> str:
+    "The layer unit a module belongs to: its top-level subpackage or module (`fusion_magic` for the package)."
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "fusion_magic"
+    return "fusion_magic.__main__" if parts[1] == "__main__" else parts[1]
+
+
+def _layer_table() -> dict[str, int]:
+    return {u.strip(): i for i, layer in enumerate(LAYERS) for u in layer.split("|")}
+
+
+LAYER = _layer_table()
+
+
 @dataclass(frozen=True)
 class Import:
     source: str  # the module that imports
     target: str  # the package module imported
     line: int
     function: str | None  # the innermost enclosing function, None at module level
+    type_checking: bool = False  # under `if TYPE_CHECKING:`
 
     @property
     def lazy(self) -> bool:
         return self.function is not None
+
+    def where(self) -> str:
+        how = f" in {self.function}()" if self.lazy else ""
+        return (
+            f"{self.source} -> {self.target} (line {self.line}{how}{', TYPE_CHECKING' if self.type_checking else ''})"
+        )
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -71,44 +110,52 @@ def _resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
 
 
 def _imports(module: str) -> list[Import]:
-    "Every runtime import of a package module in ``module``, with where it sits."
+    "Every import of a package module in ``module``: module level, in functions, under TYPE_CHECKING."
     found: list[Import] = []
 
-    def visit(node: ast.AST, function: str | None) -> None:
+    def visit(node: ast.AST, function: str | None, typing_only: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and _is_type_checking(child.test):
-                for other in child.orelse:  # the `else:` of a TYPE_CHECKING block runs
-                    visit_one(other, function)
+                for inner in child.body:
+                    visit_one(inner, function, True)
+                for other in child.orelse:
+                    visit_one(other, function, typing_only)
                 continue
-            visit_one(child, function)
+            visit_one(child, function, typing_only)
 
-    def visit_one(node: ast.AST, function: str | None) -> None:
+    def visit_one(node: ast.AST, function: str | None, typing_only: bool) -> None:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for target in _resolve(module, node):
                 # A package's lazy import of its own submodule is a facade, not a dependency: the
                 # submodule cannot load without its package anyway.
                 if target != module and not (function and target.startswith(module + ".")):
-                    found.append(Import(module, target, node.lineno, function))
+                    found.append(Import(module, target, node.lineno, function, typing_only))
             return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             function = node.name
-        visit(node, function)
+        visit(node, function, typing_only)
 
-    visit(ast.parse(MODULES[module].read_text(encoding="utf-8")), None)
+    visit(ast.parse(MODULES[module].read_text(encoding="utf-8")), None, False)
     return found
 
 
-def _graph() -> dict[str, dict[str, list[Import]]]:
-    "module -> imported module -> the import sites."
+def _stub(site: Import) -> bool:
+    "A value reaching its own view from a display method."
+    return site.lazy and bool(STUB.match(site.function or "")) and unit(site.target) == VIEWS
+
+
+def _graph(keep=lambda site: True) -> dict[str, dict[str, list[Import]]]:
+    "module -> imported module -> the import sites (those ``keep`` accepts)."
     graph: dict[str, dict[str, list[Import]]] = {m: {} for m in MODULES}
     for module in MODULES:
         for site in _imports(module):
-            graph[module].setdefault(site.target, []).append(site)
+            if keep(site):
+                graph[module].setdefault(site.target, []).append(site)
     return graph
 
 
 def _cycles(graph: dict[str, dict[str, list[Import]]]) -> list[frozenset[str]]:
-    "The strongly connected components with more than one module (Tarjan's algorithm)."
+    "The strongly connected components with more than one node (Tarjan's algorithm)."
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -119,7 +166,7 @@ def _cycles(graph: dict[str, dict[str, list[Import]]]) -> list[frozenset[str]]:
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in graph[v]:
+        for w in graph.get(v, {}):
             if w not in index:
                 connect(w)
                 low[v] = min(low[v], low[w])
@@ -142,14 +189,23 @@ def _cycles(graph: dict[str, dict[str, list[Import]]]) -> list[frozenset[str]]:
     return components
 
 
-def _describe(component: frozenset[str], graph: dict[str, dict[str, list[Import]]]) -> str:
-    edges = []
-    for source in sorted(component):
-        for target, sites in sorted(graph[source].items()):
-            if target in component:
-                where = ", ".join(f"line {s.line}" + (f" in {s.function}()" if s.lazy else "") for s in sites)
-                edges.append(f"{source} -> {target} ({where})")
-    return "; ".join(edges)
+def _units(graph: dict[str, dict[str, list[Import]]]) -> dict[str, dict[str, list[Import]]]:
+    "The module graph folded onto layer units (imports inside one unit dropped)."
+    folded: dict[str, dict[str, list[Import]]] = {unit(m): {} for m in graph}
+    for source, out in graph.items():
+        for target, sites in out.items():
+            if unit(source) != unit(target):
+                folded[unit(source)].setdefault(unit(target), []).extend(sites)
+    return folded
+
+
+def climbs(site: Import) -> bool:
+    "Whether an import goes up a layer, or sideways to an independent unit of the same layer."
+    a, b = unit(site.source), unit(site.target)
+    return a != b and LAYER[b] <= LAYER[a]
+
+
+# -- the checks ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -174,36 +230,67 @@ def test_every_module_states_its_boundary_and_exports(module: str) -> None:
     assert declared, f"{path} has no __all__"
 
 
-def test_no_import_cycle_beyond_data_and_view() -> None:
-    "Every cycle must go through a data type's stub import: without those, none may remain."
-    plain = _without_stubs(_graph())
-    problems = [f"cycle {sorted(c)} not through a stub: {_describe(c, plain)}" for c in _cycles(plain)]
+def test_every_module_has_a_layer() -> None:
+    homeless = sorted({unit(m) for m in MODULES} - set(LAYER))
+    assert not homeless, f"put these in LAYERS (and the layer's docstring): {homeless}"
+
+
+def test_the_top_level_holds_a_handful_of_modules() -> None:
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 4, f"modules belong in a subpackage by role, not at the top: {top}"
+
+
+def test_imports_go_one_way_down() -> None:
+    "Counting every import, none climbs a layer or crosses to a sibling, but a value's display stubs."
+    wrong = [
+        s.where() for out in _graph(lambda s: not _stub(s)).values() for ss in out.values() for s in ss if climbs(s)
+    ]
+    assert not wrong, "imports against the layers (see LAYERS):\n" + "\n".join(wrong)
+
+
+def test_no_cycle_between_units() -> None:
+    "Counting every import but the display stubs, the subpackages' graph has no cycle."
+    units = _units(_graph(lambda s: not _stub(s)))
+    problems = [sorted(c) for c in _cycles(units)]
+    assert not problems, f"cycles between units: {problems}"
+
+
+def test_no_cycle_between_modules_at_run_time() -> None:
+    "Without the display stubs and type-only imports, no two modules need each other (inside a unit too)."
+    plain = _graph(lambda s: not _stub(s) and not s.type_checking)
+    problems = [
+        "; ".join(s.where() for m in sorted(c) for t, ss in plain[m].items() if t in c for s in ss)
+        for c in _cycles(plain)
+    ]
     assert not problems, "\n".join(problems)
 
 
-def _stub(site: Import) -> bool:
-    return site.lazy and bool(REPR.match(site.function or ""))
+def _may_import(text: str) -> list[str]:
+    match = re.search(r"May import:(.*?)\.\s", text + " ", re.DOTALL)
+    assert match, "no 'May import: ...' sentence"
+    said = match.group(1).strip()
+    return [] if said.startswith("nothing") else [u.strip() for u in said.replace("\n", " ").split(",")]
 
 
-def _without_stubs(graph: dict[str, dict[str, list[Import]]]) -> dict[str, dict[str, list[Import]]]:
-    "``graph`` without the stub imports (the edges left must form no cycle)."
-    plain = {m: {t: [s for s in ss if not _stub(s)] for t, ss in out.items()} for m, out in graph.items()}
-    return {m: {t: ss for t, ss in out.items() if ss} for m, out in plain.items()}
-
-
-def test_only_a_data_types_stubs_may_close_a_cycle() -> None:
-    "The cycle check itself: a cycle closed by a stub is allowed, one closed by any other import is not."
-    stub = Import("data", "view", 9, "_repr_html_")
-    other = Import("data", "view", 9, "from_dict")
-    back = Import("view", "data", 1, None)
-    allowed = {"data": {"view": [stub]}, "view": {"data": [back]}}
-    refused = {"data": {"view": [other]}, "view": {"data": [back]}}
-    assert _cycles(allowed) == _cycles(refused) == [frozenset({"data", "view"})]
-    assert _cycles(_without_stubs(allowed)) == []
-    assert _cycles(_without_stubs(refused)) == [frozenset({"data", "view"})]
+@pytest.mark.parametrize("package", sorted(u for u in LAYER if u.startswith("_") and (PACKAGE / u).is_dir()))
+def test_each_subpackage_says_what_it_may_import(package: str) -> None:
+    docstring = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text(encoding="utf-8"))) or ""
+    below = [u.strip() for layer in LAYERS[LAYER[package] + 1 :] for u in layer.split("|")]
+    assert _may_import(docstring) == below, f"{package}/__init__.py: its 'May import:' must list {below}"
 
 
 # -- the reader itself, on small synthetic cases --------------------------------------------------------
+
+
+def test_only_a_values_display_stubs_may_climb() -> None:
+    stub = Import("fusion_magic._values.result", "fusion_magic._render.html", 9, "_repr_html_")
+    other = Import("fusion_magic._values.result", "fusion_magic._render.html", 9, "from_dict")
+    to_engine = Import("fusion_magic._values.result", "fusion_magic._engine.panel", 9, "__repr__")
+    assert _stub(stub) and not _stub(other) and not _stub(to_engine)
+    assert climbs(other) and climbs(to_engine)
+    assert not climbs(Import("fusion_magic._engine.panel", "fusion_magic._values.result", 1, None))
+    sideways = Import("fusion_magic._values.result", "fusion_magic._local.server", 1, None)
+    assert climbs(sideways)
 
 
 def test_relative_imports_resolve_to_package_modules() -> None:
@@ -212,17 +299,18 @@ def test_relative_imports_resolve_to_package_modules() -> None:
         assert isinstance(node, (ast.Import, ast.ImportFrom))
         return _resolve(module, node)
 
-    assert targets("fusion_magic._fronts.magic", "from . import display, session") == [
+    magic = "fusion_magic._fronts.magic"
+    assert targets(magic, "from . import display, session") == [
         "fusion_magic._fronts.display",
         "fusion_magic._fronts.session",
     ]
-    assert targets("fusion_magic._fronts.magic", "from .._base.config import PRESETS") == ["fusion_magic._base.config"]
-    assert targets("fusion_magic.emulator.server", "from .._base import scrub") == ["fusion_magic._base.scrub"]
+    assert targets(magic, "from .._base.config import PRESETS") == ["fusion_magic._base.config"]
+    assert targets(magic, "from .._base import scrub") == ["fusion_magic._base.scrub"]
     assert targets("fusion_magic.emulator.server", "from . import wire") == ["fusion_magic.emulator.wire"]
     assert targets("fusion_magic.emulator", "from .wire import payload") == ["fusion_magic.emulator.wire"]
     assert targets("fusion_magic.emulator.server", "from .. import Fusion") == ["fusion_magic"]
-    assert targets("fusion_magic._fronts.magic", "import fusion_magic._base.config") == ["fusion_magic._base.config"]
-    assert targets("fusion_magic._fronts.magic", "import json") == []
+    assert targets(magic, "import fusion_magic._base.config") == ["fusion_magic._base.config"]
+    assert targets(magic, "import json") == []
 
 
 def test_implementation_modules_are_private() -> None:
@@ -238,11 +326,11 @@ def test_implementation_modules_are_private() -> None:
     assert not exposed, f"make these private (a leading underscore): {exposed}"
 
 
-def test_type_checking_imports_are_not_runtime_edges() -> None:
-    sites = {(s.target, s.function) for s in _imports("fusion_magic._fronts.magic")}
-    assert ("fusion_magic._base.settings", None) in sites  # module level
-    assert ("fusion_magic._fronts.commands", "fusion_line") in sites  # lazy, inside the line magic
-    assert not any(target == "fusion_magic._fusion" and function is None for target, function in sites)
+def test_every_kind_of_import_is_counted() -> None:
+    sites = {(s.target, s.function, s.type_checking) for s in _imports("fusion_magic._fronts.magic")}
+    assert ("fusion_magic._base.settings", None, False) in sites  # module level
+    assert ("fusion_magic._fronts.commands", "fusion_line", False) in sites  # lazy, inside the line magic
+    assert ("fusion_magic._fusion", None, True) in sites  # under TYPE_CHECKING
 
 
 def test_cycles_are_found() -> None:
@@ -250,3 +338,11 @@ def test_cycles_are_found() -> None:
     graph = {"a": {"b": [site]}, "b": {"c": [site]}, "c": {"a": [site]}, "d": {"a": [site]}}
     assert _cycles(graph) == [frozenset({"a", "b", "c"})]
     assert _cycles({"a": {"b": [site]}, "b": {}}) == []
+
+
+def test_units_are_top_level_parts() -> None:
+    assert unit("fusion_magic") == "fusion_magic"
+    assert unit("fusion_magic.__main__") == "fusion_magic.__main__"
+    assert unit("fusion_magic._engine.panel") == "_engine"
+    assert unit("fusion_magic._fusion") == "_fusion"
+    assert unit("fusion_magic.emulator.wire") == "emulator"
