@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from fusion_magic._fronts.interpolate import MAX_CHARS, MAX_COLUMNS, MAX_ROWS, interpolate, to_prompt_text
+from fusion_magic._base.interpolate import MAX_CHARS, MAX_COLUMNS, MAX_ROWS, interpolate, to_prompt_text
 
 NS = {
     "name": "Ada",

@@ -19,10 +19,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from .._base.errors import FusionError, FusionInterrupted
+from .._base.interpolate import interpolate
 from .._base.settings import MAGIC_SETTINGS, Setting
 from . import display, session
 from .args import SETTINGS, Host, cell_options, flags, parse
-from .interpolate import interpolate
 
 if TYPE_CHECKING:  # the HTTP stack and pydantic load with the first run, not with %load_ext
     from .._fusion import Fusion

@@ -184,7 +184,7 @@ def _validation_line(exc: Any) -> str:
 
 
 def _to_text(value: Any) -> str:
-    from .._fronts.interpolate import to_prompt_text
+    from .._base.interpolate import to_prompt_text
 
     if value is None:
         return "(no result)"
