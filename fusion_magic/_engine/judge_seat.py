@@ -139,7 +139,8 @@ async def _ask_model(
     while True:
         level = _formats.get(endpoint, 0)
         fmt = _response_format(FORMATS[level], list(labels))
-        response = await _one_call(ctx, seat, messages, labels, aliases, timeout, {**params, **fmt}, key)
+        parsed: dict[str, Salvage] = {}
+        response = await _one_call(ctx, seat, messages, labels, aliases, timeout, {**params, **fmt}, key, parsed)
         calls.append(response)
         if not response.ok:
             if level + 1 < len(FORMATS) and _rejects_format(response):
@@ -147,7 +148,7 @@ async def _ask_model(
                 ctx.note(key, state="retrying", note=f"{FORMATS[level]} not supported; trying {FORMATS[level + 1]}")
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
-        found = salvage(response.content, labels, aliases)
+        found = parsed.get(response.content) or salvage(response.content, labels, aliases)  # read once
         if found.usable or asked:
             why = (
                 ""
@@ -171,9 +172,13 @@ async def _one_call(
     timeout: float | None,
     params: dict[str, Any],
     key: str = JUDGE,
+    parsed: dict[str, Salvage] | None = None,
 ) -> Response:
     def usable(text: str) -> bool:  # only a usable reply is cached (and taken from the cache)
-        return salvage(text, labels, aliases).usable
+        found = salvage(text, labels, aliases)
+        if parsed is not None:  # the seat reads the reply it gets from here, not a second time
+            parsed[text] = found
+        return found.usable
 
     try:
         response, _ = await asyncio.wait_for(ask(ctx, seat, messages, key=key, accept=usable, **params), timeout)

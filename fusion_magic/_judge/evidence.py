@@ -13,7 +13,9 @@ judge said, unverified, and ``match.model`` names the member whose answer holds 
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -43,30 +45,45 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|\u2026|\[\.\.\.\])\s*")
 
 
+Normalised = tuple[str, Sequence[int]]  # normalised text, and where each of its characters came from
+_TOKENS = re.compile(r"[^\s*_`]+|\s+")  # words (emphasis marks dropped between them) and spaces
+
+
 def normalise(text: str) -> tuple[str, list[int]]:
     """``text`` case-folded, with typographic quotes and dashes unified, Markdown emphasis dropped
     and whitespace collapsed; plus, for each character kept, its index in ``text``."""
     out: list[str] = []
     where: list[int] = []
     space = True  # drop leading whitespace
-    for i, ch in enumerate(text):
-        folded = ch.translate(_FOLD)
-        if not folded:
-            continue
-        if folded.isspace():
+    for token in _TOKENS.finditer(text):
+        piece, start = token.group(), token.start()
+        if piece[0].isspace():  # a run of spaces (emphasis marks inside it too) is one space
             if not space:
                 out.append(" ")
-                where.append(i)
+                where.append(start)
             space = True
             continue
-        for c in folded.casefold():
-            out.append(c)
-            where.append(i)
+        folded = piece.translate(_FOLD).casefold()
+        if len(folded) == len(piece):  # one character for one: the common case, done a word at a time
+            out.append(folded)
+            where.extend(range(start, start + len(piece)))
+        else:  # a character that folds to several ("ß" -> "ss")
+            for i, ch in enumerate(piece, start):
+                for c in ch.translate(_FOLD).casefold():
+                    out.append(c)
+                    where.append(i)
         space = False
     if out and out[-1] == " ":
         out.pop()
         where.pop()
     return "".join(out), where
+
+
+@lru_cache(maxsize=1024)
+def _normalised_answer(answer: str) -> Normalised:
+    "`normalise`, once per answer text (a cached re-run checks the same answers again); 5 bytes a character."
+    text, where = normalise(answer)
+    return text, array("I", where)
 
 
 def _clean_quote(quote: str) -> list[str]:
@@ -75,15 +92,21 @@ def _clean_quote(quote: str) -> list[str]:
     return [f for f in (normalise(part)[0].strip(" .,;:") for part in _ELLIPSIS.split(quote)) if f]
 
 
+@lru_cache(maxsize=4096)
+def _fragments(quote: str) -> tuple[str, ...]:
+    "`_clean_quote`, once per quote text (a cached re-run checks the judge's same quotes again)."
+    return tuple(_clean_quote(quote))
+
+
 def locate(quote: str, answer: str) -> tuple[int, int, float] | None:
     """Where ``quote`` occurs in ``answer``: (start, end, score) in ``answer``'s characters, or None.
 
     Fragments separated by an ellipsis must all occur, in order.
     """
-    return _find(_clean_quote(quote), normalise(answer)) if answer else None
+    return _find(_clean_quote(quote), _normalised_answer(answer)) if answer else None
 
 
-def _find(fragments: list[str], normalised: tuple[str, list[int]]) -> tuple[int, int, float] | None:
+def _find(fragments: list[str], normalised: Normalised) -> tuple[int, int, float] | None:
     text, where = normalised
     if not fragments or not text:
         return None
@@ -113,7 +136,9 @@ def _find(fragments: list[str], normalised: tuple[str, list[int]]) -> tuple[int,
     return where[start], where[end - 1] + 1, min(scores)
 
 
-def check(quote: Quote, answers: Mapping[str, str], normalised: dict[str, tuple[str, list[int]]] | None = None) -> None:
+def check(
+    quote: Quote, answers: Mapping[str, str], normalised: dict[str, tuple[str, Sequence[int]]] | None = None
+) -> None:
     """Set ``quote.verified`` and ``quote.match``.
 
     The closest match over all answers wins, the attributed member on a tie: a quote that is
@@ -121,10 +146,10 @@ def check(quote: Quote, answers: Mapping[str, str], normalised: dict[str, tuple[
     ends the search.
     """
     quote.verified, quote.match = False, None
-    fragments = _clean_quote(quote.quote)
+    fragments = list(_fragments(quote.quote))
     if not fragments:
         return
-    normalised = normalised if normalised is not None else {m: normalise(a) for m, a in answers.items()}
+    normalised = normalised if normalised is not None else {m: _normalised_answer(a) for m, a in answers.items()}
     order = [quote.model] if quote.model in answers else []
     order += [m for m in answers if m != quote.model]
     best: tuple[float, bool, str, tuple[int, int, float]] | None = None
@@ -156,7 +181,7 @@ def verify(
     analysis.consensus_support = [
         p if p.of else p.model_copy(update={"of": len(answers)}) for p in analysis.items("consensus")
     ]
-    normalised = {model: normalise(answer) for model, answer in answers.items()}  # once per answer
+    normalised = {model: _normalised_answer(answer) for model, answer in answers.items()}  # once per answer
     for section in analysis.SECTIONS:
         for item in analysis.items(section):
             for quote in quotes_of(item):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import string
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, model_validator
@@ -163,8 +164,14 @@ def response_format(labels: list[str]) -> dict[str, Any]:
     """
     return {
         "type": "json_schema",
-        "json_schema": {"name": "fusion_verdict", "strict": True, "schema": _strict(_SCHEMA, labels)},
+        "json_schema": {"name": "fusion_verdict", "strict": True, "schema": _schema_for(tuple(labels))},
     }
+
+
+@lru_cache(maxsize=64)
+def _schema_for(labels: tuple[str, ...]) -> dict[str, Any]:
+    "The strict schema for a panel of ``labels``, built once per panel size (shared: never mutate it)."
+    return _strict(_SCHEMA, list(labels))
 
 
 def _answer_first(schema: dict[str, Any]) -> dict[str, Any]:
