@@ -95,3 +95,19 @@ def test_a_cached_rerun_reads_each_judge_reply_once_and_normalises_nothing_again
 def test_normalised_answers_are_kept_compactly():
     text, where = evidence._normalised_answer("Some *answer* text")
     assert text == "some answer text" and where.itemsize == 4 and list(where)[:2] == [0, 1]
+
+
+def test_a_responses_dict_is_asdicts_without_the_deep_copy():
+    import dataclasses
+
+    from fusion_magic._values.result import Response, ToolCall
+
+    call = ToolCall(name="sql", arguments='{"query": "select 1"}', output="1", error=None, elapsed_s=0.1)
+    response = Response(
+        "a/alpha", "answer", sources=[{"url": "https://x.test", "title": "X"}], tool_calls=[call], cost_usd=0.5
+    )
+    plain = response.to_dict()
+    assert plain == dataclasses.asdict(response)
+    plain["sources"][0]["title"] = "changed"
+    plain["tool_calls"][0]["name"] = "python"
+    assert response.sources[0]["title"] == "X" and call.name == "sql"  # copies, not views

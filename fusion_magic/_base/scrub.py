@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +31,7 @@ _SECRET_FIELDS = re.compile(r"^(api[_-]?key|authorization|x-api-key|password|sec
 REDACTED = "[REDACTED]"
 
 
+@lru_cache(maxsize=256)  # every cache key needs it; a session has a few endpoints
 def canonical_base_url(base_url: str) -> str:
     "The base URL without credentials or secret-looking query parameters, lower-cased host, no trailing /."
     parts = urlsplit(base_url.strip())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 import json_repair
@@ -130,6 +131,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 CARRY: tuple[str, ...] = ("quote", "quotes", "support", "verified", "agreement", "evidence")
 
 
+@lru_cache(maxsize=4096)  # a reply's keys are few and come back in every item: read each once
 def normalise_key(key: object) -> str:
     "camelCase, spaces, hyphens and case folded to snake_case: 'blindSpots' -> 'blind_spots'."
     text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key).strip())

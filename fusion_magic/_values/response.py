@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 __all__ = ["Response", "ResponseStatus", "ToolCall"]
@@ -73,7 +74,8 @@ class Response:
         return why if why.startswith(self.model) else f"{self.model}: {why}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        plain: dict[str, Any] = _plain(self)
+        return plain
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Response:
@@ -81,3 +83,22 @@ class Response:
         from .saved import from_fields
 
         return from_fields(cls, data)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    """`dataclasses.asdict`'s result without its deep copy of every string and number (`serve`
+    writes each result out as JSON: the copy was most of the cost)."""
+    if isinstance(value, _ATOMS):
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_plain(v) for v in value)
+    return copy.deepcopy(value)  # anything else, as `asdict` does
