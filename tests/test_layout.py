@@ -346,3 +346,42 @@ def test_units_are_top_level_parts() -> None:
     assert unit("fusion_magic._engine.panel") == "_engine"
     assert unit("fusion_magic._fusion") == "_fusion"
     assert unit("fusion_magic.emulator.wire") == "emulator"
+
+
+# -- the architecture page matches the house ------------------------------------------------------------
+
+ARCHITECTURE = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+
+
+def _section(title: str) -> str:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def test_the_architecture_page_follows_a_prompt_through_real_modules_once_each() -> None:
+    trace = _section("One prompt")
+    named = re.findall(r"(?:fusion_magic/)?((?:_\w+/)?(?:_?\w+)\.py)\b", trace)
+    assert len(named) >= 30, named
+    missing = [path for path in named if not (PACKAGE / path).is_file()]
+    assert not missing, f"docs/ARCHITECTURE.md names modules that do not exist: {missing}"
+    twice = sorted({path for path in named if named.count(path) > 1})
+    assert not twice, f"the prompt passes each module once, yet the page names these twice: {twice}"
+
+
+def test_the_architecture_page_lists_every_module_where_it_lives() -> None:
+    table = _section("Where things live")
+    rows = dict(re.findall(r"^\| `?([\w/]+)`? \| (.*) \|$", table, re.M))
+    unlisted = []
+    for module in MODULES:
+        parts = module.split(".")
+        if len(parts) < 3 or parts[1] in ("emulator",) or parts[-1] == "__init__":
+            continue
+        folder, leaf = parts[1] + "/", parts[-1]
+        if not re.search(rf"`{leaf}`", rows.get(folder, "")):
+            unlisted.append(f"{folder}{leaf}")
+    assert not unlisted, f"docs/ARCHITECTURE.md's table does not list: {unlisted}"
+    assert set(LAYER) - {"fusion_magic", "fusion_magic.__main__", "_fusion", "emulator"} <= {
+        r.rstrip("/") for r in rows
+    }
