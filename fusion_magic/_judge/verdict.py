@@ -19,6 +19,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .._values.sections import SECTIONS as TABLE
@@ -68,8 +69,15 @@ def salvage(text: str, labels: dict[str, str], aliases: dict[str, str] | None = 
     """Read the judge's reply ``text``; ``labels`` maps A, B... to member names.
 
     ``aliases`` maps other names a judge may use for a member (its model id) to the member's name.
+    A reply read before for the same panel is not read again (a cached re-run meets the same
+    replies): the `Salvage` returned is shared, so it is read, never changed.
     """
-    reader = _Reader.of(labels, aliases)
+    return _salvaged(text, tuple(labels.items()), tuple((aliases or {}).items()))
+
+
+@lru_cache(maxsize=512)
+def _salvaged(text: str, label_items: tuple[tuple[str, str], ...], alias_items: tuple[tuple[str, str], ...]) -> Salvage:
+    reader = _Reader.of(dict(label_items), dict(alias_items))
     best = Salvage()
     for candidate in candidates(text):
         best.found_json = True
