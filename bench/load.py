@@ -39,6 +39,7 @@ MEMBERS = ["load/m0", "load/m1", "load/m2"]
 JUDGE = "load/judge"
 MEMBER_LATENCY = (0.2, 0.6)
 JUDGE_LATENCY = 0.2
+RERUN_TARGET_S = 0.25  # a fully cached re-run of the batch is CPU only: parse, check, build, once each
 Script = dict[str, list[dict[str, Any]]]  # model -> Reply fields, in the order requests arrive
 
 # The emulator in a child process that answers "stats" on stdin with what it has served so far.
@@ -287,10 +288,12 @@ def main() -> None:
         # Zero requests when the first run got everything; else only what it missed (e.g. a member
         # that failed all its retries), and nothing else.
         answered = rerun["status"].get("200", 0)
-        verdict = "ok" if answered == first["missing"] else "MISSED"
+        fast = rerun["wall_s"] < RERUN_TARGET_S or first["missing"] > 0  # misses wait on the network again
+        verdict = "ok" if answered == first["missing"] and fast else "MISSED"
         print(
             f"cached re-run: {rerun['requests']} requests ({answered} answers for the "
-            f"{first['missing']} calls the first run missed), {rerun['wall_s'] * 1000:.0f} ms  {verdict}"
+            f"{first['missing']} calls the first run missed), {rerun['wall_s'] * 1000:.0f} ms "
+            f"(target < {RERUN_TARGET_S * 1000:.0f} ms when nothing was missed)  {verdict}"
         )
 
 

@@ -130,7 +130,7 @@ def main() -> None:
     for name, values in times.items():
         p90 = statistics.quantiles(values, n=10)[-1] * 1000
         added = median_ms(values) - base
-        verdict = "" if name.startswith("in-process") else ("<10ms ok" if added < 10 else "<10ms MISSED")
+        verdict = "" if name.startswith("in-process") else ("<5ms ok" if added < 5 else "<5ms MISSED")
         print(f"{name:<28}{median_ms(values):>7.1f}ms{p90:>7.1f}ms{added:>7.1f}ms  {verdict}")
     print(f"\n{args.clients} clients at once, each one deliberation of {len(PANEL)} members + judge")
     print(f"{'scenario':<28}{'wall':>9}{'median':>9}{'max':>9}")
