@@ -1,4 +1,5 @@
-"""Deliberations measured: `compare` against single models, its plan and the grading.
+"""Deliberations measured: `compare` against single models and methods, its plan and the grading;
+ablation (what each member and judge contributes).
 
 May import: _engine, _tools, _render, _judge, _values, _local, _base. Never a layer above it.
 """
