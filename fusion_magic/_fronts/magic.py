@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the HTTP stack and pydantic load with the first run, not wi
 
 __all__ = ["SETTINGS", "FusionMagics", "register", "unregister"]
 
-# `%fusion` subcommands: the settings and listings are `_commands`, those over results `_result_commands`.
+# `%fusion` subcommands: the settings and listings are `commands`, those over results `result_commands`.
 SUBCOMMANDS = (
     "config",
     "presets",

@@ -3,7 +3,7 @@
 ``GET /v1/models`` and ``POST /v1/chat/completions`` (JSON or SSE) on aiohttp's server, running
 on the same private event loop, HTTP client, answer cache and session ledger as `Fusion.run`,
 so `%fusion serve` in a kernel shares them with the notebook. The dialect (requests, answers,
-errors) lives in `fusion_magic._fronts.openai_api` and `_openai_limits` (what it refuses, when a stream
+errors) lives in `fusion_magic._fronts.openai_api` and `openai_limits` (what it refuses, when a stream
 ends with usage); the command line and `%fusion serve` in `fusion_magic._fronts.launch`.
 
 Security: binds 127.0.0.1 by default; with a token (``--token`` or ``FUSION_SERVE_TOKEN``) every

@@ -2,7 +2,7 @@
 
 Run never blocks the kernel: a click submits `Fusion.arun` to the session's background loop and a
 poller on that loop copies the tracker into traits 4x a second: status lines (`progress_html`) and
-the text as it streams (`_widget_live`). Traits may be set from any thread; `with output:` may not.
+the text as it streams (`widget_live`). Traits may be set from any thread; `with output:` may not.
 The result is shown once: in the output below the controls (kept when saved), or in the widget's
 own sections (`_render.widget`) when it sits inside another layout with no output below.
 """

@@ -15,7 +15,7 @@ Pure string functions with no IPython import, so they are testable without a ker
     ledger.py     the session ledger's totals line, table and cost chart
     diff.py       `AnalysisDiff` views;  comparison.py  `Comparison` views;  chart.py  its scatter
 
-Data modules (`_result`, `_ledger`, `_diff`, `_comparison`) hold only `_repr_*_` stubs that import from
+Data modules (`result`, `ledger`, `diff`, `comparison`) hold only `_repr_*_` stubs that import from
 here when called, and the views import the data types they draw: the one allowed cycle, data <-> view. Loading
 this package is cheap: each view, and markdown-it and nh3, load on first use.
 

@@ -41,7 +41,7 @@ class Plan:
     grader_name: str | None
     concurrency: int
     max_cost: float | None
-    methods: tuple[Approach, ...] = ()  # "vote", "model*3", "fusion+cross-examine" (see _compare_methods)
+    methods: tuple[Approach, ...] = ()  # "vote", "model*3", "fusion+cross-examine" (see compare_methods)
 
     @property
     def names(self) -> list[str]:
