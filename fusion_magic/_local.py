@@ -280,9 +280,9 @@ def _stop_at_exit() -> None:
 
 
 def main_local(argv: list[str] | None = None) -> int:
-    """``python -m fusion_magic local``: serve the local model until Ctrl-C."""
+    """``fusion-magic local``: serve the local model until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m fusion_magic local",
+        prog="fusion-magic local",
         description="Serve the local model (SmolLM2-135M, llama.cpp) on 127.0.0.1 until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
