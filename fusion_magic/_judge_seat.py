@@ -24,6 +24,7 @@ from ._panel import ask, merge_calls
 from ._progress import JUDGE
 from ._result import Analysis, Response
 from ._verdict import Salvage, salvage
+from ._verdict_prune import prune
 from ._wire import names_response_format
 
 __all__ = ["FORMATS", "JudgeOutcome", "forget_formats", "run_judge"]
@@ -74,6 +75,7 @@ async def run_judge(
     """
     labels = judging.labels_for([r.model for r in answered])
     base = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
+    answers = {r.model: r.content for r in answered}
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
     if max_tokens:
         params["max_tokens"] = max(max_tokens, 2048)
@@ -83,7 +85,7 @@ async def run_judge(
     failure, last_raw = None, ""
     for model in judge.models:
         seat = Member(model, name=judge.name, temperature=judge.temperature)
-        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, key, calls)
+        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, key, calls, answers)
         if found is not None and found.has_analysis:
             fallback = ["judge fallback used: " + " | ".join(errors)] if errors else []
             return _finish(key, calls, found, raw, model, fallback)
@@ -126,6 +128,7 @@ async def _ask_model(
     aliases: dict[str, str] | None,
     key: str,
     calls: list[Response],
+    answers: dict[str, str],
 ) -> tuple[Salvage | None, str, str, str]:
     """One judge model: negotiate the format, re-ask once if nothing usable came back.
 
@@ -146,6 +149,7 @@ async def _ask_model(
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
         found = salvage(response.content, labels, aliases)
+        prune(found, answers)
         if found.usable or asked:
             why = (
                 ""

@@ -26,7 +26,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["READ_LOG", "ReadGuard", "allowed_roots"]
+__all__ = ["READ_LOG", "ROOT", "ReadGuard", "allowed_roots", "beside_roots"]
 
 ROOT = Path(__file__).resolve().parents[1]
 READ_LOG = "FUSION_TEST_READ_LOG"
@@ -83,11 +83,15 @@ def allowed_roots(root: Path = ROOT) -> tuple[str, ...]:
     return tuple(sorted(p.rstrip(os.sep) or os.sep for p in places))
 
 
-def _dot_names(home: Path) -> list[str]:
+_DOT_NAMES = (".cache", ".config", ".local", ".jupyter", ".ipython", ".matplotlib")
+
+
+def _dot_names(home: Path) -> set[str]:
+    "The usual configuration folders (even before they exist) and whatever hidden entries the home has."
     try:
-        return [name for name in os.listdir(home) if name.startswith(".")]
+        return set(_DOT_NAMES) | {name for name in os.listdir(home) if name.startswith(".")}
     except OSError:
-        return [".cache", ".config", ".local", ".jupyter", ".ipython", ".matplotlib"]
+        return set(_DOT_NAMES)
 
 
 def _beside(path: str, root: Path) -> bool:
@@ -96,11 +100,27 @@ def _beside(path: str, root: Path) -> bool:
     return not real.startswith(str(root)) and "site-packages" not in real and "python" not in real.lower()
 
 
-class ReadGuard:
-    """Records every `open` of a path outside `allowed` while `active`."""
+def beside_roots(root: Path = ROOT) -> tuple[str, ...]:
+    "The folder that holds the checkout: nothing in it but the checkout may be read, even inside /tmp."
+    return tuple(sorted(p.rstrip(os.sep) or os.sep for p in _forms(root.parent)))
 
-    def __init__(self, allowed: tuple[str, ...], log: str | None = None) -> None:
+
+def _longest(path: str, roots: tuple[str, ...]) -> int:
+    return max((len(r) for r in roots if path == r or path.startswith(r.rstrip(os.sep) + os.sep)), default=-1)
+
+
+class ReadGuard:
+    """Records every `open` of a path outside `allowed` while `active`.
+
+    A path is inside when the longest folder of `allowed` holding it is longer than the longest of
+    `denied` holding it: with the checkout in a temporary folder (as `.ci/run` does), the folder
+    beside it stays out of bounds although the temporary folder is allowed, while `~/.cache` stays
+    allowed for a checkout in the home folder.
+    """
+
+    def __init__(self, allowed: tuple[str, ...], log: str | None = None, denied: tuple[str, ...] = ()) -> None:
         self.allowed = allowed
+        self.denied = denied or beside_roots()
         self.log = log  # a file to append to (in a subprocess), else kept in `caught`
         self.active = False
         self.caught: list[str] = []
@@ -113,7 +133,7 @@ class ReadGuard:
 
     def outside(self, path: str) -> bool:
         absolute = os.path.normpath(os.path.join(os.getcwd(), path))
-        return not any(absolute == a or absolute.startswith(a + os.sep) for a in self.allowed)
+        return _longest(absolute, self.denied) >= _longest(absolute, self.allowed)
 
     def _hook(self, event: str, args: tuple) -> None:
         if event != "open" or not self.active or getattr(self._busy, "on", False):

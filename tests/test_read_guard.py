@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GUARD
-from read_guard import READ_LOG, ROOT, ReadGuard, allowed_roots
+from read_guard import READ_LOG, ROOT, ReadGuard, allowed_roots, beside_roots
 
 TESTS = Path(__file__).resolve().parent
 
@@ -50,6 +50,18 @@ def test_the_allowed_roots_hold_no_folder_beside_the_checkout():
     assert guard.outside(str(ROOT.parent / "shared" / "fixtures" / "openrouter" / "index.json"))
     assert guard.outside(str(ROOT) + "-sibling/data.json")  # a prefix of the name is not the folder
     assert guard.outside(str(ROOT / ".." / "elsewhere.json"))
+
+
+def test_a_checkout_inside_the_temporary_folder_still_guards_its_neighbours(tmp_path):
+    "As in .ci/run: the copy sits in a fresh temporary folder; beside it is out of bounds, tmp is not."
+    checkout = tmp_path / "copy" / "fusion_magic"
+    guard = ReadGuard(allowed_roots(checkout), denied=beside_roots(checkout))
+    assert not guard.outside(str(checkout / "tests" / "fixtures" / "openrouter" / "index.json"))
+    assert guard.outside(str(tmp_path / "copy" / "shared" / "fixtures" / "index.json"))
+    assert not guard.outside(str(tmp_path / "elsewhere" / "scratch.txt"))  # another test's tmp_path
+    home = ReadGuard(allowed_roots(Path.home() / "project"), denied=beside_roots(Path.home() / "project"))
+    assert not home.outside(str(Path.home() / ".cache" / "matplotlib" / "fontlist.json"))
+    assert home.outside(str(Path.home() / "shared" / "data.json"))
 
 
 def test_a_python_subprocess_reading_beside_the_checkout_is_logged_for_the_session():
