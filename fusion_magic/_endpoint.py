@@ -74,6 +74,14 @@ class Endpoint:
     replicas: tuple[str, ...] = ()
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
+    # What answers are cached under when the URL is not the server's identity: the local model's
+    # port is random on every start, so its answers are keyed on the weights (`model_identity`).
+    cache_id: str | None = None
+
+    @property
+    def cache_base(self) -> str:
+        "The endpoint part of a cache key: `cache_id`, else the base URL."
+        return self.cache_id or self.base_url
 
     @property
     def is_openrouter(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from ._endpoint import Endpoint, resolve_endpoint
 from ._errors import FusionError
 from ._local_model import (
     DEFAULT_N_CTX,
@@ -35,6 +37,7 @@ from ._local_model import (
     cpus,
     default_batch_threads,
     default_threads,
+    model_identity,
     model_path,
     pick_port,
 )
@@ -44,6 +47,7 @@ __all__ = [
     "LocalServer",
     "local_base_url",
     "local_base_urls",
+    "local_endpoint",
     "main_local",
     "model_path",
     "pool_size",
@@ -270,6 +274,20 @@ def start_local_pool(size: int, *, timeout: float = START_TIMEOUT) -> list[Local
 def local_base_urls(size: int) -> list[str]:
     "The base URLs of a pool of ``size`` local servers (see `start_local_pool`)."
     return [server.base_url for server in start_local_pool(size)]
+
+
+def local_endpoint(size: int) -> Endpoint:
+    "The endpoint of a pool of ``size`` local servers, its answers cached under the weights' identity."
+    bases = local_base_urls(size)
+    identity = model_identity(_server_file(bases[0]))
+    return dataclasses.replace(
+        resolve_endpoint(bases[0], api_key="", env={}), replicas=tuple(bases[1:]), cache_id=identity
+    )
+
+
+def _server_file(base_url: str) -> Path:
+    "The weights file of the running server at ``base_url``."
+    return next(s.model_file for s in [_server, *_replicas] if s is not None and s.base_url == base_url)
 
 
 def _stop_at_exit() -> None:

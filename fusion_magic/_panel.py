@@ -49,7 +49,7 @@ async def ask(
     tracker = ctx.tracker
     ctx.note(key, state="waiting")
     for model in member.models:
-        ckey = cache_key(ctx.endpoint.base_url, model, messages, params)
+        ckey = cache_key(ctx.endpoint.cache_base, model, messages, params)
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
         if hit is not None and (accept is None or accept(hit.get("content", ""))):
             ctx.cache.record_hit(ckey)  # type: ignore[union-attr]
@@ -103,7 +103,7 @@ def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], *
     "True when `ask` would answer this member's first model from the cache (without counting a hit)."
     if ctx.cache is None or ctx.refresh:
         return False
-    key = cache_key(ctx.endpoint.base_url, member.model, messages, _params(ctx, member, params))
+    key = cache_key(ctx.endpoint.cache_base, member.model, messages, _params(ctx, member, params))
     return ctx.cache.get(key, hit=False) is not None
 
 

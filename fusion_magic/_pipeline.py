@@ -7,7 +7,6 @@ before any request is sent.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -312,12 +311,10 @@ class Fusion:
         """The endpoint, resolved once: a remote one when this `Fusion` is made (so a missing key
         fails early); the `local` preset's when first needed, which starts its server."""
         if self.endpoint is None:
-            from ._local import local_base_urls, pool_size
+            from ._local import local_endpoint, pool_size
 
             size = pool_size(len(self.panel))  # one process per member, up to the core count
-            bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
-            endpoint = resolve_endpoint(bases[0], api_key="", env={})
-            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]))
+            self.endpoint = await asyncio.get_running_loop().run_in_executor(None, local_endpoint, size)
         return self.endpoint
 
     async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:
