@@ -77,6 +77,8 @@ class Preset:
     description: str = ""
     endpoint: str | None = None  # "local": served by the local model server (see fusion_magic._local)
     max_tokens: int | None = None  # default answer length for the panel (a flag or argument wins)
+    # What the preset's own judge may write (None: at least 2048 tokens). A tiny judge fills any room.
+    judge_max_tokens: int | None = None
 
 
 def _members(*ids: str) -> tuple[Member, ...]:
@@ -84,6 +86,7 @@ def _members(*ids: str) -> tuple[Member, ...]:
 
 
 _LOCAL_MODEL = "smollm2-135m-instruct"
+JUDGE_CAP_LOCAL = 360  # tokens the local judge may write (bench/local.py)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -136,6 +139,8 @@ PRESETS: dict[str, Preset] = {
             "ONE small local model (SmolLM2-135M) with three system prompts: a demo, not three opinions",
             endpoint="local",
             max_tokens=300,  # a 135M model rambles; reading long answers is what makes its judge slow
+            # Answer first, then as much analysis as fits: uncapped it wrote ~1,000 tokens (50-100 s).
+            judge_max_tokens=JUDGE_CAP_LOCAL,
         ),
     )
 }

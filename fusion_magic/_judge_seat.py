@@ -68,16 +68,20 @@ async def run_judge(
     max_tokens: int | None,
     aliases: dict[str, str] | None = None,
     key: str = JUDGE,
+    cap: int | None = None,
 ) -> JudgeOutcome:
     """Judge the ``answered`` panel responses with ``judge`` (its model, then its fallbacks).
 
-    ``key`` is the progress line (a jury's judges each have one).
+    ``key`` is the progress line (a jury's judges each have one). The judge may write at least
+    2048 tokens when ``max_tokens`` is set, or exactly ``cap`` when that is given (a preset's tiny judge).
     """
     labels = judging.labels_for([r.model for r in answered])
     base = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
     answers = {r.model: r.content for r in answered}
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
-    if max_tokens:
+    if cap:
+        params["max_tokens"] = cap
+    elif max_tokens:
         params["max_tokens"] = max(max_tokens, 2048)
     calls: list[Response] = []  # every call of the seat, as they are made
     kept: tuple[Salvage, str, str] | None = None  # an answer without analysis, while fallbacks are tried

@@ -102,6 +102,7 @@ class Fusion:
         strict_ids = self._strict_ids
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else chosen.panel
         self.judge = chosen.judge
+        self.judge_max_tokens = chosen.judge_max_tokens if judge is None and not judges else None
         if judge is not None:
             (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
         # A jury: its first judge chairs (and wins over `judge`); one judge given is just a judge.
