@@ -3,8 +3,9 @@
     python bench/local.py [--runs 3] [--uncapped]
 
 Also printed: the CPU time the server processes used, which does not depend on other work on the
-machine (the wall time does). The servers are started (and warmed by one request) before timing, as in a notebook where the
-first cell pays the start. Each run is a fresh `Fusion(preset="local", cache=False)` asking one of
+machine (the wall time does). The servers are started (and warmed by one request) before timing,
+as in a notebook where the first cell pays the start. Each run is a fresh
+`Fusion(preset="local", cache=False)` asking one of
 the quickstart notebook's two questions. Target: median under 20 s on a 2-core machine.
 ``--uncapped`` lets the judge write as much as it likes (up to 2048 tokens), as before the cap.
 """
@@ -75,7 +76,8 @@ def main() -> None:
             row = one(question, args.uncapped)
             rows.append(row)
             print(
-                f"q{q + 1} run {i + 1}: {row['wall']:5.1f} s (servers' CPU {row['cpu']:5.1f} s)  members {row['slowest member']:5.1f} s "
+                f"q{q + 1} run {i + 1}: {row['wall']:5.1f} s (servers' CPU {row['cpu']:5.1f} s)  "
+                f"members {row['slowest member']:5.1f} s "
                 f"({row['member tokens']} tok)  judge {row['judge']:5.1f} s ({row['judge tokens']} tok)  "
                 f"{row['status']}: {row['answer']}",
                 flush=True,
