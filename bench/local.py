@@ -55,6 +55,7 @@ def one(question: str, uncapped: bool) -> dict[str, float | int | str]:
         "slowest member": max((r.latency_s or 0.0) for r in members) if members else float("nan"),
         "judge": result.judge.latency_s or 0.0 if result.judge else float("nan"),
         "judge tokens": (result.judge.completion_tokens or 0) if result.judge else 0,
+        "judge prompt": (result.judge.prompt_tokens or 0) if result.judge else 0,
         "member tokens": sum(r.completion_tokens or 0 for r in members),
         "status": result.status,
         "answer": (result.answer or "")[:70].replace("\n", " "),
@@ -78,7 +79,8 @@ def main() -> None:
             print(
                 f"q{q + 1} run {i + 1}: {row['wall']:5.1f} s (servers' CPU {row['cpu']:5.1f} s)  "
                 f"members {row['slowest member']:5.1f} s "
-                f"({row['member tokens']} tok)  judge {row['judge']:5.1f} s ({row['judge tokens']} tok)  "
+                f"({row['member tokens']} tok)  judge {row['judge']:5.1f} s "
+                f"({row['judge prompt']} in, {row['judge tokens']} out)  "
                 f"{row['status']}: {row['answer']}",
                 flush=True,
             )
