@@ -78,6 +78,7 @@ async def run_judge(
     labels = judging.labels_for([r.model for r in answered])
     base = judging.build_messages(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
     answers = {r.model: r.content for r in answered}
+    fence = judging.fence_of(prompt, {label: r.content for label, r in zip(labels, answered, strict=True)})
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
     if cap:
         params["max_tokens"] = cap
@@ -89,7 +90,9 @@ async def run_judge(
     failure, last_raw = None, ""
     for model in judge.models:
         seat = Member(model, name=judge.name, temperature=judge.temperature)
-        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, key, calls, answers)
+        found, raw, why, code = await _ask_model(
+            ctx, seat, base, labels, params, timeout, aliases, key, calls, (answers, fence)
+        )
         if found is not None and found.has_analysis:
             fallback = ["judge fallback used: " + " | ".join(errors)] if errors else []
             return _finish(key, calls, found, raw, model, fallback)
@@ -132,7 +135,7 @@ async def _ask_model(
     aliases: dict[str, str] | None,
     key: str,
     calls: list[Response],
-    answers: dict[str, str],
+    answers: tuple[dict[str, str], str],
 ) -> tuple[Salvage | None, str, str, str]:
     """One judge model: negotiate the format, re-ask once if nothing usable came back.
 
@@ -153,7 +156,7 @@ async def _ask_model(
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
         found = salvage(response.content, labels, aliases)
-        prune(found, answers)
+        prune(found, *answers)
         if found.usable or asked:
             why = (
                 ""

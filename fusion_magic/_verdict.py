@@ -66,6 +66,7 @@ class Salvage:
             "one_sided": "contradictions without the stances of two members",
             "no_members": "partial-coverage points naming no member",
             "copied": "analysis items that copy a member's answer",
+            "scaffolding": "judge texts that were only our prompt's markup",
         }
         return [f"dropped {n} {words.get(why, why)}" for why, n in self.dropped.items() if n]
 

@@ -8,7 +8,9 @@ the salvage's ``dropped`` (so in ``result.notes``, worded by `Salvage.notes`), n
   member against itself);
 - a partial-coverage point naming no member;
 - any item whose text is a member's whole answer, copied (the judge pasting an answer as a blind
-  spot or an insight): it tells nothing the panel answer does not.
+  spot or an insight): it tells nothing the panel answer does not;
+- the code that closes each answer in the judge's prompt (``fence``), written back: it is taken out
+  of the answer (an answer that was only that is dropped), and an item holding it is dropped.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ __all__ = ["prune"]
 _MIN_COPY = 40  # shorter answers ("Paris.") may well be what a point says
 
 
-def prune(found: Salvage, answers: Mapping[str, str]) -> None:
+def prune(found: Salvage, answers: Mapping[str, str], fence: str = "") -> None:
     """Drop the items above from ``found`` in place; ``answers`` maps member name -> answer text."""
     copies = {_norm(text) for text in answers.values() if len(_norm(text)) >= _MIN_COPY}
+    if fence and fence in found.answer:
+        found.answer = found.answer.replace(fence, "").strip()
+        if not re.search(r"[^\W\d_]{2,}", found.answer):  # nothing left to read
+            found.answer = ""
+            found.dropped["scaffolding"] += 1
     for name, items in found.sections.items():
         kept = []
         for item in items:
-            why = _why(name, item, copies)
+            why = "scaffolding" if fence and any(fence in t for t in _texts(item)) else _why(name, item, copies)
             if why:
                 found.dropped[why] += 1
             else:

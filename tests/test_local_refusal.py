@@ -19,6 +19,10 @@ from fusion_magic._launch import main_serve, serve_in_background
 from fusion_magic._local_model import check_runnable
 from fusion_magic._mcp_server import main_mcp
 
+# The MCP SDK binds `sys.stderr` as a default argument when first imported; import it now, not under
+# capsys, or a later test's stdio client would inherit capsys's closed stream.
+pytest.importorskip("mcp.client.stdio")
+
 
 @pytest.fixture
 def no_server(monkeypatch):

@@ -11,6 +11,7 @@ import json
 import pytest
 from helpers import JUDGE, PANEL, panel_fusion
 
+from fusion_magic._judge import fence_of
 from fusion_magic._unscaffold import unscaffold
 from fusion_magic._verdict import salvage
 from fusion_magic._verdict_prune import prune
@@ -109,3 +110,19 @@ def test_a_jurys_synthesis_is_scrubbed_too(emulator):
     emulator.script("j/two", Reply(content=json.dumps(verdict)))
     result = panel_fusion(judge=None, judges=["j/one", "j/two"]).run("Postgres or ClickHouse?")
     assert result.answer == "Use Postgres."
+
+
+def test_the_answers_closing_code_written_back_is_scaffolding(emulator):
+    "The tiny judge answered with the code that closes each answer in its prompt (a real local run)."
+    third = "Either works; measure first with your own queries and data."
+    for model, text in zip(PANEL, (ANSWER_A, ANSWER_B, third), strict=True):
+        emulator.script(model, Reply(content=text))
+    question = "Postgres or ClickHouse?"
+    fence = fence_of(question, {"A": ANSWER_A, "B": ANSWER_B, "C": third})
+    verdict = {**_verdict_with_degenerate_items(), "answer": fence, "consensus": [f"Agreed {fence}", "Index it"]}
+    emulator.script(JUDGE, Reply(content=json.dumps(verdict)))
+    result = panel_fusion().run(question)
+    assert result.answer == "" and fence not in json.dumps(result.to_dict()["analysis"])
+    assert result.analysis.consensus == ["Index it"]
+    assert any("only our prompt's markup" in note for note in result.notes)
+    assert "the judge gave an analysis but no synthesized answer" in result.notes
