@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from read_guard import READ_LOG, ReadGuard, allowed_roots
+from read_guard import READ_ALLOW, READ_LOG, ReadGuard, allowed_roots
 
 from fusion_magic.emulator import Emulator
 
@@ -18,6 +18,7 @@ GUARD = ReadGuard(allowed_roots()).install()
 _LOG_FD, _LOG = tempfile.mkstemp(prefix="fusion-reads-", suffix=".log")
 os.close(_LOG_FD)
 os.environ[READ_LOG] = _LOG
+os.environ[READ_ALLOW] = os.pathsep.join(GUARD.allowed)
 _SITE = str(Path(__file__).resolve().parent / "read_guard_site")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SITE, os.environ.get("PYTHONPATH")) if p)
 
@@ -45,7 +46,8 @@ def pytest_sessionfinish(session, exitstatus):
     except OSError:
         pass
     if lines:
-        print(f"\nfiles opened outside the checkout ({len(lines)}):", *sorted(set(lines))[:20], sep="\n  ")
+        by_file = {line.rsplit(": ", 1)[-1]: line for line in lines}  # one line per file
+        print(f"\nfiles opened outside the checkout ({len(by_file)}):", *sorted(by_file.values())[:30], sep="\n  ")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

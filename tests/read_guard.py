@@ -26,10 +26,13 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["READ_LOG", "ROOT", "ReadGuard", "allowed_roots", "beside_roots"]
+__all__ = ["READ_ALLOW", "READ_LOG", "ROOT", "ReadGuard", "allowed_roots", "beside_roots"]
 
 ROOT = Path(__file__).resolve().parents[1]
 READ_LOG = "FUSION_TEST_READ_LOG"
+# The session's allowed folders, for its subprocesses: a child may run on another interpreter (a fresh
+# venv) and still read the session's (pip re-running itself with `--python`, a kernel's packages).
+READ_ALLOW = "FUSION_TEST_READ_ALLOW"
 # System folders a program may read on any machine; /home, /root, /work, /srv, /mnt ... are not here.
 _SYSTEM = (
     "/usr",
@@ -80,6 +83,7 @@ def allowed_roots(root: Path = ROOT) -> tuple[str, ...]:
     home = Path.home()
     # The user's own configuration and caches (~/.cache, ~/.config, ~/.local, ~/.jupyter, ~/.ipython, ...).
     places |= {str(home / name) for name in _dot_names(home)}
+    places |= {p for p in os.environ.get(READ_ALLOW, "").split(os.pathsep) if p}
     return tuple(sorted(p.rstrip(os.sep) or os.sep for p in places))
 
 
