@@ -18,8 +18,8 @@ __all__ = ["SCAFFOLD_TAGS", "unscaffold"]
 
 # The tags of our prompts, and those small models make up around them.
 SCAFFOLD_TAGS = ("answer", "question", "analysis", "response", "output", "verdict", "judge", "member", "panel")
-# `<` or `</`, a tag name of ours, then up to the closing `>` (or the end: a tag cut off by max_tokens).
-_TAG = re.compile(rf"<\s*/?\s*(?:{'|'.join(SCAFFOLD_TAGS)})\b[^<>\n]{{0,200}}(?:>|$)", re.IGNORECASE)
+# `<` or `</`, a tag name of ours, then up to the closing `>` (or the line's end: a tag cut off).
+_TAG = re.compile(rf"<\s*/?\s*(?:{'|'.join(SCAFFOLD_TAGS)})\b[^<>\n]{{0,200}}(?:>|$|(?=\n))", re.IGNORECASE)
 # A chat template's special tokens: <|im_end|>, <|endoftext|>, <|eot_id|> ...
 _SPECIAL = re.compile(r"<\|[A-Za-z0-9_:. -]{1,40}\|>")
 _LEADING = re.compile(rf"^(?:\s*(?:{_TAG.pattern}|{_SPECIAL.pattern}))+", re.IGNORECASE)

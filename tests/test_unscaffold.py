@@ -33,6 +33,7 @@ ANSWER_B = "ClickHouse is the better fit for analytics over 40 GB: columnar stor
         ("Use Postgres.\n```json", "Use Postgres."),
         ('Yes. < /Answer >\n<answer member="B">No.', "Yes."),  # spaced, any case
         ("Cut off at the limit <analysis", "Cut off at the limit"),
+        ("Use WAL mode. <output type=\nmore prompt text", "Use WAL mode."),
     ],
 )
 def test_our_tags_fences_and_template_tokens_are_scrubbed(written, kept):
