@@ -86,7 +86,7 @@ def _members(*ids: str) -> tuple[Member, ...]:
 
 
 _LOCAL_MODEL = "smollm2-135m-instruct"
-JUDGE_CAP_LOCAL = 360  # tokens the local judge may write (bench/local.py)
+JUDGE_CAP_LOCAL = 320  # tokens the local judge may write (bench/local.py)
 
 PRESETS: dict[str, Preset] = {
     p.name: p

@@ -114,13 +114,13 @@ def default_threads() -> int:
 
 
 def default_batch_threads() -> int:
-    # Reading the prompt is one large batch per step and scales with idle cores (2 idle cores: ~230
-    # tokens/s against ~115 with one), but its threads wait for each other at every step. On 2
-    # cores something else always runs (the panel's other server process, the kernel), and there
-    # a judge prompt of 842 tokens took 38-45 s with 2 threads against 15-22 s with one (load ~10).
-    # One thread costs ~3 s on an idle 2-core machine and saves tens of seconds on a busy one.
+    # Reading the prompt is one large batch per step and scales with idle cores, but its threads wait
+    # for each other at every step. Measured on 2 cores with a judge prompt of 842 tokens: at load
+    # ~3, 2 threads took ~5 s against ~8 s with one; at load ~10, 38-45 s against 15-22 s. So on a
+    # 2-core machine that is already busy when the server starts, one thread; otherwise every core.
     n = cpus()
-    return 1 if n <= 2 else min(8, n)
+    busy = n <= 2 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= 2 * n
+    return 1 if busy else min(8, n)
 
 
 def pick_port(port: int | None) -> int:
