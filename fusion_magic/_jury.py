@@ -25,6 +25,7 @@ from ._progress import JUDGE, juror_key
 from ._result import Agreement, Analysis, Contradiction, PartialCoverage, Point, Quote, Response, UniqueInsight
 from ._sections import SECTIONS
 from ._similar import cluster
+from ._unscaffold import unscaffold
 
 if TYPE_CHECKING:
     from ._context import RunContext
@@ -74,7 +75,8 @@ async def run_jury(
         ctx, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()), temperature=temperature
     )
     fallback = done[0][1].answer  # the chair's own answer when it has one
-    answer = synthesis.content if synthesis.ok and synthesis.content.strip() else fallback
+    written = unscaffold(synthesis.content) if synthesis.ok else ""
+    answer = written or fallback
     return Judgement(judge=synthesis, jury=calls, answer=answer, analysis=analysis, notes=tuple(notes))
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ._sections import SECTIONS as TABLE
 from ._sections import Shape
+from ._unscaffold import unscaffold
 from ._verdict_keys import FIELDS, as_text, candidates, canonical_fields, carried, entries, first, pick
 from ._verdict_labels import STRIP, Labels
 
@@ -60,6 +61,12 @@ class Salvage:
             "degenerate": "degenerate analysis items (a bare label, punctuation, a fragment, a number)",
             "repeated": "repeated analysis items",
             "unattributed": "analysis items naming no panel member",
+            # fusion_magic._verdict_prune's reasons
+            "no_topic": "contradictions without a topic",
+            "one_sided": "contradictions without the stances of two members",
+            "no_members": "partial-coverage points naming no member",
+            "copied": "analysis items that copy a member's answer",
+            "scaffolding": "judge texts that were only our prompt's markup",
         }
         return [f"dropped {n} {words.get(why, why)}" for why, n in self.dropped.items() if n]
 
@@ -89,6 +96,10 @@ def _score(s: Salvage) -> tuple[int, int]:
 
 class _Reader(Labels):
     "Items of each section's shape from the canonical fields, members resolved through `Labels`."
+
+    def relabel(self, value: str) -> str:
+        "Every text the judge writes passes here: our prompt's scaffolding out, then labels to members."
+        return super().relabel(unscaffold(value))
 
     def read(self, value: Any) -> Salvage:
         out = Salvage()
