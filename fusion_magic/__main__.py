@@ -1,7 +1,7 @@
-"""``python -m fusion_magic`` (also ``fusion-magic``): ``quickstart``, ``local``, ``serve`` and ``mcp``.
+"""``fusion-magic`` (also ``python -m fusion_magic``): ``quickstart``, ``local``, ``serve`` and ``mcp``.
 
-    python -m fusion_magic quickstart [--output PATH] [--emulator]
-    python -m fusion_magic local [--port N]
+    fusion-magic quickstart [--output PATH] [--emulator]
+    fusion-magic local [--port N]
     fusion-magic serve [--host 127.0.0.1] [--port 8787] [--preset P] [--token T]
     fusion-magic mcp [--preset P]
 
@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         from ._fronts.mcp import main_mcp
 
         return main_mcp(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m fusion_magic", description="fusion_magic command line tools.")
+    parser = argparse.ArgumentParser(
+        prog="fusion-magic", description="fusion_magic command line tools (also: python -m fusion_magic)."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{quickstart,local,serve,mcp}")
     quick = commands.add_parser("quickstart", help="run the quickstart notebook in a real kernel")
     quick.add_argument(

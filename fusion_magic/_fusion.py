@@ -111,6 +111,7 @@ class Fusion:
         strict_ids = self._strict_ids
         self.panel = parse_members(panel, openrouter=strict_ids) if panel is not None else expand_samples(chosen.panel)
         self.judge, self.vote = chosen.judge, judge == "vote"  # "vote": a majority of short answers, no judge
+        self.judge_max_tokens = chosen.judge_max_tokens if judge is None and not judges else None
         if judge is not None and not self.vote:
             (self.judge,) = parse_members([judge], what="judge", openrouter=strict_ids)
         # A jury: its first judge chairs (and wins over `judge`); one judge given is just a judge.
@@ -323,12 +324,10 @@ class Fusion:
         """The endpoint, resolved once: a remote one when this `Fusion` is made (so a missing key
         fails early); the `local` preset's when first needed, which starts its server."""
         if self.endpoint is None:
-            from ._local.server import local_base_urls, pool_size
+            from ._local.server import local_endpoint, pool_size
 
             size = pool_size(len(self.panel))  # one process per member, up to the core count
-            bases = await asyncio.get_running_loop().run_in_executor(None, local_base_urls, size)
-            endpoint = resolve_endpoint(bases[0], api_key="", env={})
-            self.endpoint = dataclasses.replace(endpoint, replicas=tuple(bases[1:]), free=True)
+            self.endpoint = await asyncio.get_running_loop().run_in_executor(None, local_endpoint, size)
         return self.endpoint
 
     async def alist_models(self, *, refresh: bool = False) -> dict[str, ModelPrice]:

@@ -13,7 +13,7 @@ from fusion_magic._engine.client import ChatClient
 from fusion_magic._engine.runner import run_sync
 from fusion_magic.emulator import Reply
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "openrouter"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "openrouter"
 INDEX = {item["response_file"]: item for item in json.loads((FIXTURES / "index.json").read_text())}
 
 # What each recorded answer holds: content prefix, prompt/completion tokens, cost, tool calls.

@@ -15,7 +15,7 @@ import pytest
 from fusion_magic._values.result import Analysis
 from fusion_magic.emulator import Emulator, Reply
 
-FIXTURES = Path("/work/shared/fixtures/openrouter")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "openrouter"
 MESSAGES = [{"role": "user", "content": "Which database should a small team pick for analytics?"}]
 
 

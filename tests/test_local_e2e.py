@@ -36,6 +36,9 @@ def test_local_preset_deliberates_for_real():
     html = result._repr_html_()
     assert html.count("<details") >= 3 and "smollm2 (plain)" in html
     assert fusion.endpoint is not None and fusion.endpoint.base_url.startswith("http://127.0.0.1:")
+    # Cached under the weights, not the port: a new kernel's server on another port hits the same answers.
+    assert (fusion.endpoint.cache_id or "").startswith("local://SmolLM2-135M-Instruct.Q4_1.gguf/sha256-")
+    assert fusion.endpoint.cache_base == fusion.endpoint.cache_id
     # One server process per member up to the core count, all serving the same weights file.
     assert len(fusion.endpoint.replicas) == pool_size(3) - 1
     servers = start_local_pool(pool_size(3))

@@ -75,7 +75,7 @@ def test_unknown_names_from_the_judge_are_dropped(emulator):
         "blind_spots": [],
         "contradictions": [
             {
-                "topic": "t",
+                "topic": "Is it safe?",  # a topic: a contradiction without one is dropped (tests/test_unscaffold.py)
                 "stances": [
                     {"model": "A", "stance": "yes"},
                     {"model": "gpt-9", "stance": "no"},

@@ -24,7 +24,7 @@ from fusion_magic._engine.pricing import (
     load_models,
 )
 
-FIXTURE = Path("/work/shared/fixtures/openrouter/or_models_list_trimmed.json")
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "openrouter" / "or_models_list_trimmed.json"
 KEY = "sk-or-v1-" + "feedface" * 8
 HEADERS = {"Authorization": f"Bearer {KEY}", "X-OpenRouter-Title": "fusion_magic"}
 LOCAL_BODY = {

@@ -95,6 +95,8 @@ class Preset:
     # answer (OpenRouter Fusion uses 16000); a preset with a small model caps it lower.
     max_tokens: int | None = DEFAULT_MAX_TOKENS
     reasoning: str | int | None = None  # the panel's reasoning effort or budget (a member's own wins)
+    # What the preset's own judge may write (None: at least 2048 tokens). A tiny judge fills any room.
+    judge_max_tokens: int | None = None
 
 
 def _members(*ids: str) -> tuple[Member, ...]:
@@ -102,6 +104,7 @@ def _members(*ids: str) -> tuple[Member, ...]:
 
 
 _LOCAL_MODEL = "smollm2-135m-instruct"
+JUDGE_CAP_LOCAL = 320  # tokens the local judge may write (bench/local.py)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -154,6 +157,8 @@ PRESETS: dict[str, Preset] = {
             "ONE small local model (SmolLM2-135M) with three system prompts: a demo, not three opinions",
             endpoint="local",
             max_tokens=300,  # a 135M model rambles; reading long answers is what makes its judge slow
+            # Answer first, then as much analysis as fits: uncapped it wrote ~1,000 tokens (50-100 s).
+            judge_max_tokens=JUDGE_CAP_LOCAL,
         ),
     )
 }

@@ -78,6 +78,14 @@ class Endpoint:
     # "openrouter" or "openai"; "" decides by the base URL's host.
     dialect: str = ""
     free: bool = False  # the user's own machine (the local model): its calls cost nothing
+    # What answers are cached under when the URL is not the server's identity: the local model's
+    # port is random on every start, so its answers are keyed on the weights (`model_identity`).
+    cache_id: str | None = None
+
+    @property
+    def cache_base(self) -> str:
+        "The endpoint part of a cache key: `cache_id`, else the base URL."
+        return self.cache_id or self.base_url
 
     @property
     def is_openrouter(self) -> bool:

@@ -121,8 +121,9 @@ async def _judge_one(
     aliases |= _unique([(r.served_by, r.model) for r in answered if r.served_by])
     timeout = fusion.judge_timeout if fusion.judge_timeout is not None else fusion.timeout
     question = followup.judge_question(list(history), prompt) if history else prompt
+    cap = fusion.judge_max_tokens if judge == fusion.judge else None
     outcome = await run_judge(
-        ctx, judge, question, answered, timeout=timeout, max_tokens=fusion.max_tokens, aliases=aliases, key=key
+        ctx, judge, question, answered, timeout=timeout, max_tokens=fusion.max_tokens, cap=cap, aliases=aliases, key=key
     )
     seat = merged(judge.name, outcome)
     notes = (*outcome.notes, *((LOCAL_JUDGE_NOTE,) if fusion.is_local else ()))

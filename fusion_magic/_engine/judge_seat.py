@@ -20,6 +20,7 @@ from typing import Any
 from .._base.config import Member
 from .._judge import prompt as judging
 from .._judge.verdict import Salvage, salvage
+from .._judge.verdict_prune import prune
 from .._render.progress import JUDGE
 from .._values.result import Analysis, Response
 from .context import RunContext
@@ -67,17 +68,24 @@ async def run_judge(
     max_tokens: int | None,
     aliases: dict[str, str] | None = None,
     key: str = JUDGE,
+    cap: int | None = None,
 ) -> JudgeOutcome:
     """Judge the ``answered`` panel responses with ``judge`` (its model, then its fallbacks).
 
-    ``key`` is the progress line (a jury's judges each have one).
+    ``key`` is the progress line (a jury's judges each have one). The judge may write at least
+    2048 tokens when ``max_tokens`` is set, or exactly ``cap`` when that is given (a preset's tiny judge).
     """
     labels = judging.labels_for([r.model for r in answered])
     pairs = list(zip(labels, answered, strict=True))
     traces = {label: judging.tool_trace(r.tool_calls) for label, r in pairs if r.tool_calls}
-    base = judging.build_messages(prompt, {label: r.content for label, r in pairs}, traces)
+    texts = {label: r.content for label, r in pairs}
+    base = judging.build_messages(prompt, texts, traces)
+    answers = {r.model: r.content for r in answered}
+    fence = judging.fence_of(prompt, texts, traces)
     params: dict[str, Any] = {"temperature": 0.0 if judge.temperature is None else judge.temperature}
-    if max_tokens:
+    if cap:
+        params["max_tokens"] = cap
+    elif max_tokens:
         params["max_tokens"] = max(max_tokens, 2048)
     calls: list[Response] = []  # every call of the seat, as they are made
     kept: tuple[Salvage, str, str] | None = None  # an answer without analysis, while fallbacks are tried
@@ -85,7 +93,9 @@ async def run_judge(
     failure, last_raw = None, ""
     for model in judge.models:
         seat = Member(model, name=judge.name, temperature=judge.temperature)
-        found, raw, why, code = await _ask_model(ctx, seat, base, labels, params, timeout, aliases, key, calls)
+        found, raw, why, code = await _ask_model(
+            ctx, seat, base, labels, params, timeout, aliases, key, calls, (answers, fence)
+        )
         if found is not None and found.has_analysis:
             fallback = ["judge fallback used: " + " | ".join(errors)] if errors else []
             return _finish(key, calls, found, raw, model, fallback)
@@ -128,6 +138,7 @@ async def _ask_model(
     aliases: dict[str, str] | None,
     key: str,
     calls: list[Response],
+    answers: tuple[dict[str, str], str],
 ) -> tuple[Salvage | None, str, str, str]:
     """One judge model: negotiate the format, re-ask once if nothing usable came back.
 
@@ -149,6 +160,7 @@ async def _ask_model(
                 continue
             return None, "", response.error or "judge call failed", _call_failure(response)
         found = parsed.get(response.content) or salvage(response.content, labels, aliases)  # read once
+        prune(found, *answers)
         if found.usable or asked:
             why = (
                 ""

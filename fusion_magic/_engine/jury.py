@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._base.config import Member
 from .._judge import prompt as judging
 from .._judge.similar import cluster
+from .._judge.unscaffold import unscaffold
 from .._render.progress import JUDGE, juror_key
 from .._values.result import Agreement, Analysis, Contradiction, PartialCoverage, Point, Quote, Response, UniqueInsight
 from .._values.sections import SECTIONS
@@ -74,7 +75,8 @@ async def run_jury(
         ctx, chair, messages, key=JUDGE, accept=lambda text: bool(text.strip()), temperature=temperature
     )
     fallback = done[0][1].answer  # the chair's own answer when it has one
-    answer = synthesis.content if synthesis.ok and synthesis.content.strip() else fallback
+    written = unscaffold(synthesis.content) if synthesis.ok else ""
+    answer = written or fallback
     return Judgement(judge=synthesis, jury=calls, answer=answer, analysis=analysis, notes=tuple(notes))
 
 

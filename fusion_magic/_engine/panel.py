@@ -59,7 +59,7 @@ async def ask(
     ctx.note(key, state="waiting")
     for model in member.models:
         sent = _fitted(ctx, model, messages, params)
-        ckey = cache_key(ctx.endpoint.base_url, model, messages, _keyed(member, {**sent, **(key_extra or {})}))
+        ckey = cache_key(ctx.endpoint.cache_base, model, messages, _keyed(member, {**sent, **(key_extra or {})}))
         hit = ctx.cache.get(ckey, hit=False) if ctx.cache is not None and not ctx.refresh else None
         if hit is not None and hit.get("status", "ok") != "ok":
             hit = None  # a marked partial answer (an old cache's filtered one) is never served as complete
@@ -151,7 +151,7 @@ def is_cached(ctx: RunContext, member: Member, messages: list[dict[str, Any]], *
         return False
     step, extra = first_step(ctx.tools)
     sent = _fitted(ctx, member.model, messages, _params(ctx, member, {**step, **params}))
-    key = cache_key(ctx.endpoint.base_url, member.model, messages, _keyed(member, {**sent, **extra}))
+    key = cache_key(ctx.endpoint.cache_base, member.model, messages, _keyed(member, {**sent, **extra}))
     return ctx.cache.get(key, hit=False) is not None
 
 

@@ -57,6 +57,7 @@ class RunSettings:
     system: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    judge_max_tokens: int | None = None  # the preset's own judge may write exactly this much (a tiny judge)
     web: bool = DEFAULTS["web"]
     reasoning: str | int | None = None  # an effort word or a token budget (`fusion_magic._base.reasoning`)
     toolset: Toolset = dataclasses.field(default_factory=Toolset)  # the members' tools

@@ -176,7 +176,7 @@ _OVER_BOUND = "not run: the tool-call budget (max_tool_calls) is spent; answer w
 
 def _results_key(ctx: RunContext, key: str, toolset: Toolset, turn: dict[str, Any]) -> str:
     "Where the results of ``turn``'s calls are kept: the calls themselves and the tools' identities."
-    return cache_key("tool-results:" + ctx.endpoint.base_url, key, [turn], {"_tools": toolset.identity()})
+    return cache_key("tool-results:" + ctx.endpoint.cache_base, key, [turn], {"_tools": toolset.identity()})
 
 
 async def run_call(toolset: Toolset, name: str, arguments: str) -> ToolCall:

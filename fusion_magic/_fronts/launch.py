@@ -15,8 +15,10 @@ import sys
 import threading
 from typing import Any
 
+from .._base.config import get_preset
 from .._base.errors import ConfigError, FusionError
 from .._fusion import Fusion
+from .._local.model import check_runnable
 from .serve import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, FusionServer
 
 __all__ = ["background_server", "main_serve", "serve_in_background", "serve_magic", "stop_background"]
@@ -38,6 +40,7 @@ def serve_in_background(
     global _background
     if (running := background_server()) is not None:
         raise ConfigError(f"already serving on {running.url}; stop it first (%fusion serve stop)")
+    check_runnable(get_preset(preset).endpoint)
     _background = FusionServer(host, port, preset=preset, token=token).start()
     return _background
 
@@ -92,6 +95,7 @@ def main_serve(argv: list[str]) -> int:
     "Run the server until SIGINT/SIGTERM. The first line on stdout is ``serving on http://HOST:PORT/v1``."
     args = parse_args(argv)
     try:
+        check_runnable(get_preset(args.preset).endpoint)  # the local preset without the local model: refuse now
         server = FusionServer(args.host, args.port, preset=args.preset, token=args.token).start()
     except FusionError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from pydantic import Field
 from .._base.config import PRESETS
 from .._base.errors import ConfigError, FusionError
 from .._fusion import Fusion
+from .._local.model import check_runnable
 from .._render.progress import FINAL
 from .openai_api import ApiError
 from .openai_request import web_tools
@@ -50,6 +51,7 @@ def build_server(default_preset: str = "quality") -> Any:
     if default_preset not in PRESETS:
         raise ConfigError(f"unknown preset {default_preset!r}; known: {', '.join(sorted(PRESETS))}")
     Fusion(preset=default_preset)  # a missing key fails at start, not at the first call
+    check_runnable(PRESETS[default_preset].endpoint)  # so does a local preset without the local model
     # WARNING: the SDK's default (INFO) would log every upstream HTTP request on stderr.
     server = MCPServer(
         "fusion_magic", instructions="Call `fusion` to have a panel of models deliberate.", log_level="WARNING"

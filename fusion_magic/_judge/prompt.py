@@ -25,11 +25,11 @@ from .verdict import Salvage, salvage
 __all__ = [
     "Verdict",
     "build_messages",
+    "fence_of",
     "labels_for",
     "parse_verdict",
     "reask_message",
     "response_format",
-    "tool_trace",
     "verdict_of",
 ]
 
@@ -119,6 +119,13 @@ def tool_trace(calls: list[Any]) -> str:
     return text if len(text) <= TRACE_CHARS else text[: TRACE_CHARS - 1] + "…"
 
 
+def fence_of(question: str, answers: dict[str, str], traces: dict[str, str] | None = None) -> str:
+    "The code that ends each answer in the judge's prompt (a judge writing it back is leaking our scaffolding)."
+    traces = {label: t for label, t in (traces or {}).items() if t}
+    hashed = [question, answers, *([traces] if traces else [])]  # without tools, the same key as ever
+    return hashlib.sha256(json.dumps(hashed, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def build_messages(
     question: str, answers: dict[str, str], traces: dict[str, str] | None = None
 ) -> list[dict[str, str]]:
@@ -130,8 +137,7 @@ def build_messages(
     to know the hash of a text that includes itself. Tag look-alikes in the text are defanged too.
     """
     traces = {label: t for label, t in (traces or {}).items() if t}
-    hashed = [question, answers, *([traces] if traces else [])]  # without tools, the same key as ever
-    fence = hashlib.sha256(json.dumps(hashed, ensure_ascii=False).encode()).hexdigest()[:16]
+    fence = fence_of(question, answers, traces)
     blocks = "\n\n".join(
         f'<answer member="{label}">\n{_defang(text)}\n</answer id="{fence}">'
         + (f'\n<tools member="{label}">\n{_defang(traces[label])}\n</tools id="{fence}">' if label in traces else "")

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from .._values.sections import SECTIONS as TABLE
 from .._values.sections import Shape
+from .unscaffold import unscaffold
 from .verdict_keys import FIELDS, as_text, candidates, canonical_fields, carried, entries, first, pick
 from .verdict_labels import STRIP, Labels
 
@@ -61,6 +62,12 @@ class Salvage:
             "degenerate": "degenerate analysis items (a bare label, punctuation, a fragment, a number)",
             "repeated": "repeated analysis items",
             "unattributed": "analysis items naming no panel member",
+            # fusion_magic._judge.verdict_prune's reasons
+            "no_topic": "contradictions without a topic",
+            "one_sided": "contradictions without the stances of two members",
+            "no_members": "partial-coverage points naming no member",
+            "copied": "analysis items that copy a member's answer",
+            "scaffolding": "judge texts that were only our prompt's markup",
         }
         return [f"dropped {n} {words.get(why, why)}" for why, n in self.dropped.items() if n]
 
@@ -70,9 +77,12 @@ def salvage(text: str, labels: dict[str, str], aliases: dict[str, str] | None = 
 
     ``aliases`` maps other names a judge may use for a member (its model id) to the member's name.
     A reply read before for the same panel is not read again (a cached re-run meets the same
-    replies): the `Salvage` returned is shared, so it is read, never changed.
+    replies). The reading is shared; what is returned is a copy of its lists and counts, so `prune`
+    may drop items from it (the items themselves are shared: read them, never change them).
     """
-    return _salvaged(text, tuple(labels.items()), tuple((aliases or {}).items()))
+    shared = _salvaged(text, tuple(labels.items()), tuple((aliases or {}).items()))
+    sections = {name: list(items) for name, items in shared.sections.items()}
+    return replace(shared, sections=sections, dropped=Counter(shared.dropped))
 
 
 @lru_cache(maxsize=512)
@@ -97,6 +107,10 @@ def _score(s: Salvage) -> tuple[int, int]:
 
 class _Reader(Labels):
     "Items of each section's shape from the canonical fields, members resolved through `Labels`."
+
+    def relabel(self, value: str) -> str:
+        "Every text the judge writes passes here: our prompt's scaffolding out, then labels to members."
+        return super().relabel(unscaffold(value))
 
     def read(self, value: Any) -> Salvage:
         out = Salvage()

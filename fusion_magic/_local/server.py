@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from .._base.endpoint import Endpoint, resolve_endpoint
 from .._base.errors import FusionError
 from .model import (
     DEFAULT_N_CTX,
@@ -35,6 +37,7 @@ from .model import (
     cpus,
     default_batch_threads,
     default_threads,
+    model_identity,
     model_path,
     pick_port,
 )
@@ -44,6 +47,7 @@ __all__ = [
     "LocalServer",
     "local_base_url",
     "local_base_urls",
+    "local_endpoint",
     "main_local",
     "model_path",
     "pool_size",
@@ -272,6 +276,20 @@ def local_base_urls(size: int) -> list[str]:
     return [server.base_url for server in start_local_pool(size)]
 
 
+def local_endpoint(size: int) -> Endpoint:
+    "The endpoint of a pool of ``size`` local servers (free), its answers cached under the weights' identity."
+    bases = local_base_urls(size)
+    identity = model_identity(_server_file(bases[0]))
+    return dataclasses.replace(
+        resolve_endpoint(bases[0], api_key="", env={}), replicas=tuple(bases[1:]), cache_id=identity, free=True
+    )
+
+
+def _server_file(base_url: str) -> Path:
+    "The weights file of the running server at ``base_url``."
+    return next(s.model_file for s in [_server, *_replicas] if s is not None and s.base_url == base_url)
+
+
 def _stop_at_exit() -> None:
     # A forked child inherits this handler; only the process that started the servers stops them.
     for server in [*_replicas, *([_server] if _server is not None else [])]:
@@ -280,9 +298,9 @@ def _stop_at_exit() -> None:
 
 
 def main_local(argv: list[str] | None = None) -> int:
-    """``python -m fusion_magic local``: serve the local model until Ctrl-C."""
+    """``fusion-magic local``: serve the local model until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m fusion_magic local",
+        prog="fusion-magic local",
         description="Serve the local model (SmolLM2-135M, llama.cpp) on 127.0.0.1 until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
