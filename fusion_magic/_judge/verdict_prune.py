@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .verdict import Salvage
@@ -66,5 +67,7 @@ def _texts(item: Any) -> list[str]:
     return out + [str(s.get("stance") or "") for s in item.get("stances") or [] if isinstance(s, dict)]
 
 
+@lru_cache(maxsize=4096)
 def _norm(text: str) -> str:
+    "Text as compared for copies; once per text (a cached re-run prunes the same answers and items again)."
     return " ".join(re.sub(r"[*_`#>]", "", text).lower().split()).strip(" .")
