@@ -161,26 +161,41 @@ def lab(tmp_path_factory, emulator):
 
 
 @pytest.fixture(scope="module")
-def page(lab):
+def browser(lab):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):  # only this run's screenshots
         old.unlink()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_FLAGS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            expect.set_options(timeout=UI_TIMEOUT_MS / 3)
-            page.dialogs = []  # every alert/confirm/prompt the page tries to open
-            page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-            yield page
+            yield browser
         finally:
             browser.close()
 
 
+@pytest.fixture
+def page(browser):
+    "A page of its own for each test: nothing another test left open (a running notebook) holds it back."
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS / 3)
+    page.dialogs = []  # every alert/confirm/prompt the page tries to open
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def open_alone(page: Page, lab, name: str) -> None:
+    "Open notebook ``name`` in a fresh workspace of its own: no tab another test left open takes the menu's commands."
+    workspace = name.removesuffix(".ipynb")
+    page.goto(f"{lab['base']}/lab/workspaces/{workspace}/tree/{name}?reset&token={lab['token']}")
 
 
 def menu(page: Page, top: str, command: str) -> None:
@@ -232,8 +247,8 @@ def literal_text(page: Page, markup: str, selector: str) -> list[str]:
 
 def test_quickstart_through_jupyterlab(page: Page, lab, emulator):
     checks = Checks(page)
-    page.goto(f"{lab['base']}/lab/tree/quickstart.ipynb?token={lab['token']}")
-    notebook = page.locator(".jp-NotebookPanel")
+    open_alone(page, lab, "quickstart.ipynb")
+    notebook = page.locator(".jp-NotebookPanel:visible")
     expect(notebook.locator(".jp-Cell").first).to_be_visible()
     expect(page.locator(".jp-KernelName")).to_have_text(re.compile("Python"))
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
@@ -378,8 +393,8 @@ def test_live_text_appears_while_the_run_is_in_progress(page: Page, lab, emulato
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(book, lab["root"] / "live.ipynb")
     checks = Checks(page)
-    page.goto(f"{lab['base']}/lab/tree/live.ipynb?token={lab['token']}")
-    notebook = page.locator(".jp-NotebookPanel")
+    open_alone(page, lab, "live.ipynb")
+    notebook = page.locator(".jp-NotebookPanel:visible")
     expect(notebook.locator(".jp-Cell").first).to_be_visible()
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
     page.evaluate(WATCH, ".fusion-progress")
