@@ -12,6 +12,8 @@ from read_guard import READ_ALLOW, READ_LOG, ReadGuard, allowed_roots
 
 from fusion_magic.emulator import Emulator
 
+pytest_plugins = ["magic_shell"]  # the `shell` and `ip` fixtures of the magic tests
+
 # Tests read nothing outside the checkout (see read_guard.py): this process from here on, and every
 # Python subprocess that inherits the environment (through read_guard_site/sitecustomize.py).
 GUARD = ReadGuard(allowed_roots()).install()

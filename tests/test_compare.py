@@ -412,23 +412,6 @@ def test_html_has_the_table_and_a_scatter(emu):
 
 
 # -- %fusion compare -----------------------------------------------------------------------------
-@pytest.fixture
-def ip():
-    "An in-process shell with the magics registered (the shell of test_magic)."
-    from test_magic import RaisingShell
-    from traitlets.config import Config
-
-    from fusion_magic._fronts.magic import register, unregister
-
-    config = Config()
-    config.HistoryAccessor.enabled = False
-    shell = RaisingShell.instance(config=config)
-    shell.reset()
-    register(shell)
-    yield shell
-    unregister(shell)
-
-
 def test_the_magic_compares_a_dataframe_column(emu, ip):
     ip.user_ns["df"] = pd.DataFrame({"question": PROMPTS[:2], "expected": ["mutex", "semaphore"]})
     ip.run_cell(

@@ -4,59 +4,21 @@ from __future__ import annotations
 
 import _thread
 import json
-import sys
 import threading
 import time
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 from fusion_magic import FusionResult
 from fusion_magic._fronts import session
-from fusion_magic._fronts.magic import FusionMagics, register, unregister
+from fusion_magic._fronts.magic import FusionMagics
 from fusion_magic._render.live import LiveProgress
 from fusion_magic._render.progress import Tracker, progress_html
 from fusion_magic.emulator import Emulator, Reply
 
 BUDGET = ["openai/gpt-5-mini", "google/gemini-2.5-flash", "deepseek/deepseek-chat"]
 BUDGET_JUDGE = "openai/gpt-4.1-mini"
-
-
-class RaisingShell(InteractiveShell):
-    """A shell whose run_cell raises the cell's error instead of only printing it."""
-
-    def run_cell(self, *args, **kwargs):
-        result = super().run_cell(*args, **kwargs)
-        result.raise_error()
-        return result
-
-
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryAccessor.enabled = False  # no sqlite history: avoids "too many open files"
-    # The shell installs its own `__main__` module; put the real one back afterwards, or
-    # multiprocessing's spawn (which re-imports `__main__` in the child) breaks in later tests.
-    main = sys.modules["__main__"]
-    ip = RaisingShell.instance(config=config)
-    try:
-        yield ip
-    finally:
-        RaisingShell.clear_instance()
-        sys.modules["__main__"] = main
-
-
-@pytest.fixture
-def ip(shell):
-    shell.reset()
-    shell.config.FusionMagics = Config()
-    register(shell)
-    yield shell
-    unregister(shell)
-    # `%config` keeps even a value it refused in the shell's config: leave none for the next test.
-    shell.config.FusionMagics = Config()
 
 
 def system_of(request) -> str | None:

@@ -2,47 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
-from fusion_magic._fronts.magic import register, unregister
 from fusion_magic.emulator import Reply
-
-
-class RaisingShell(InteractiveShell):
-    "A shell whose run_cell raises the cell's error instead of only printing it."
-
-    def run_cell(self, *args, **kwargs):
-        result = super().run_cell(*args, **kwargs)
-        result.raise_error()
-        return result
-
-
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryAccessor.enabled = False
-    main = sys.modules["__main__"]
-    ip = RaisingShell.instance(config=config)
-    try:
-        yield ip
-    finally:
-        RaisingShell.clear_instance()
-        sys.modules["__main__"] = main
-
-
-@pytest.fixture
-def ip(shell):
-    shell.reset()
-    shell.config.FusionMagics = Config()
-    register(shell)
-    yield shell
-    unregister(shell)
-    shell.config.FusionMagics = Config()
 
 
 def test_samples_order_and_vote_from_the_magic(ip, emulator):

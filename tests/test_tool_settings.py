@@ -7,14 +7,11 @@ import sys
 import openai
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 from fusion_magic import Fusion
 from fusion_magic._base.errors import ConfigError
 from fusion_magic._base.settings import MAGIC_SETTINGS, setting
 from fusion_magic._engine.toolset import WEB_SERVER_TOOLS, build_toolset, first_step
-from fusion_magic._fronts.magic import register, unregister
 from fusion_magic._tools.base import Tool
 from fusion_magic.emulator import Reply
 
@@ -108,34 +105,6 @@ def test_the_identity_of_the_tools_is_in_the_cache_key_not_in_the_request(emulat
 
 
 # -- the magic ------------------------------------------------------------------------------------
-class RaisingShell(InteractiveShell):
-    def run_cell(self, *args, **kwargs):
-        result = super().run_cell(*args, **kwargs)
-        result.raise_error()
-        return result
-
-
-@pytest.fixture(scope="module")
-def shell():
-    config = Config()
-    config.HistoryAccessor.enabled = False
-    main = sys.modules["__main__"]
-    ip = RaisingShell.instance(config=config)
-    try:
-        yield ip
-    finally:
-        RaisingShell.clear_instance()
-        sys.modules["__main__"] = main
-
-
-@pytest.fixture
-def ip(shell):
-    shell.reset()
-    register(shell)
-    yield shell
-    unregister(shell)
-
-
 def test_tools_flag_takes_the_notebooks_objects_and_max_tool_calls_bounds_them(ip, emulator):
     ip.user_ns["lookup"] = tool()
     rounds = [[{"name": "lookup", "arguments": {"query": str(i)}}] for i in range(3)]
