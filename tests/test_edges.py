@@ -352,3 +352,15 @@ def test_reference_images_in_an_answer_fetch_nothing_in_markdown(emulator):
     rendered = permissive.render(result._repr_markdown_())
     assert "<img" not in rendered and "pixel" in rendered
     assert "<img" not in result._repr_html_()
+
+
+def test_a_map_frame_keeps_an_unencodable_prompt_and_refuses_to_save_it(emulator, tmp_path):
+    """With pyarrow installed pandas stores text as Arrow strings, which refuse a lone surrogate: the frame
+    keeps the prompt as given; saving it is one clear error and writes nothing."""
+    from fusion_magic import save_frame
+
+    frame = panel_fusion().map(["first question", f"bad {HALF_EMOJI} row"], progress=False)
+    assert frame["prompt"][1] == f"bad {HALF_EMOJI} row" and list(frame["status"]) == ["ok", "error"]
+    with pytest.raises(ConfigError, match="broken character"):
+        save_frame(frame, tmp_path / "frame.json")
+    assert not (tmp_path / "frame.json").exists()

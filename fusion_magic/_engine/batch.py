@@ -13,6 +13,7 @@ from .._base.errors import ConfigError, FusionError
 from .._base.settings import setting
 from .._render.live import BatchBar
 from .._values.result import Analysis, FusionResult
+from .._values.saved import python_strings
 from .budget import check_batch
 from .context import open_context
 from .run import arun_prompt
@@ -116,7 +117,12 @@ class _Batch:
 
     def frame(self) -> pd.DataFrame:
         filled = [r or failed_row(p, "interrupted") for r, p in zip(self.rows, self.items, strict=True)]
-        return _pandas().DataFrame(filled, columns=COLUMNS, index=self.index)
+        pd = _pandas()
+        try:
+            return pd.DataFrame(filled, columns=COLUMNS, index=self.index)
+        except UnicodeEncodeError:  # a prompt Arrow's strings refuse (a lone surrogate) is kept as given
+            with python_strings():
+                return pd.DataFrame(filled, columns=COLUMNS, index=self.index)
 
 
 def _pandas() -> Any:

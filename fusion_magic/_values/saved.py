@@ -27,7 +27,16 @@ if TYPE_CHECKING:
 
     from .result import FusionResult
 
-__all__ = ["kind_of", "load_frame", "load_result", "read_json", "result_from_dict", "save_frame", "save_result"]
+__all__ = [
+    "kind_of",
+    "load_frame",
+    "load_result",
+    "python_strings",
+    "read_json",
+    "result_from_dict",
+    "save_frame",
+    "save_result",
+]
 
 T = TypeVar("T")
 R = TypeVar("R", bound="FusionResult")
@@ -153,7 +162,13 @@ def save_frame(frame: pd.DataFrame, path: PathLike) -> Path:
 
     if not isinstance(frame, pd.DataFrame):
         raise ConfigError(f"save_frame needs a pandas DataFrame, got {type(frame).__name__}")
-    table = json.loads(frame.to_json(orient="table"))
+    try:
+        table = json.loads(frame.to_json(orient="table"))
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{path}: not saved: the frame holds a broken character (a lone surrogate, such as half an emoji) "
+            "that a JSON file cannot store"
+        ) from None
     # pandas writes floats with at most 15 decimals (0.000148 -> 1.48e-4 survives, 1/3 does not):
     # put back the exact values, which json writes in full.
     floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
@@ -162,6 +177,14 @@ def save_frame(frame: pd.DataFrame, path: PathLike) -> Path:
             value = float(values[column])
             row[str(column)] = None if math.isnan(value) else value
     return _write_text(path, json.dumps(table, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def python_strings() -> Any:
+    """pandas set to keep text columns as Python strings while a frame is built (the fallback where
+    pyarrow is installed: Arrow's strings refuse what a prompt may hold, such as a lone surrogate)."""
+    import pandas as pd
+
+    return pd.option_context("mode.string_storage", "python")
 
 
 def load_frame(path: PathLike) -> pd.DataFrame:
