@@ -56,16 +56,18 @@ def _settings(args: Any) -> dict[str, Any]:
 
 def cross_examine(magics: Host, rest: str) -> Any:
     "`%fusion cross-examine [NAME]`: NAME cross-examined by its members, bound to `_fusion`."
-    result, args = _target(magics, "cross-examine", rest)
-    fresh = result.cross_examine(**_settings(args))
-    magics.bind(fresh, None)
-    return display.present(fresh, magics.session_format or magics.format)
+    return _again(magics, "cross-examine", rest, "cross_examine")
 
 
 def resolve(magics: Host, rest: str) -> Any:
     "`%fusion resolve [NAME]`: NAME after one targeted round, bound to `_fusion`."
-    result, args = _target(magics, "resolve", rest)
-    fresh = result.resolve(**_settings(args))
+    return _again(magics, "resolve", rest, "resolve")
+
+
+def _again(magics: Host, command: str, rest: str, method: str) -> Any:
+    "NAME's ``method`` (a new result), bound to `_fusion` and shown."
+    result, args = _target(magics, command, rest)
+    fresh = getattr(result, method)(**_settings(args))
     magics.bind(fresh, None)
     return display.present(fresh, magics.session_format or magics.format)
 
