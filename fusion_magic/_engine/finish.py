@@ -42,24 +42,18 @@ def outcome_of(done: Completion, model: str) -> ProviderError | None:
         unclosed = " (its <think> block never closed)" if done.thinking_open else ""
         return _outcome(done, model, "reasoning_only", f"no answer, only reasoning{unclosed}")
     # Retried, but an empty answer may still have been billed: the error carries its cost.
-    return ProviderError(
-        f"{model}: empty answer",
-        model=model,
-        retryable=True,
-        cost_usd=done.cost_usd,
-        prompt_tokens=done.prompt_tokens,
-        completion_tokens=done.completion_tokens,
-    )
+    return _outcome(done, model, None, "empty answer")
 
 
-def _outcome(done: Completion, model: str, word: str, why: str) -> ProviderError:
+def _outcome(done: Completion, model: str, word: str | None, why: str) -> ProviderError:
+    "The error for ``done``, carrying what it was billed; with an outcome ``word`` final, without one retried."
     return ProviderError(
         f"{model}: {why}",
         model=model,
-        retryable=False,
+        retryable=word is None,
         cost_usd=done.cost_usd,
         prompt_tokens=done.prompt_tokens,
         completion_tokens=done.completion_tokens,
         outcome=word,
-        partial=done,
+        partial=done if word else None,
     )
