@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import inspect
 import json
 import os
 import sys
@@ -61,7 +62,6 @@ class Model:
         params.n_gpu_layers = 0
         if hasattr(params, "use_extra_bufts"):
             params.use_extra_bufts = False  # no AMX repacking: those kernels crash on SmolLM2's small matrices
-        params.use_mlock = False
         self.model = llama_cpp.LlamaModel(path, params)
         self.vocab = self.model.get_vocab()
         context = llama_cpp.LlamaContextParams()
@@ -95,7 +95,10 @@ class Model:
         if grammar is not None:
             chain.add_grammar(self.vocab, grammar, "root")
         if job.repeat_penalty != 1.0:
-            chain.add_penalties(64, job.repeat_penalty, 0.0, 0.0)
+            penalties = {"penalty_last_n": 64, "penalty_repeat": job.repeat_penalty}
+            if "n_vocab" in inspect.signature(chain.add_penalties).parameters:  # cyllama 0.7 asks for it
+                penalties["n_vocab"] = self.vocab.n_vocab
+            chain.add_penalties(**penalties, penalty_freq=0.0, penalty_present=0.0)
         if job.temperature == 0:
             chain.add_greedy()
         else:
