@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .chat_request import BadRequest, Job, Reply, error_body
+from .free_cpus import FreeCpus, usable_cpus
 
 __all__ = ["main"]
 
 _BATCH = 512  # prompt tokens per decode call
+_RETHREAD = 16  # tokens between two looks at how many CPUs are free
 
 
 def _exit_with_parent() -> None:
@@ -53,7 +55,9 @@ def _exit_with_parent() -> None:
 class Model:
     """The loaded weights and one context; `generate` runs one job at a time (the caller serialises)."""
 
-    def __init__(self, path: str, n_ctx: int, threads: int, batch_threads: int, template: str | None) -> None:
+    def __init__(
+        self, path: str, n_ctx: int, threads: int, batch_threads: int, template: str | None, free: FreeCpus | None
+    ) -> None:
         from cyllama.llama import llama_cpp
 
         self.lib = llama_cpp
@@ -68,7 +72,7 @@ class Model:
         context.n_ctx, context.n_batch = n_ctx, _BATCH
         context.n_threads, context.n_threads_batch = threads, batch_threads
         self.context = llama_cpp.LlamaContext(self.model, context)
-        self.n_ctx = n_ctx
+        self.n_ctx, self.most, self.free = n_ctx, (threads, batch_threads), free
         # llama.cpp reads the model's template and picks its built-in form (SmolLM2's is ChatML). "chatml"
         # is asked for by name for the default model: its own template adds a system prompt when none is given.
         self.template = template or self.model.get_default_chat_template() or "chatml"
@@ -121,6 +125,7 @@ class Model:
         for start in range(0, len(prompt), _BATCH):
             if job.cancelled.is_set():
                 return "stop", 0
+            self._rethread()
             context.decode(lib.llama_batch_get_one(prompt[start : start + _BATCH], start))
         written = Written(vocab, job.stop, emit)
         tokens: list[int] = []
@@ -132,9 +137,17 @@ class Model:
             tokens.append(token)
             if written.add(tokens):
                 return "stop", len(tokens)
+            if len(tokens) % _RETHREAD == 1:
+                self._rethread()
             context.decode(lib.llama_batch_get_one([token], len(prompt) + len(tokens) - 1))
         written.end()
         return "length", len(tokens)
+
+    def _rethread(self) -> None:
+        "Run on as many threads as other work leaves CPUs free (when the server adapts)."
+        if self.free is not None:
+            threads, batch = self.most
+            self.context.set_n_threads(self.free.threads(threads), self.free.threads(batch))
 
 
 class Written:
@@ -265,13 +278,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--batch-threads", type=int, required=True)
     parser.add_argument("--chat-format", default=None)
+    parser.add_argument("--adapt-threads", action="store_true", help="fewer threads while other work is busy")
     args = parser.parse_args(argv)
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
 
     from aiohttp import web
 
     try:
-        model = Model(args.model, args.n_ctx, args.threads, args.batch_threads, args.chat_format)
+        free = FreeCpus(usable_cpus()).start() if args.adapt_threads else None
+        model = Model(args.model, args.n_ctx, args.threads, args.batch_threads, args.chat_format, free)
     except (ValueError, RuntimeError, OSError) as error:
         print(f"Failed to load model from {args.model}: {error}", flush=True)
         raise SystemExit(1) from None

@@ -23,11 +23,10 @@ __all__ = [
     "MODEL_FILE",
     "MODEL_ID",
     "RUNTIME_MODULES",
-    "default_batch_threads",
     "check_runnable",
     "check_server_installed",
     "cpus",
-    "default_threads",
+    "most_threads",
     "model_identity",
     "model_path",
     "pick_port",
@@ -109,21 +108,14 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads() -> int:
-    # Decoding one token is a chain of small steps that all threads must finish together: on a
-    # busy 2-core machine 2 threads fell to 11-25 tokens/s where 1 thread kept 60-76 (idle: 2
-    # threads ~100). Half the CPUs, as llama.cpp itself defaults, keeps one core for the rest.
-    return max(1, min(4, cpus() // 2))
+def most_threads() -> tuple[int, int]:
+    """The most threads a server may write tokens and read prompts on; it uses fewer while other work
+    keeps CPUs busy (`fusion_magic._local.free_cpus`).
 
-
-def default_batch_threads() -> int:
-    # Reading the prompt is one large batch per step and scales with idle cores, but its threads wait
-    # for each other at every step. Measured on 2 cores with a judge prompt of 842 tokens: at load
-    # ~3, 2 threads took ~5 s against ~8 s with one; at load ~10, 38-45 s against 15-22 s. So on a
-    # 2-core machine that is already busy when the server starts, one thread; otherwise every core.
-    n = cpus()
-    busy = n <= 2 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= 2 * n
-    return 1 if busy else min(8, n)
+    Writing a token is a chain of small steps that every thread must finish together, so past 4 threads
+    a 135M model gains nothing; reading a prompt is one large batch per step and scales further.
+    """
+    return min(4, cpus()), min(8, cpus())
 
 
 def pick_port(port: int | None) -> int:

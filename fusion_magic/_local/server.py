@@ -35,10 +35,9 @@ from .model import (
     MODEL_ID,
     check_server_installed,
     cpus,
-    default_batch_threads,
-    default_threads,
     model_identity,
     model_path,
+    most_threads,
     pick_port,
 )
 
@@ -71,7 +70,13 @@ class LocalServer:
     """A running local model server: ``base_url`` for an OpenAI-compatible client, ``stop()`` to end it."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], port: int, model_file: Path, log_path: Path, n_ctx: int, threads: int
+        self,
+        process: subprocess.Popen[bytes],
+        port: int,
+        model_file: Path,
+        log_path: Path,
+        n_ctx: int,
+        threads: int | None,
     ) -> None:
         self.process = process
         self.port = port
@@ -79,7 +84,7 @@ class LocalServer:
         self.model_file = model_file
         self.log_path = log_path
         self.n_ctx = n_ctx
-        self.threads = threads
+        self.threads = threads  # None: as many as other work leaves free (see _local/free_cpus.py)
         self.start_s: float | None = None  # seconds from launch to the first healthy answer
         self._owner = os.getpid()
 
@@ -171,7 +176,7 @@ class LocalServer:
         return f"LocalServer({self.base_url!r}, model={self.model!r}, pid={self.pid}, {state})"
 
 
-def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads: int | None = None) -> LocalServer:
+def _launch(model_file: Path, port: int, n_ctx: int, threads: int | None) -> LocalServer:
     handle, log_name = tempfile.mkstemp(prefix="fusion_magic-local-", suffix=".log")
     args = [
         "--model",
@@ -184,11 +189,12 @@ def _launch(model_file: Path, port: int, n_ctx: int, threads: int, batch_threads
         str(port),
         "--n-ctx",
         str(n_ctx),
-        "--threads",
-        str(threads),
-        "--batch-threads",
-        str(batch_threads or default_batch_threads()),
     ]
+    if threads is None:
+        most, most_batch = most_threads()
+        args += ["--threads", str(most), "--batch-threads", str(most_batch), "--adapt-threads"]
+    else:
+        args += ["--threads", str(threads), "--batch-threads", str(threads)]
     if not os.environ.get(MODEL_ENV):
         # SmolLM2's own template is ChatML that adds a default system prompt when none is given;
         # plain ChatML sends exactly the messages we pass.
@@ -221,7 +227,7 @@ def start_local(
             return _server
         check_server_installed()
         model_file = model_path()
-        server = _launch(model_file, pick_port(port), n_ctx, threads or default_threads())
+        server = _launch(model_file, pick_port(port), n_ctx, threads)
         try:
             server.wait_ready(timeout)
         except BaseException:  # includes Ctrl-C while waiting: never leave a half-started server
@@ -249,17 +255,14 @@ def start_local_pool(size: int, *, timeout: float = START_TIMEOUT) -> list[Local
 
     llama.cpp's server answers one request at a time, so a panel on one process waits for each
     member in turn; on several processes the members answer side by side (the weights file is
-    memory-mapped, so the processes share it). Each process gets its share of the cores.
+    memory-mapped, so the processes share it). Each process runs on as many threads as the others
+    leave CPUs free.
     """
     first = start_local(timeout=timeout)
     with _lock:
         _replicas[:] = [r for r in _replicas if r.alive]
         wanted = max(0, size - 1) - len(_replicas)
-        share = max(1, cpus() // max(1, size))
-        fresh = [
-            _launch(first.model_file, pick_port(None), first.n_ctx, first.threads, batch_threads=share)
-            for _ in range(wanted)
-        ]
+        fresh = [_launch(first.model_file, pick_port(None), first.n_ctx, first.threads) for _ in range(wanted)]
         try:
             for server in fresh:
                 server.wait_ready(timeout)
@@ -306,7 +309,7 @@ def main_local(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
     parser.add_argument("--n-ctx", type=int, default=DEFAULT_N_CTX, help="context size in tokens")
     parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for generation (default: half the CPUs, 1-4)"
+        "--threads", type=int, default=None, help="CPU threads (default: as many as other work leaves free, 1-4)"
     )
     args = parser.parse_args(argv)
     try:
