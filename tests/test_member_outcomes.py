@@ -130,6 +130,10 @@ def test_reasoning_tokens_are_read_and_billed_outside_completion_tokens_are_pric
     assert alpha.reasoning_tokens == 500 and alpha.completion_tokens >= 500
     charged = sum(c for m, c in spec_emulator.charges if m == "a/alpha")
     assert alpha.cost_estimated and alpha.cost_usd == pytest.approx(charged, rel=1e-6)
+    pytest.importorskip("pandas")
+    row = result.to_frame().set_index("model").loc["a/alpha"]  # the frame has what the response has
+    assert row["reasoning"] == alpha.reasoning and row["reasoning_tokens"] == 500
+    assert row["finish_reason"] == alpha.finish_reason == "stop"
 
 
 # -- OpenAI's contract (spec mode): usage asked for, costs from prices, unknown never $0 ---------

@@ -245,7 +245,9 @@ class FusionResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per panel member: model, content, status, error, latency_s, tokens, cost_usd, cached,
-        served_by, and tool_calls (a list of {name, arguments, output, error, elapsed_s} per member)."""
+        served_by, reasoning (what the model thought before answering; "" when it said nothing),
+        reasoning_tokens, finish_reason, and tool_calls (a list of {name, arguments, output, error,
+        elapsed_s} per member)."""
         import pandas as pd
 
         columns = [
@@ -259,6 +261,9 @@ class FusionResult:
             "cost_usd",
             "cached",
             "served_by",
+            "reasoning",
+            "reasoning_tokens",
+            "finish_reason",
         ]
         rows = [
             {c: getattr(r, c) for c in columns} | {"tool_calls": [asdict(t) for t in r.tool_calls]}
