@@ -167,3 +167,23 @@ def test_the_background_loops_shared_client_is_closed_at_exit():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "closed" and "Unclosed" not in done.stderr
+
+
+def test_a_client_made_under_asyncio_run_closes_when_the_run_ends(emulator):
+    "A caller's `asyncio.run(fusion.arun(...))`: its loop's shared client closes with the loop, not at GC."
+    import asyncio
+
+    from fusion_magic._engine import client
+
+    made = []
+
+    async def ask(i: int) -> str:
+        done = await ChatClient(resolve_endpoint(emulator.base_url, api_key="k", env={})).chat(
+            "m/x", [{"role": "user", "content": f"q{i}"}]
+        )
+        made.append(client.shared_http())
+        assert client.shared_http() is made[-1] and not made[-1].is_closed  # one client for the whole run
+        return done.content
+
+    assert all(asyncio.run(ask(i)) for i in range(2))
+    assert len(made) == 2 and made[0] is not made[1] and all(http.is_closed for http in made)

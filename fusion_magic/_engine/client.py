@@ -41,6 +41,8 @@ def forget_stream_options() -> None:
 _busy: dict[str, int] = {}  # requests in flight per base URL, to spread them over an endpoint's replicas
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+# Per loop, a suspended async generator that closes the loop's client when it is closed (see _close_with).
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
 def shared_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -55,12 +57,39 @@ def shared_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.Asyn
     http = _clients.get(loop)
     if http is None or http.is_closed:
         http = _clients[loop] = _new_http(None)
+        _closers[loop] = _close_with(loop, http)
     return http
+
+
+def _close_with(loop: asyncio.AbstractEventLoop, http: httpx.AsyncClient) -> Any:
+    """An async generator, started on ``loop``, whose closing closes ``http``.
+
+    ``asyncio.run()`` (through ``loop.shutdown_asyncgens()``) closes every started async generator
+    before it closes its loop, so a client made for a caller's ``asyncio.run(fusion.arun(...))`` closes
+    its connections then, instead of leaving them open until garbage collection.
+    """
+
+    async def holder() -> Any:
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    generator = holder()
+
+    async def start() -> None:
+        await generator.__anext__()  # the first step registers the generator with the loop
+
+    loop.create_task(start())
+    return generator
 
 
 async def aclose_shared() -> None:
     "Close the shared client of the running loop (at exit, or to start afresh)."
-    http = _clients.pop(asyncio.get_running_loop(), None)
+    loop = asyncio.get_running_loop()
+    http, closer = _clients.pop(loop, None), _closers.pop(loop, None)
+    if closer is not None:
+        await closer.aclose()
     if http is not None:
         await http.aclose()
 
