@@ -437,3 +437,39 @@ def test_small_model_guard_rails_are_added_locally_only():
     # What goes to hosted APIs carries none of these keywords, only the label enum.
     sent = json.dumps(response_format(["A", "B"]))
     assert "minLength" not in sent and "maxItems" not in sent and '"enum": ["A", "B"]' in sent
+
+
+class _Broken:
+    "A model whose generation fails after the request was accepted."
+
+    n_ctx = 64
+
+    def prompt(self, job):
+        return [1, 2, 3]
+
+    def grammar(self, job):
+        return None
+
+    def generate(self, job, prompt, grammar, emit):
+        emit("half an ans")
+        raise RuntimeError("llama_decode returned -1")
+
+
+def test_a_generation_that_fails_is_an_openai_error_streamed_or_not():
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", llama_child.Server(_Broken(), MODEL_ID).chat)
+        async with TestClient(TestServer(app)) as client:
+            whole = await client.post("/v1/chat/completions", json={"messages": CAPITAL})
+            streamed = await client.post("/v1/chat/completions", json={"messages": CAPITAL, "stream": True})
+            return whole.status, await whole.json(), await streamed.text()
+
+    status, body, stream = asyncio.run(main())
+    assert status == 500 and body["error"]["type"] == "server_error"
+    assert "llama_decode returned -1" in body["error"]["message"]
+    events = [json.loads(line[5:]) for line in stream.splitlines() if line.startswith("data:")]
+    assert events[-1]["error"]["message"] == "generation failed: llama_decode returned -1"
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "half an ans"

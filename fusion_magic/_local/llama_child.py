@@ -1,7 +1,7 @@
 """The local model server process: a GGUF model behind an OpenAI-compatible API on 127.0.0.1.
 
-`fusion_magic._local.server` runs this module (``python -m``) in a child process; nothing else imports it
-(it needs ``cyllama``, which is optional). llama.cpp runs through cyllama's binding, whose wheels carry a
+`fusion_magic._local.server` runs this module (``python -m``) in a child process; the package never imports
+it (it needs ``cyllama``, which is optional). llama.cpp runs through cyllama's binding, whose wheels carry a
 built llama.cpp (nothing to compile at install), and aiohttp (a core dependency) serves the HTTP. It:
 
 - exits when its parent does: the parent holds the write end of our stdin, so EOF on stdin means
@@ -221,6 +221,8 @@ class Server:
         except asyncio.CancelledError:
             job.cancelled.set()  # the client went away: stop generating for it
             raise
+        except Exception as error:  # llama.cpp failed mid-answer: a 500 in OpenAI's error shape
+            return web.json_response(_failed(error), status=500)
         return web.json_response(reply.whole("".join(parts), finish, written))
 
     async def _run(
@@ -260,8 +262,12 @@ class Server:
             raise
         except Exception as error:  # a failure after the headers went out: say so in the stream
             job.cancelled.set()
-            await _event(response, {"error": {"message": f"generation failed: {error}", "type": "server_error"}})
+            await _event(response, _failed(error))
         return response
+
+
+def _failed(error: Exception) -> dict:
+    return {"error": {"message": f"generation failed: {error}", "type": "server_error", "param": None, "code": None}}
 
 
 async def _event(response: Any, data: dict) -> None:
