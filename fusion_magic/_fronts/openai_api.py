@@ -23,6 +23,8 @@ import time
 import uuid
 from typing import Any
 
+from .._base.openai_shapes import chunk as _chunk
+from .._base.openai_shapes import error_body
 from .._values.result import FusionResult
 
 __all__ = [
@@ -66,20 +68,6 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, code=self.code, param=self.param, type=self.type, fusion=self.fusion)
-
-
-def error_body(
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    type: str = "invalid_request_error",
-    fusion: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    if fusion is not None:
-        body["fusion"] = fusion
-    return body
 
 
 def completion_id() -> str:
@@ -133,22 +121,6 @@ def completion(result: FusionResult, model: str, cid: str | None = None) -> dict
         "usage": usage(result),
         "fusion": fusion_object(result),
     }
-
-
-def _chunk(
-    cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None, *, include_usage: bool = False
-) -> dict[str, Any]:
-    "One ``chat.completion.chunk``; when the client asked for usage, every chunk but the last has ``usage: null``."
-    chunk: dict[str, Any] = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-    }
-    if include_usage:
-        chunk["usage"] = None
-    return chunk
 
 
 def answer_chunks(result: FusionResult, model: str, cid: str, *, include_usage: bool = False) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """A chat completion request to the local model server, checked, and the shapes of its replies.
 
 `llama_child` (the server process) reads requests with `Job.parse` and answers with `Reply`; a request it
-cannot answer raises `BadRequest`, which becomes a 400 in OpenAI's error shape. Nothing here needs the
-model or the HTTP server.
+cannot answer raises `BadRequest`, which becomes a 400 in OpenAI's error shape
+(`fusion_magic._base.openai_shapes`, as `serve` writes it). Nothing here needs the model or the HTTP server.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BadRequest", "Job", "Reply", "error_body", "response_schema"]
+from .._base.openai_shapes import chunk
+
+__all__ = ["BadRequest", "Job", "Reply", "response_schema"]
 
 _MAX_BOUND = 256
 _SMALL_LIST = 4  # a 135M model asked for a list tends to repeat its last item until max_tokens
@@ -170,25 +172,10 @@ class Reply:
         }
 
     def chunk(self, delta: dict, finish: str | None = None) -> dict:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {
-            **self._head("chat.completion.chunk"),
-            "choices": [choice],
-            **({"usage": None} if self.include_usage else {}),
-        }
+        return chunk(self.id, self.model, self.created, delta, finish, include_usage=self.include_usage)
 
     def usage_chunk(self, written: int) -> dict:
         return {**self._head("chat.completion.chunk"), "choices": [], "usage": self.usage(written)}
 
     def _head(self, kind: str) -> dict:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
-
-
-def _error(error: BadRequest) -> dict:
-    return {"message": str(error), "type": "invalid_request_error", "param": error.param, "code": error.code}
-
-
-def error_body(error: BadRequest) -> dict:
-    "OpenAI's error body for a refused request."
-    message = {"message": str(error), "type": "invalid_request_error", "param": error.param, "code": error.code}
-    return {"error": message}

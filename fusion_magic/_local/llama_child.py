@@ -34,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat_request import BadRequest, Job, Reply, error_body
+from .._base.openai_shapes import error_body
+from .chat_request import BadRequest, Job, Reply
 from .free_cpus import FreeCpus, usable_cpus
 
 __all__ = ["main"]
@@ -211,7 +212,7 @@ class Server:
                 )
             grammar = self.model.grammar(job)
         except BadRequest as error:
-            return web.json_response(error_body(error), status=400)
+            return web.json_response(error_body(str(error), param=error.param, code=error.code), status=400)
         reply = Reply(self.alias, len(prompt), job.include_usage)
         if job.stream:
             return await self._stream(request, job, prompt, grammar, reply)
@@ -267,7 +268,7 @@ class Server:
 
 
 def _failed(error: Exception) -> dict:
-    return {"error": {"message": f"generation failed: {error}", "type": "server_error", "param": None, "code": None}}
+    return error_body(f"generation failed: {error}", type="server_error")
 
 
 async def _event(response: Any, data: dict) -> None:
