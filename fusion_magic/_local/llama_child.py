@@ -74,6 +74,9 @@ class Model:
         context.n_threads, context.n_threads_batch = threads, batch_threads
         self.context = llama_cpp.LlamaContext(self.model, context)
         self.n_ctx, self.most, self.free = n_ctx, (threads, batch_threads), free
+        # cyllama 0.7 asks for the vocabulary size where 0.2 does not.
+        penalties = inspect.signature(llama_cpp.LlamaSampler.add_penalties).parameters
+        self.penalty_vocab = {"n_vocab": self.vocab.n_vocab} if "n_vocab" in penalties else {}
         # llama.cpp reads the model's template and picks its built-in form (SmolLM2's is ChatML). "chatml"
         # is asked for by name for the default model: its own template adds a system prompt when none is given.
         self.template = template or self.model.get_default_chat_template() or "chatml"
@@ -100,10 +103,13 @@ class Model:
         if grammar is not None:
             chain.add_grammar(self.vocab, grammar, "root")
         if job.repeat_penalty != 1.0:
-            penalties = {"penalty_last_n": 64, "penalty_repeat": job.repeat_penalty}
-            if "n_vocab" in inspect.signature(chain.add_penalties).parameters:  # cyllama 0.7 asks for it
-                penalties["n_vocab"] = self.vocab.n_vocab
-            chain.add_penalties(**penalties, penalty_freq=0.0, penalty_present=0.0)
+            chain.add_penalties(
+                **self.penalty_vocab,
+                penalty_last_n=64,
+                penalty_repeat=job.repeat_penalty,
+                penalty_freq=0.0,
+                penalty_present=0.0,
+            )
         if job.temperature == 0:
             chain.add_greedy()
         else:

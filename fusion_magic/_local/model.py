@@ -16,6 +16,7 @@ import socket
 from pathlib import Path
 
 from .._base.errors import ConfigError
+from .free_cpus import usable_cpus
 
 __all__ = [
     "DEFAULT_N_CTX",
@@ -102,10 +103,8 @@ def check_server_installed() -> None:
 
 
 def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    "How many CPUs this process may run on."
+    return len(usable_cpus())
 
 
 def most_threads() -> tuple[int, int]:
