@@ -473,3 +473,28 @@ def test_a_generation_that_fails_is_an_openai_error_streamed_or_not():
     events = [json.loads(line[5:]) for line in stream.splitlines() if line.startswith("data:")]
     assert events[-1]["error"]["message"] == "generation failed: llama_decode returned -1"
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "half an ans"
+
+
+@pytest.mark.local_model
+@requires_model
+def test_the_official_openai_sdk_reads_the_local_server(server):
+    import openai
+
+    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0) as client:
+        whole = client.chat.completions.create(model=MODEL_ID, messages=CAPITAL, max_tokens=40, temperature=0)
+        assert "Paris" in whole.choices[0].message.content and whole.usage.completion_tokens > 0
+        stream = client.chat.completions.create(
+            model=MODEL_ID,
+            messages=CAPITAL,
+            max_tokens=40,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == whole.choices[0].message.content
+        assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model=MODEL_ID, messages=CAPITAL, n=2)
+        assert refused.value.body["param"] == "n"
